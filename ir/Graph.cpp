@@ -1,0 +1,72 @@
+#include "ir/Graph.h"
+
+#include <stdexcept>
+
+namespace cnnc {
+
+const std::string &Node::opName() const {
+    static const std::string input = "input";
+    return def ? def->name : input;
+}
+
+int Graph::add(Node n) {
+    n.id = int(nodes.size());
+    for (int op : n.operands)
+        if (op < 0 || op >= n.id) throw std::logic_error("operand refers to a later node");
+    nodes.push_back(std::move(n));
+    return nodes.back().id;
+}
+
+std::vector<TensorType> Graph::operandTypes(const Node &n) const {
+    std::vector<TensorType> types;
+    for (int op : n.operands) types.push_back(node(op).type);
+    return types;
+}
+
+void Graph::retain(const std::vector<bool> &keep) {
+    std::vector<int> newId(nodes.size(), -1);
+    std::vector<Node> kept;
+    for (auto &n : nodes) {
+        if (!keep[size_t(n.id)]) continue;
+        newId[size_t(n.id)] = int(kept.size());
+        kept.push_back(std::move(n));
+    }
+    for (auto &n : kept) {
+        n.id = newId[size_t(n.id)];
+        for (int &op : n.operands) {
+            op = newId[size_t(op)];
+            if (op < 0) throw std::logic_error("retain() dropped a node that is still used");
+        }
+    }
+    nodes = std::move(kept);
+    result = newId[size_t(result)];
+    std::vector<AuxHead> keptAux;
+    for (auto &a : aux)
+        if (newId[size_t(a.node)] >= 0) keptAux.push_back({newId[size_t(a.node)], a.weight});
+    aux = std::move(keptAux);
+}
+
+std::vector<int> Graph::useCounts() const {
+    std::vector<int> uses(nodes.size(), 0);
+    for (auto &n : nodes)
+        for (int op : n.operands) ++uses[size_t(op)];
+    if (result >= 0) ++uses[size_t(result)];
+    for (auto &a : aux) ++uses[size_t(a.node)];
+    return uses;
+}
+
+std::vector<const Param *> Graph::parameters() const {
+    std::vector<const Param *> out;
+    for (auto &n : nodes)
+        for (auto &p : n.params) out.push_back(&p);
+    return out;
+}
+
+void attachParams(Node &node, const std::vector<TensorType> &inputTypes) {
+    node.params.clear();
+    if (!node.def || !node.def->hasParams()) return;
+    for (auto &decl : node.def->params(OpCall{inputTypes, node.attrs}))
+        node.params.push_back(Param{node.name + "." + decl.suffix, decl});
+}
+
+} // namespace cnnc

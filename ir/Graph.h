@@ -1,0 +1,68 @@
+// The graph IR: a network as a list of SSA nodes in topological order.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/Attr.h"
+#include "ir/OpDef.h"
+#include "ir/SourceLoc.h"
+#include "ir/TensorType.h"
+
+namespace cnnc {
+
+// A parameter tensor owned by a node, e.g. "features.0.weight".
+struct Param {
+    std::string name;
+    ParamDecl decl;
+};
+
+struct Node {
+    int id = -1;                // index in Graph::nodes; printed as %id
+    const OpDef *def = nullptr; // null only for the graph input
+    std::vector<int> operands;  // node ids
+    Attrs attrs;
+    std::string name;           // parameter prefix ("conv1"); empty for ops without parameters
+    std::vector<Param> params;  // derived from def->params and name
+    TensorType type;
+    SourceLoc loc;
+    int kernel = -1;            // fused kernel this node belongs to (-1: not yet grouped)
+
+    bool isInput() const { return def == nullptr; }
+    const std::string &opName() const;
+};
+
+// An auxiliary classifier head: only training uses it (loss += weight * aux loss).
+struct AuxHead {
+    int node = -1;
+    double weight = 0.0;
+};
+
+struct Graph {
+    std::string name;           // the network's name; prefixes every exported symbol
+    std::vector<Node> nodes;    // nodes[0] is the input
+    int result = -1;            // the node the network returns
+    std::vector<AuxHead> aux;
+
+    const Node &input() const { return nodes.front(); }
+    const std::string &inputName() const { return nodes.front().name; }
+    Node &node(int id) { return nodes.at(size_t(id)); }
+    const Node &node(int id) const { return nodes.at(size_t(id)); }
+
+    // Appends a node (operands must already exist) and returns its id.
+    int add(Node n);
+    // Input types of a node, in operand order.
+    std::vector<TensorType> operandTypes(const Node &n) const;
+    // Removes nodes not in `keep` (a flag per node id) and renumbers the rest,
+    // preserving order. Operands, result and aux heads are remapped.
+    void retain(const std::vector<bool> &keep);
+    // Number of users of each node (result and aux heads count as users).
+    std::vector<int> useCounts() const;
+    // All parameters in node order.
+    std::vector<const Param *> parameters() const;
+};
+
+// Fills node.params from its OpDef and name.
+void attachParams(Node &node, const std::vector<TensorType> &inputTypes);
+
+} // namespace cnnc

@@ -1,0 +1,107 @@
+// The one definition of an op: its arguments, shape rule, parameters, FLOP count,
+// traits the passes read, and its Halide lowering and schedule hooks. Every op
+// lives in one file under ops/ and registers an OpDef; nothing else in the
+// compiler switches over op kinds.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ir/Attr.h"
+#include "ir/TensorType.h"
+
+namespace Halide {
+class Func;
+}
+
+namespace cnnc {
+
+struct LowerCtx;
+struct ScheduleCtx;
+
+// A user-facing problem with an op's arguments or input shapes. The caller
+// attaches the source location and turns it into a CompileError.
+class OpError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct ArgSpec {
+    std::string name;
+    AttrKind kind;
+    std::optional<AttrValue> defaultValue; // nullopt: required
+};
+
+// How a freshly created model initialises a parameter (PyTorch's defaults).
+enum class ParamInit {
+    UniformFanIn, // U(-1/sqrt(fanIn), 1/sqrt(fanIn)): torch's conv/linear weight and bias
+    Ones,
+    Zeros,
+};
+
+struct ParamDecl {
+    std::string suffix;          // "weight", "bias", "running_mean", ...
+    std::vector<int64_t> shape;  // PyTorch layout
+    ParamInit init = ParamInit::UniformFanIn;
+    int64_t fanIn = 1;
+};
+
+// What an op call looks like to its rules: input types and attributes.
+struct OpCall {
+    const std::vector<TensorType> &inputs;
+    const Attrs &attrs;
+};
+
+struct OpTraits {
+    bool elementwise = false;         // out(i) depends only on in(i): fuses into its producer
+    bool view = false;                // reinterprets memory, no kernel (flatten)
+    bool identityAtInference = false; // dropout
+    bool anchor = false;              // a reduction that anchors a fused kernel (conv, dense)
+    bool pool = false;                // windowed reduction that can consume an anchor's tile
+};
+
+using LowerFn = Halide::Func (*)(LowerCtx &);
+using ScheduleFn = void (*)(ScheduleCtx &);
+
+struct OpDef {
+    std::string name;
+    std::string summary; // one line for --help / docs
+    int minInputs = 1;
+    int maxInputs = 1; // -1: any number
+    std::vector<ArgSpec> args;
+    OpTraits traits;
+
+    TensorType (*inferType)(const OpCall &) = nullptr;           // throws OpError
+    std::vector<ParamDecl> (*params)(const OpCall &) = nullptr;  // null: no parameters
+    int64_t (*flops)(const OpCall &, const TensorType &out) = nullptr; // per sample
+    LowerFn lower = nullptr;
+    ScheduleFn schedule = nullptr; // null: computed inline into its consumer
+
+    bool hasParams() const { return params != nullptr; }
+    const ArgSpec *findArg(const std::string &name) const;
+};
+
+// All ops, looked up by name. Populated once by registerAllOps().
+class OpRegistry {
+public:
+    static OpRegistry &get();
+    void add(OpDef def);
+    const OpDef *find(const std::string &name) const;
+    std::vector<const OpDef *> all() const;
+
+private:
+    std::map<std::string, OpDef> ops_;
+};
+
+// Registers every op in ops/ (idempotent).
+void registerAllOps();
+
+// Fills in defaults and checks kinds: turns what the user wrote (positional and
+// keyword values) into the op's full attribute list. Throws OpError.
+Attrs bindArguments(const OpDef &def, const std::vector<AttrValue> &positional,
+                    const std::vector<std::pair<std::string, AttrValue>> &keywords);
+
+} // namespace cnnc

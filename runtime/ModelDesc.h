@@ -1,0 +1,77 @@
+/* The contract between generated code and the runtime.
+ *
+ * For each network, codegen emits a C file holding one cnnrt_model_desc (tables of
+ * parameters, tensors and kernel calls) plus the exported <name>_* functions, which
+ * forward to the cnnrt_* functions in Runtime.h. The runtime is generic: it knows
+ * nothing about ops, only buffers and kernel calls. Plain C so the emitted file
+ * needs no C++ compiler features. */
+#ifndef CNNRT_MODEL_DESC_H
+#define CNNRT_MODEL_DESC_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A Halide pipeline compiled ahead of time, called through its _argv entry point:
+ * args[i] is a struct halide_buffer_t* for each buffer argument, in order. */
+typedef int (*cnnrt_kernel_fn)(void **args);
+
+enum cnnrt_init {
+    CNNRT_INIT_UNIFORM_FAN_IN = 0, /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch's default */
+    CNNRT_INIT_ONES = 1,
+    CNNRT_INIT_ZEROS = 2
+};
+
+typedef struct {
+    const char *name;     /* "features.0.weight" */
+    int rank;             /* 1..4 */
+    int64_t shape[4];     /* PyTorch layout, outermost first */
+    int init;             /* enum cnnrt_init */
+    int64_t fan_in;
+} cnnrt_param_desc;
+
+enum cnnrt_storage {
+    CNNRT_STORAGE_INPUT = 0,      /* the caller's input array */
+    CNNRT_STORAGE_OUTPUT = 1,     /* the caller's output array */
+    CNNRT_STORAGE_PARAM = 2,      /* parameter `index` */
+    CNNRT_STORAGE_ACTIVATION = 3  /* the per-call arena at `offset` */
+};
+
+/* A buffer a kernel reads or writes. Activations scale with the batch: a tensor
+ * with per-sample offset o and size s occupies floats [o*batch, (o+s)*batch) of
+ * the arena, laid out [batch, C, H, W]. */
+typedef struct {
+    int storage;          /* enum cnnrt_storage */
+    int index;            /* parameter index, for CNNRT_STORAGE_PARAM */
+    int64_t offset;       /* floats per sample, for CNNRT_STORAGE_ACTIVATION */
+    int64_t dims[3];      /* per-sample W, H, C of activations (innermost first) */
+} cnnrt_tensor_desc;
+
+typedef struct {
+    const char *name;       /* for error messages and profiling */
+    cnnrt_kernel_fn fn;
+    int num_args;
+    const int *args;        /* tensor indices: inputs and params first, output last */
+} cnnrt_kernel_desc;
+
+typedef struct {
+    const char *network;             /* "lenet5" */
+    int input_dims[3];               /* C, H, W */
+    int64_t output_size;             /* elements per sample */
+    int num_params;
+    const cnnrt_param_desc *params;
+    int num_tensors;
+    const cnnrt_tensor_desc *tensors;
+    int num_kernels;
+    const cnnrt_kernel_desc *kernels;
+    int result_tensor;               /* copied to the output if not already there */
+    int64_t arena_floats_per_sample; /* planned activation memory */
+} cnnrt_model_desc;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
