@@ -72,6 +72,10 @@ Attrs bindArguments(const OpDef &def, const std::vector<AttrValue> &positional,
     }
     Attrs attrs;
     for (size_t i = 0; i < def.args.size(); ++i) {
+        if (!bound[i] && !def.args[i].defaultFrom.empty()) {
+            const AttrValue *from = attrs.find(def.args[i].defaultFrom);
+            if (from) bound[i] = *from;
+        }
         if (!bound[i]) {
             if (!def.args[i].defaultValue) throw OpError("'" + def.name + "' needs argument '" + def.args[i].name + "'");
             bound[i] = coerce(def.args[i], *def.args[i].defaultValue);

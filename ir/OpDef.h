@@ -32,7 +32,8 @@ public:
 struct ArgSpec {
     std::string name;
     AttrKind kind;
-    std::optional<AttrValue> defaultValue; // nullopt: required
+    std::optional<AttrValue> defaultValue; // nullopt: required (unless defaultFrom is set)
+    std::string defaultFrom;               // if set and not given: the value of that argument
 };
 
 // How a freshly created model initialises a parameter (PyTorch's defaults).

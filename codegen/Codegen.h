@@ -1,0 +1,32 @@
+// From graph to shared library: partition into kernels, compile each with
+// Halide (cached), emit the model's tables and C API, link one .so.
+#pragma once
+#include <functional>
+#include <string>
+
+#include "ir/Graph.h"
+
+namespace cnnc {
+
+struct CodegenOptions {
+    std::string outputPath;     // the .so to write (atomically)
+    std::string cacheDir;       // "" = default cache location
+    bool noCache = false;
+    bool keepTemps = false;     // keep the scratch directory (glue source, objects)
+    int jobs = 0;               // parallel kernel compiles; 0 = number of cores
+    // Progress callback: (kernels done, kernels total).
+    std::function<void(int, int)> progress;
+};
+
+struct CodegenStats {
+    int kernels = 0;         // kernel calls in the model
+    int uniqueKernels = 0;   // distinct compiled kernels
+    int cachedKernels = 0;   // of those, found in the cache
+    int64_t arenaFloatsPerSample = 0;
+};
+
+// Throws std::runtime_error on failure (a compiler bug or an environment
+// problem such as a missing C compiler, never a user error).
+CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &options);
+
+} // namespace cnnc

@@ -1,0 +1,42 @@
+#include "codegen/LowerCtx.h"
+
+using namespace Halide;
+
+namespace cnnc {
+
+Func padSpatial(const Func &in, const TensorType &type, Expr value, const std::string &name) {
+    Var x("x"), y("y"), c("c"), n("n");
+    Expr W = int(type.width()), H = int(type.height());
+    Expr inside = x >= 0 && x < W && y >= 0 && y < H;
+    Func padded(name);
+    padded(x, y, c, n) = select(inside, in(clamp(x, 0, W - 1), clamp(y, 0, H - 1), c, n), value);
+    return padded;
+}
+
+int tileFactor(int64_t extent, int limit) {
+    int f = 16;
+    while (f > 1 && (f > limit || f > extent)) f /= 2;
+    return f;
+}
+
+void scheduleElementwiseOutput(Func out, const TensorType &type, int vectorWidth, Var x, Var y, Var c, Var n) {
+    if (type.width() >= 4) {
+        int vw = tileFactor(type.width(), vectorWidth);
+        out.vectorize(x, vw);
+        Var yn("yn");
+        out.fuse(y, n, yn).parallel(yn);
+    } else {
+        // Vectors and 1x1 maps: the channel dimension is the long one.
+        int vw = tileFactor(type.channels(), vectorWidth);
+        if (type.channels() >= 4096) {
+            Var co("co"), ci("ci");
+            out.split(c, co, ci, 1024, TailStrategy::GuardWithIf).parallel(co);
+            if (vw > 1) out.vectorize(ci, vw);
+        } else {
+            if (vw > 1) out.vectorize(c, vw);
+            out.parallel(n);
+        }
+    }
+}
+
+} // namespace cnnc

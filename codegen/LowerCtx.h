@@ -1,0 +1,53 @@
+// What an op's Halide lowering and schedule hooks see. Every tensor is a Func
+// over (x, y, c, n): width, height, channel, batch. A vector [K] is a map with
+// W = H = 1 and K channels, so the same index space serves both.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include <Halide.h>
+
+#include "ir/Graph.h"
+
+namespace cnnc {
+
+struct LowerCtx {
+    const Node &node;
+    std::vector<TensorType> inputTypes;
+    std::vector<Halide::Func> inputs; // one per operand, indexed (x, y, c, n)
+    std::vector<Halide::Func> params; // one per node.params, dims reversed from PyTorch's
+    Halide::Var x{"x"}, y{"y"}, c{"c"}, n{"n"};
+    // Intermediate Funcs the op's schedule hook wants back (e.g. "acc").
+    std::map<std::string, Halide::Func> stages;
+
+    const Attrs &attrs() const { return node.attrs; }
+    const TensorType &outType() const { return node.type; }
+    std::string fname(const std::string &stage) const { return "n" + std::to_string(node.id) + "_" + stage; }
+};
+
+// Scheduling is driven by the kernel's anchor (the first node with a schedule
+// hook). `output` is the kernel's result Func: a pure wrapper, so its loops can
+// be tiled freely; `self` is what the anchor's lowering returned.
+struct ScheduleCtx {
+    LowerCtx &op;
+    Halide::Func self;
+    Halide::Func output;
+    TensorType outputType;
+    Halide::Target target;
+    int vectorWidth = 8; // floats per SIMD register
+    Halide::Var x, y, c, n; // the output's pure vars
+};
+
+// Zero (or `value`) outside [0, W) x [0, H) of a map-indexed Func: explicit padding.
+Halide::Func padSpatial(const Halide::Func &in, const TensorType &type, Halide::Expr value, const std::string &name);
+
+// Generic parallel + vectorized schedule for an output Func with no anchor:
+// vectorize the innermost non-trivial dimension, parallelize rows x batch.
+void scheduleElementwiseOutput(Halide::Func out, const TensorType &type, int vectorWidth,
+                               Halide::Var x, Halide::Var y, Halide::Var c, Halide::Var n);
+
+// Largest of {16, 8, 4, 2, 1} that is <= limit and <= extent.
+int tileFactor(int64_t extent, int limit);
+
+} // namespace cnnc

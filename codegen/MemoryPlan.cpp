@@ -1,0 +1,62 @@
+#include "codegen/MemoryPlan.h"
+
+#include <algorithm>
+
+namespace cnnc {
+
+namespace {
+struct Block {
+    int64_t begin, end;
+};
+
+// First fit over the gaps between live blocks (kept sorted by offset).
+int64_t allocate(std::vector<Block> &live, int64_t size) {
+    int64_t cursor = 0;
+    for (size_t i = 0; i <= live.size(); ++i) {
+        int64_t gapEnd = i < live.size() ? live[i].begin : INT64_MAX;
+        if (gapEnd - cursor >= size) {
+            live.insert(live.begin() + long(i), Block{cursor, cursor + size});
+            return cursor;
+        }
+        cursor = std::max(cursor, live[i].end);
+    }
+    return -1; // unreachable: the last gap is unbounded
+}
+} // namespace
+
+MemoryPlan planMemory(const Graph &graph, const std::vector<KernelSpec> &kernels, const std::vector<bool> &external) {
+    // The last kernel reading each storage root.
+    std::map<int, size_t> lastUse;
+    for (size_t k = 0; k < kernels.size(); ++k)
+        for (int e : kernels[k].externals) lastUse[storageRoot(graph, e)] = k;
+    lastUse[storageRoot(graph, graph.result)] = kernels.size();
+
+    MemoryPlan plan;
+    std::vector<Block> live;
+    std::map<int, Block> blockOf;
+    for (size_t k = 0; k < kernels.size(); ++k) {
+        int out = kernels[k].nodes.back();
+        if (!external[size_t(out)]) {
+            int64_t size = graph.node(out).type.elementsPerSample();
+            int64_t at = allocate(live, size);
+            plan.offset[out] = at;
+            blockOf[out] = Block{at, at + size};
+            plan.unplannedFloats += size;
+            plan.arenaFloats = std::max(plan.arenaFloats, at + size);
+        }
+        // Free what this kernel was the last to read (and dead outputs).
+        for (auto it = blockOf.begin(); it != blockOf.end();) {
+            auto use = lastUse.find(it->first);
+            if (use == lastUse.end() || use->second <= k) {
+                Block b = it->second;
+                live.erase(std::find_if(live.begin(), live.end(), [&](const Block &x) { return x.begin == b.begin; }));
+                it = blockOf.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    return plan;
+}
+
+} // namespace cnnc

@@ -1,0 +1,21 @@
+// Places activations in one arena, reusing memory whose value is dead.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "codegen/KernelBuilder.h"
+
+namespace cnnc {
+
+struct MemoryPlan {
+    std::map<int, int64_t> offset;   // storage-root node -> offset in floats per sample
+    int64_t arenaFloats = 0;         // planned arena size per sample
+    int64_t unplannedFloats = 0;     // sum of all activation sizes (no reuse)
+};
+
+// Kernels run in the given order; a kernel's output may not share memory with
+// anything it reads. Nodes in `external` (input, output) take no arena space.
+MemoryPlan planMemory(const Graph &graph, const std::vector<KernelSpec> &kernels, const std::vector<bool> &external);
+
+} // namespace cnnc

@@ -1,0 +1,76 @@
+#include "ir/Summary.h"
+
+#include <cstdio>
+
+namespace cnnc {
+
+static int64_t paramCount(const Node &n) {
+    int64_t total = 0;
+    for (const Param &p : n.params) {
+        int64_t e = 1;
+        for (int64_t d : p.decl.shape) e *= d;
+        total += e;
+    }
+    return total;
+}
+
+int64_t nodeFlops(const Graph &g, const Node &n) {
+    if (n.isInput() || !n.def->flops) return 0;
+    auto types = g.operandTypes(n);
+    return n.def->flops(OpCall{types, n.attrs}, n.type);
+}
+
+// Nodes the result depends on; the rest exist only for aux heads.
+static std::vector<bool> mainPath(const Graph &g) {
+    std::vector<bool> live(g.nodes.size(), false);
+    live[size_t(g.result)] = true;
+    for (size_t i = g.nodes.size(); i-- > 0;)
+        if (live[i])
+            for (int op : g.nodes[i].operands) live[size_t(op)] = true;
+    return live;
+}
+
+GraphTotals computeTotals(const Graph &g) {
+    GraphTotals t;
+    std::vector<bool> main = mainPath(g);
+    for (auto &n : g.nodes) {
+        int64_t p = paramCount(n);
+        t.parameters += p;
+        if (!main[size_t(n.id)]) t.auxParameters += p;
+        else t.flops += nodeFlops(g, n);
+    }
+    return t;
+}
+
+static std::string withCommas(int64_t v) {
+    std::string s = std::to_string(v);
+    for (int i = int(s.size()) - 3; i > (s[0] == '-' ? 1 : 0); i -= 3) s.insert(size_t(i), ",");
+    return s;
+}
+
+std::string formatSummary(const Graph &g) {
+    std::string out;
+    char line[512];
+    std::snprintf(line, sizeof line, "%-28s %-16s %-20s %14s %10s\n", "name", "op", "output shape", "parameters", "MFLOPs");
+    out += line;
+    out += std::string(92, '-') + "\n";
+    for (auto &n : g.nodes) {
+        std::string name = n.name.empty() ? "%" + std::to_string(n.id) : n.name;
+        std::string shape = "[N" + (n.type.dims.empty() ? "" : ", " + n.type.shapeStr().substr(1));
+        if (shape.back() != ']') shape += "]";
+        std::snprintf(line, sizeof line, "%-28s %-16s %-20s %14s %10.3f\n", name.c_str(), n.opName().c_str(),
+                      shape.c_str(), withCommas(paramCount(n)).c_str(), double(nodeFlops(g, n)) / 1e6);
+        out += line;
+    }
+    GraphTotals t = computeTotals(g);
+    out += std::string(92, '-') + "\n";
+    std::snprintf(line, sizeof line, "forward MFLOPs per sample: %.3f\n", double(t.flops) / 1e6);
+    out += line;
+    if (!g.aux.empty() || t.auxParameters)
+        out += "parameters in auxiliary heads: " + withCommas(t.auxParameters) + " (" +
+               withCommas(t.parameters - t.auxParameters) + " without them)\n";
+    out += "total parameters: " + withCommas(t.parameters) + "\n";
+    return out;
+}
+
+} // namespace cnnc

@@ -1,0 +1,46 @@
+// Pointwise activations: relu, leaky_relu(slope=0.01), sigmoid, tanh.
+#include "codegen/LowerCtx.h"
+#include "ops/OpHelpers.h"
+
+using namespace Halide;
+
+namespace cnnc::ops {
+namespace {
+
+TensorType sameType(const OpCall &call) { return call.inputs.at(0); }
+int64_t perElement(const OpCall &, const TensorType &out) { return out.elementsPerSample(); }
+
+template <Expr (*F)(Expr, const Attrs &)>
+Func pointwise(LowerCtx &ctx) {
+    Func f(ctx.fname(ctx.node.opName()));
+    f(ctx.x, ctx.y, ctx.c, ctx.n) = F(ctx.inputs[0](ctx.x, ctx.y, ctx.c, ctx.n), ctx.attrs());
+    return f;
+}
+
+Expr relu(Expr v, const Attrs &) { return max(v, 0.0f); }
+Expr leakyRelu(Expr v, const Attrs &a) { return select(v > 0.0f, v, v * float(a.getFloat("slope"))); }
+Expr sigmoid(Expr v, const Attrs &) { return 1.0f / (1.0f + exp(-v)); }
+Expr tanhAct(Expr v, const Attrs &) { return tanh(v); }
+
+void define(const char *name, const char *summary, LowerFn lower, std::vector<ArgSpec> args = {}) {
+    OpDef d;
+    d.name = name;
+    d.summary = summary;
+    d.args = std::move(args);
+    d.traits.elementwise = true;
+    d.inferType = sameType;
+    d.flops = perElement;
+    d.lower = lower;
+    OpRegistry::get().add(std::move(d));
+}
+
+} // namespace
+
+void defineActivations() {
+    define("relu", "max(x, 0)", pointwise<relu>);
+    define("leaky_relu", "x if x > 0 else slope * x", pointwise<leakyRelu>, {{"slope", AttrKind::Float, 0.01}});
+    define("sigmoid", "1 / (1 + exp(-x))", pointwise<sigmoid>);
+    define("tanh", "hyperbolic tangent", pointwise<tanhAct>);
+}
+
+} // namespace cnnc::ops

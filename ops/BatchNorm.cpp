@@ -1,0 +1,52 @@
+// batchnorm(eps=1e-5, momentum=0.1): inference uses the running statistics,
+// y = (x - mean) / sqrt(var + eps) * weight + bias, per channel.
+#include "codegen/LowerCtx.h"
+#include "ops/OpHelpers.h"
+
+using namespace Halide;
+
+namespace cnnc::ops {
+namespace {
+
+TensorType inferType(const OpCall &call) {
+    double eps = call.attrs.getFloat("eps"), momentum = call.attrs.getFloat("momentum");
+    if (!(eps > 0.0)) throw OpError("'eps' must be positive, got " + formatAttr(eps));
+    if (!(momentum >= 0.0 && momentum <= 1.0)) throw OpError("'momentum' must be in [0, 1], got " + formatAttr(momentum));
+    return call.inputs.at(0);
+}
+
+std::vector<ParamDecl> params(const OpCall &call) {
+    int64_t c = call.inputs.at(0).channels();
+    return {{"weight", {c}, ParamInit::Ones, 1},
+            {"bias", {c}, ParamInit::Zeros, 1},
+            {"running_mean", {c}, ParamInit::Zeros, 1},
+            {"running_var", {c}, ParamInit::Ones, 1}};
+}
+
+int64_t flops(const OpCall &, const TensorType &out) { return 2 * out.elementsPerSample(); }
+
+Func lower(LowerCtx &ctx) {
+    float eps = float(ctx.attrs().getFloat("eps"));
+    Func weight = ctx.params[0], bias = ctx.params[1], mean = ctx.params[2], var = ctx.params[3];
+    Expr scale = weight(ctx.c) / sqrt(var(ctx.c) + eps);
+    Func f(ctx.fname("batchnorm"));
+    f(ctx.x, ctx.y, ctx.c, ctx.n) = (ctx.inputs[0](ctx.x, ctx.y, ctx.c, ctx.n) - mean(ctx.c)) * scale + bias(ctx.c);
+    return f;
+}
+
+} // namespace
+
+void defineBatchNorm() {
+    OpDef d;
+    d.name = "batchnorm";
+    d.summary = "per-channel normalisation (torch.nn.BatchNorm2d / BatchNorm1d)";
+    d.args = {{"eps", AttrKind::Float, 1e-5}, {"momentum", AttrKind::Float, 0.1}};
+    d.traits.elementwise = true;
+    d.inferType = inferType;
+    d.params = params;
+    d.flops = flops;
+    d.lower = lower;
+    OpRegistry::get().add(std::move(d));
+}
+
+} // namespace cnnc::ops

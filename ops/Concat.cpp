@@ -1,0 +1,60 @@
+// concat(a, b, ...): along channels. Maps must agree in H and W.
+#include "codegen/LowerCtx.h"
+#include "ops/OpHelpers.h"
+
+using namespace Halide;
+
+namespace cnnc::ops {
+namespace {
+
+TensorType inferType(const OpCall &call) {
+    const TensorType &first = call.inputs.at(0);
+    int64_t channels = 0;
+    for (size_t i = 0; i < call.inputs.size(); ++i) {
+        const TensorType &t = call.inputs[i];
+        if (t.rank() != first.rank() || t.height() != first.height() || t.width() != first.width())
+            throw OpError("concat input " + std::to_string(i + 1) + " has shape " + t.shapeStr() +
+                          ", which does not match " + first.shapeStr() + " outside the channel dimension");
+        channels += t.channels();
+        if (channels > kMaxElements) throw OpError("concatenated channel count is too large");
+    }
+    TensorType out = first;
+    out.dims[0] = channels;
+    if (out.elementsPerSample() < 0) throw OpError("output shape " + out.shapeStr() + " is too large");
+    return out;
+}
+
+int64_t noFlops(const OpCall &, const TensorType &) { return 0; }
+
+Func lower(LowerCtx &ctx) {
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
+    // Walk the inputs from last to first so the first matching slice wins.
+    int64_t end = ctx.outType().channels();
+    Expr value = 0.0f;
+    for (size_t i = ctx.inputs.size(); i-- > 0;) {
+        int C = int(ctx.inputTypes[i].channels());
+        int begin = int(end - C);
+        Expr v = ctx.inputs[i](x, y, clamp(c - begin, 0, C - 1), n);
+        value = i + 1 == ctx.inputs.size() ? v : select(c < begin + C, v, value);
+        end = begin;
+    }
+    Func f(ctx.fname("concat"));
+    f(x, y, c, n) = value;
+    return f;
+}
+
+} // namespace
+
+void defineConcat() {
+    OpDef d;
+    d.name = "concat";
+    d.summary = "joins tensors along the channel dimension";
+    d.minInputs = 1;
+    d.maxInputs = -1;
+    d.inferType = inferType;
+    d.flops = noFlops;
+    d.lower = lower;
+    OpRegistry::get().add(std::move(d));
+}
+
+} // namespace cnnc::ops

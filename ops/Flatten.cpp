@@ -1,0 +1,42 @@
+// flatten: [C, H, W] -> [C*H*W]. A view: the memory layout is unchanged, so
+// codegen aliases the buffer instead of emitting a kernel.
+#include "codegen/LowerCtx.h"
+#include "ops/OpHelpers.h"
+
+using namespace Halide;
+
+namespace cnnc::ops {
+namespace {
+
+TensorType inferType(const OpCall &call) {
+    const TensorType &in = call.inputs.at(0);
+    int64_t k = in.elementsPerSample();
+    if (k < 0) throw OpError("flattened size of " + in.shapeStr() + " is too large");
+    return TensorType{{k}};
+}
+
+int64_t noFlops(const OpCall &, const TensorType &) { return 0; }
+
+// Used only when a flatten sits inside a fused kernel.
+Func lower(LowerCtx &ctx) {
+    const TensorType &in = ctx.inputTypes[0];
+    int H = int(in.height()), W = int(in.width());
+    Func f(ctx.fname("flatten"));
+    f(ctx.x, ctx.y, ctx.c, ctx.n) = ctx.inputs[0](ctx.c % W, (ctx.c / W) % H, ctx.c / (W * H), ctx.n);
+    return f;
+}
+
+} // namespace
+
+void defineFlatten() {
+    OpDef d;
+    d.name = "flatten";
+    d.summary = "[N, C, H, W] -> [N, C*H*W] (a free view)";
+    d.traits.view = true;
+    d.inferType = inferType;
+    d.flops = noFlops;
+    d.lower = lower;
+    OpRegistry::get().add(std::move(d));
+}
+
+} // namespace cnnc::ops

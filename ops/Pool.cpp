@@ -1,0 +1,104 @@
+// maxpool(size, stride=size, pad=0, ceil=false)
+// avgpool(size, stride=size, pad=0, ceil=false, count_pad=true)
+// PyTorch's MaxPool2d (pads with -inf) and AvgPool2d (count_include_pad).
+#include <limits>
+
+#include "codegen/LowerCtx.h"
+#include "ops/OpHelpers.h"
+
+using namespace Halide;
+
+namespace cnnc::ops {
+namespace {
+
+struct PoolGeometry {
+    int64_t c, h, w;
+    Pair size, stride, pad;
+    int64_t oh, ow;
+};
+
+PoolGeometry geometry(const OpCall &call, const char *op) {
+    const TensorType &in = requireMap(call, op);
+    PoolGeometry g;
+    g.c = in.channels(), g.h = in.height(), g.w = in.width();
+    g.size = requirePair(call.attrs, "size", 1);
+    g.stride = requirePair(call.attrs, "stride", 1);
+    g.pad = requirePair(call.attrs, "pad", 0);
+    if (2 * g.pad.h > g.size.h || 2 * g.pad.w > g.size.w)
+        throw OpError("'pad' " + formatAttr(g.pad) + " must be at most half of the window size " + formatAttr(g.size));
+    bool ceil = call.attrs.getBool("ceil");
+    g.oh = windowOutput(g.h, g.size.h, g.stride.h, g.pad.h, 1, ceil, "height");
+    g.ow = windowOutput(g.w, g.size.w, g.stride.w, g.pad.w, 1, ceil, "width");
+    return g;
+}
+
+TensorType maxType(const OpCall &call) {
+    PoolGeometry g = geometry(call, "maxpool");
+    return mapType(g.c, g.oh, g.ow);
+}
+TensorType avgType(const OpCall &call) {
+    PoolGeometry g = geometry(call, "avgpool");
+    return mapType(g.c, g.oh, g.ow);
+}
+
+int64_t flops(const OpCall &call, const TensorType &out) {
+    Pair k = call.attrs.getPair("size");
+    return out.elementsPerSample() * k.h * k.w;
+}
+
+Func lowerMax(LowerCtx &ctx) {
+    PoolGeometry g = geometry(OpCall{ctx.inputTypes, ctx.attrs()}, "maxpool");
+    Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], Expr(-std::numeric_limits<float>::infinity()),
+                         ctx.fname("padded"));
+    RDom r(0, int(g.size.w), 0, int(g.size.h), ctx.fname("r"));
+    Func pool(ctx.fname("maxpool"));
+    pool(ctx.x, ctx.y, ctx.c, ctx.n) =
+        maximum(in(ctx.x * int(g.stride.w) - int(g.pad.w) + r.x, ctx.y * int(g.stride.h) - int(g.pad.h) + r.y, ctx.c, ctx.n));
+    return pool;
+}
+
+// PyTorch's divisor: the window clipped to the padded input (count_pad=true) or
+// to the input itself (count_pad=false).
+Func lowerAvg(LowerCtx &ctx) {
+    PoolGeometry g = geometry(OpCall{ctx.inputTypes, ctx.attrs()}, "avgpool");
+    bool countPad = ctx.attrs().getBool("count_pad");
+    Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
+    RDom r(0, int(g.size.w), 0, int(g.size.h), ctx.fname("r"));
+    Expr x0 = ctx.x * int(g.stride.w) - int(g.pad.w), y0 = ctx.y * int(g.stride.h) - int(g.pad.h);
+    Expr x1 = min(x0 + int(g.size.w), int(g.w + g.pad.w)), y1 = min(y0 + int(g.size.h), int(g.h + g.pad.h));
+    Expr count = countPad ? (x1 - x0) * (y1 - y0)
+                          : (min(x1, int(g.w)) - max(x0, 0)) * (min(y1, int(g.h)) - max(y0, 0));
+    Func pool(ctx.fname("avgpool"));
+    pool(ctx.x, ctx.y, ctx.c, ctx.n) = sum(in(x0 + r.x, y0 + r.y, ctx.c, ctx.n)) / cast<float>(max(count, 1));
+    return pool;
+}
+
+std::vector<ArgSpec> args(bool avg) {
+    std::vector<ArgSpec> a = {{"size", AttrKind::IntOrPair, std::nullopt},
+                              {"stride", AttrKind::IntOrPair, std::nullopt, "size"},
+                              {"pad", AttrKind::IntOrPair, int64_t(0)},
+                              {"ceil", AttrKind::Bool, false}};
+    if (avg) a.push_back({"count_pad", AttrKind::Bool, true});
+    return a;
+}
+
+void define(const char *name, const char *summary, bool avg) {
+    OpDef d;
+    d.name = name;
+    d.summary = summary;
+    d.args = args(avg);
+    d.traits.pool = true;
+    d.inferType = avg ? avgType : maxType;
+    d.flops = flops;
+    d.lower = avg ? lowerAvg : lowerMax;
+    OpRegistry::get().add(std::move(d));
+}
+
+} // namespace
+
+void definePools() {
+    define("maxpool", "max over sliding windows (torch.nn.MaxPool2d)", false);
+    define("avgpool", "mean over sliding windows (torch.nn.AvgPool2d)", true);
+}
+
+} // namespace cnnc::ops

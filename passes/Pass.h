@@ -1,0 +1,46 @@
+// Passes: small named graph rewrites run in one declared order by the
+// PassManager, each printable before/after like LLVM's -print-after.
+#pragma once
+#include <functional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ir/Graph.h"
+
+namespace cnnc {
+
+struct PassOptions {
+    bool inference = true; // compile for inference: aux heads and dropout go away
+};
+
+struct Pass {
+    std::string name;
+    std::string description;
+    std::function<void(Graph &, const PassOptions &)> run;
+    bool optimization = true; // skipped at -O0
+};
+
+// Every pass in pipeline order.
+const std::vector<Pass> &allPasses();
+const Pass *findPass(const std::string &name);
+
+struct PassManagerOptions {
+    PassOptions pass;
+    std::vector<std::string> only;     // --passes=a,b: run exactly these, in this order
+    std::set<std::string> disabled;    // --disable-pass=
+    bool optimize = true;              // -O0 turns optimizations off
+    bool verifyEach = false;
+    bool printBeforeAll = false, printAfterAll = false;
+    std::set<std::string> printBefore, printAfter;
+    std::ostream *dump = nullptr;      // where IR dumps go (stderr by default)
+    // Per-pass wall time, filled when non-null: (name, seconds).
+    std::vector<std::pair<std::string, double>> *timings = nullptr;
+};
+
+// Runs the pipeline; throws CompileError (user-facing) or std::logic_error (a pass bug
+// caught by --verify-each).
+void runPasses(Graph &graph, const PassManagerOptions &options);
+
+} // namespace cnnc

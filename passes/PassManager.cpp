@@ -1,0 +1,55 @@
+#include <chrono>
+#include <stdexcept>
+
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
+#include "passes/Pass.h"
+#include "passes/Passes.h"
+
+namespace cnnc {
+
+const std::vector<Pass> &allPasses() {
+    static const std::vector<Pass> passes = {
+        {"verify", "check operands, types and parameter names", [](Graph &g, const PassOptions &) { verify(g); }, false},
+        {"dce", "remove nodes nothing uses (aux heads when compiling for inference)", eliminateDeadNodes},
+        {"drop-dropout", "dropout is the identity at inference: remove it", dropDropout},
+        {"fuse", "group conv/dense with their bias, activation, residual add and pooling into kernels", fuseKernels},
+    };
+    return passes;
+}
+
+const Pass *findPass(const std::string &name) {
+    for (auto &p : allPasses())
+        if (p.name == name) return &p;
+    return nullptr;
+}
+
+static void dumpIR(const PassManagerOptions &o, const char *when, const std::string &pass, const Graph &g) {
+    if (!o.dump) return;
+    *o.dump << "// ----- IR Dump " << when << " " << pass << " -----\n" << printGraph(g) << "\n";
+}
+
+void runPasses(Graph &graph, const PassManagerOptions &o) {
+    std::vector<const Pass *> pipeline;
+    if (!o.only.empty()) {
+        for (auto &name : o.only) {
+            const Pass *p = findPass(name);
+            if (!p) throw std::invalid_argument("unknown pass '" + name + "' (see --list-passes)");
+            pipeline.push_back(p);
+        }
+    } else {
+        for (auto &p : allPasses())
+            if ((o.optimize || !p.optimization) && !o.disabled.count(p.name)) pipeline.push_back(&p);
+    }
+    for (const Pass *p : pipeline) {
+        if (o.printBeforeAll || o.printBefore.count(p->name)) dumpIR(o, "Before", p->name, graph);
+        auto start = std::chrono::steady_clock::now();
+        p->run(graph, o.pass);
+        std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+        if (o.timings) o.timings->emplace_back(p->name, took.count());
+        if (o.verifyEach) verify(graph);
+        if (o.printAfterAll || o.printAfter.count(p->name)) dumpIR(o, "After", p->name, graph);
+    }
+}
+
+} // namespace cnnc

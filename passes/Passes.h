@@ -1,0 +1,11 @@
+// The passes' entry points, one file each.
+#pragma once
+#include "passes/Pass.h"
+
+namespace cnnc {
+
+void eliminateDeadNodes(Graph &graph, const PassOptions &options);
+void dropDropout(Graph &graph, const PassOptions &options);
+void fuseKernels(Graph &graph, const PassOptions &options);
+
+} // namespace cnnc

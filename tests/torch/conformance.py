@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Compiles a .cnn model with cnnc and compares its output with PyTorch's.
+
+    conformance.py --cnnc build/cnnc model.cnn [--batch 1 3] [--tol 1e-4] [-- extra cnnc flags]
+
+Random weights (batchnorm running statistics too) go through a safetensors file,
+as a user's would; the reference executes the same network with
+torch.nn.functional (tests/torch/ir_reference.py). Exit 0: match; 1: mismatch
+or failure; 77: PyTorch is not installed (ctest reports a skip).
+"""
+
+import argparse
+import ctypes
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+
+try:
+    import numpy as np
+    import torch
+except ImportError as e:
+    print(f"SKIP: PyTorch/numpy not available ({e}); install python3-torch")
+    sys.exit(77)
+
+import ir_reference
+import safetensors_io
+
+
+def random_weights(shapes, gen):
+    weights = {}
+    for name, shape in shapes.items():
+        # Scaled like a trained network's, so activations neither vanish nor
+        # saturate the softmax (which would hide errors).
+        fan_in = max(1, int(np.prod(shape[1:]))) if len(shape) > 1 else 1
+        if name.endswith("running_var"):
+            t = torch.rand(shape, generator=gen) + 0.5
+        elif len(shape) > 1:
+            t = torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
+        else:
+            t = torch.randn(shape, generator=gen) * 0.1
+        weights[name] = t.float()
+    return weights
+
+
+def load_model(so_path, name):
+    lib = ctypes.CDLL(so_path)
+    f = lambda n: getattr(lib, f"{name}_{n}")
+    f("create").restype = ctypes.c_void_p
+    f("last_error").restype = ctypes.c_char_p
+    f("load_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    f("infer").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    f("destroy").argtypes = [ctypes.c_void_p]
+    return lib, f
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--cnnc", required=True)
+    ap.add_argument("model")
+    ap.add_argument("--batch", type=int, nargs="+", default=[1, 3])
+    ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("flags", nargs="*", help="extra cnnc flags (after --)")
+    args = ap.parse_args()
+
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    ir = subprocess.run([args.cnnc, args.model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
+    graph = ir_reference.Graph(ir)
+    shapes = graph.parameter_shapes()
+    weights = random_weights(shapes, gen)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        so = os.path.join(tmp, graph.name + ".so")
+        subprocess.run([args.cnnc, args.model, "-o", so, "-q"] + args.flags, check=True)
+        st = os.path.join(tmp, "weights.safetensors")
+        safetensors_io.save({k: v.numpy() for k, v in weights.items()}, st)
+        lib, f = load_model(so, graph.name)
+        model = f("create")()
+        if not model:
+            print("create failed:", f("last_error")().decode())
+            return 1
+        if f("load_weights")(model, st.encode()) != 0:
+            print("load_weights failed:", f("last_error")().decode())
+            return 1
+        worst = 0.0
+        for batch in args.batch:
+            x = torch.randn([batch] + graph.input_shape, generator=gen)
+            with torch.no_grad():
+                ref = graph.run(x, weights).reshape(batch, -1).numpy()
+            out = np.zeros(ref.shape, np.float32)
+            xin = np.ascontiguousarray(x.numpy(), np.float32)
+            if f("infer")(model, xin.ctypes.data, batch, out.ctypes.data) != 0:
+                print("infer failed:", f("last_error")().decode())
+                return 1
+            scale = max(float(np.abs(ref).max()), 1e-30)
+            err = float(np.abs(out - ref).max()) / scale
+            worst = max(worst, err)
+            print(f"{graph.name} batch {batch}: max |cnnc - torch| / max |torch| = {err:.3e} "
+                  f"(tol {args.tol:g}; max |torch| = {scale:.3g}, output std {float(ref.std()):.3g})")
+        f("destroy")(model)
+    return 0 if worst <= args.tol else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+#include "tools/cnnc/Options.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace cnnc {
+
+static const char *kUsage = R"(OVERVIEW: cnnc - compiles a convolutional neural network into a native shared library
+
+USAGE: cnnc [options] <model.cnn | graph.ir>
+
+  cnnc lenet5.cnn -o lenet5.so        compile (Halide kernels + runtime in one .so)
+  cnnc lenet5.cnn --emit=header       print the library's C header
+  cnnc lenet5.cnn --summary           parameters, shapes and FLOPs per layer
+
+OPTIONS:
+  -o <file>              output library (default: <input stem>.so)
+  --emit=<what>          print instead of compiling: ir (textual IR), header (C API)
+  --summary              print a table of layers, parameters and MFLOPs
+  -O0                    no optimisation passes (no fusion)
+  --passes=<a,b,...>     run exactly these passes, in order (e.g. on a dumped .ir file)
+  --disable-pass=<name>  skip one pass (repeatable)
+  --list-passes          list the pass pipeline
+  --print-after-all      dump the IR to stderr after every pass
+  --print-before-all     dump the IR to stderr before every pass
+  --print-after=<name>   dump the IR after one pass (repeatable)
+  --print-before=<name>  dump the IR before one pass (repeatable)
+  --verify-each          run the verifier after every pass
+  --time-passes          report wall time per compilation phase
+  --cache-dir=<dir>      kernel object cache (default: $CNNC_CACHE_DIR or ~/.cache/cnnc)
+  --no-cache             compile every kernel afresh
+  --keep-temps           keep the generated C source and objects
+  -q, --quiet            no progress output
+  --version              print the version
+  -h, --help             print this help
+
+ENVIRONMENT:
+  CNNC_CACHE_DIR  kernel cache directory     CNNC_TARGET  Halide target (default: host)
+  CC, CXX         compilers used to link the library
+)";
+
+static bool startsWith(const std::string &s, const char *prefix, std::string &rest) {
+    std::string p(prefix);
+    if (s.compare(0, p.size(), p) != 0) return false;
+    rest = s.substr(p.size());
+    return true;
+}
+
+ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error) {
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i], v;
+        if (a == "-h" || a == "--help") {
+            std::fputs(kUsage, stdout);
+            return ParseResult::Exit;
+        } else if (a == "--version") {
+            std::printf("cnnc version %s (Halide 14, C++17)\n", CNNC_VERSION);
+            return ParseResult::Exit;
+        } else if (a == "--list-passes") {
+            std::printf("Pass pipeline, in order:\n");
+            for (auto &p : allPasses())
+                std::printf("  %-14s %s%s\n", p.name.c_str(), p.description.c_str(), p.optimization ? "" : " (always)");
+            return ParseResult::Exit;
+        } else if (a == "-o") {
+            if (++i >= argc) return error = "-o needs a file name", ParseResult::Error;
+            opt.output = argv[i];
+        } else if (startsWith(a, "--emit=", v)) {
+            if (v != "ir" && v != "header") return error = "unknown --emit kind '" + v + "' (ir, header)", ParseResult::Error;
+            opt.emit = v;
+        } else if (a == "--summary") {
+            opt.summary = true;
+        } else if (a == "-O0") {
+            opt.passes.optimize = false;
+        } else if (a == "-O1" || a == "-O2" || a == "-O3") {
+            opt.passes.optimize = true;
+        } else if (startsWith(a, "--passes=", v)) {
+            std::stringstream ss(v);
+            std::string name;
+            while (std::getline(ss, name, ','))
+                if (!name.empty()) {
+                    if (!findPass(name)) return error = "unknown pass '" + name + "' (see --list-passes)", ParseResult::Error;
+                    opt.passes.only.push_back(name);
+                }
+            opt.passesGiven = true;
+        } else if (startsWith(a, "--disable-pass=", v)) {
+            if (!findPass(v)) return error = "unknown pass '" + v + "' (see --list-passes)", ParseResult::Error;
+            opt.passes.disabled.insert(v);
+        } else if (a == "--print-after-all") {
+            opt.passes.printAfterAll = true;
+        } else if (a == "--print-before-all") {
+            opt.passes.printBeforeAll = true;
+        } else if (startsWith(a, "--print-after=", v)) {
+            if (!findPass(v)) return error = "unknown pass '" + v + "' (see --list-passes)", ParseResult::Error;
+            opt.passes.printAfter.insert(v);
+        } else if (startsWith(a, "--print-before=", v)) {
+            if (!findPass(v)) return error = "unknown pass '" + v + "' (see --list-passes)", ParseResult::Error;
+            opt.passes.printBefore.insert(v);
+        } else if (a == "--verify-each") {
+            opt.passes.verifyEach = true;
+        } else if (a == "--time-passes") {
+            opt.timePasses = true;
+        } else if (startsWith(a, "--cache-dir=", v)) {
+            opt.cacheDir = v;
+        } else if (a == "--no-cache") {
+            opt.noCache = true;
+        } else if (a == "--keep-temps") {
+            opt.keepTemps = true;
+        } else if (a == "-q" || a == "--quiet") {
+            opt.quiet = true;
+        } else if (!a.empty() && a[0] == '-' && a != "-") {
+            return error = "unknown option '" + a + "'", ParseResult::Error;
+        } else if (opt.input.empty()) {
+            opt.input = a;
+        } else {
+            return error = "more than one input file ('" + opt.input + "' and '" + a + "')", ParseResult::Error;
+        }
+    }
+    if (opt.input.empty()) return error = "no input file", ParseResult::Error;
+    if (opt.output.empty()) {
+        std::string stem = opt.input;
+        size_t slash = stem.rfind('/');
+        if (slash != std::string::npos) stem = stem.substr(slash + 1);
+        size_t dot = stem.rfind('.');
+        if (dot != std::string::npos && dot > 0) stem = stem.substr(0, dot);
+        opt.output = stem + ".so";
+    }
+    return ParseResult::Run;
+}
+
+} // namespace cnnc

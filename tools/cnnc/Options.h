@@ -1,0 +1,28 @@
+// Command-line options of the cnnc driver.
+#pragma once
+#include <string>
+
+#include "passes/Pass.h"
+
+namespace cnnc {
+
+struct Options {
+    std::string input;
+    std::string output;     // default: input's stem + ".so"
+    std::string emit;       // "", "ir", "header"
+    bool summary = false;
+    bool timePasses = false;
+    bool quiet = false;
+    bool noCache = false;
+    bool keepTemps = false;
+    bool passesGiven = false;
+    std::string cacheDir;
+    PassManagerOptions passes;
+};
+
+enum class ParseResult { Run, Exit, Error };
+
+// Exit: --help, --version or --list-passes was handled.
+ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error);
+
+} // namespace cnnc

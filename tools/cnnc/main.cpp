@@ -1,0 +1,134 @@
+// cnnc: compiles a network written in the .cnn language (or dumped IR) into a
+// self-contained shared library.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <Halide.h>
+
+#include "codegen/CHeader.h"
+#include "codegen/Codegen.h"
+#include "frontend/Frontend.h"
+#include "ir/IRParser.h"
+#include "ir/Printer.h"
+#include "ir/Summary.h"
+#include "passes/Pass.h"
+#include "tools/cnnc/Options.h"
+
+using namespace cnnc;
+
+namespace {
+
+bool readFile(const std::string &path, std::string &out) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return false;
+    std::ostringstream s;
+    s << f.rdbuf();
+    out = s.str();
+    return f.good() || f.eof();
+}
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A one-line progress bar on stderr, redrawn in place when it is a terminal.
+void progressBar(int done, int total) {
+    static bool tty = isatty(2);
+    if (!tty && done != total) return;
+    int width = 30, filled = total ? width * done / total : width;
+    std::fprintf(stderr, "\rcompiling kernels [%.*s%*s] %d/%d", filled, "##############################",
+                 width - filled, "", done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+}
+
+int compile(const Options &opt) {
+    using Clock = std::chrono::steady_clock;
+    std::vector<std::pair<std::string, double>> phases;
+    auto phaseStart = Clock::now();
+    auto endPhase = [&](const std::string &name) {
+        auto now = Clock::now();
+        phases.emplace_back(name, std::chrono::duration<double>(now - phaseStart).count());
+        phaseStart = now;
+    };
+
+    std::string source;
+    if (!readFile(opt.input, source)) {
+        std::fprintf(stderr, "cnnc: error: cannot read '%s'\n", opt.input.c_str());
+        return 1;
+    }
+    Graph graph;
+    try {
+        bool isIR = endsWith(opt.input, ".ir") || source.compare(0, 8, "network ") == 0 && source.find("%0") != std::string::npos;
+        graph = isIR ? parseIR(source) : compileSource(source);
+        endPhase("parse");
+        PassManagerOptions pm = opt.passes;
+        pm.dump = &std::cerr;
+        std::vector<std::pair<std::string, double>> passTimes;
+        if (opt.timePasses) pm.timings = &passTimes;
+        if (opt.emit != "ir" || !opt.passes.only.empty() || opt.passesGiven) runPasses(graph, pm);
+        for (auto &t : passTimes) phases.emplace_back("pass " + t.first, t.second);
+        phaseStart = Clock::now();
+    } catch (const CompileError &e) {
+        std::fputs(formatDiagnostic(opt.input, source, e).c_str(), stderr);
+        return 1;
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "cnnc: error: %s\n", e.what());
+        return 1;
+    }
+
+    if (opt.emit == "ir") {
+        std::fputs(printGraph(graph).c_str(), stdout);
+        return 0;
+    }
+    if (opt.emit == "header") {
+        std::fputs(emitCHeader(graph).c_str(), stdout);
+        return 0;
+    }
+    if (opt.summary) {
+        std::fputs(formatSummary(graph).c_str(), stdout);
+        return 0;
+    }
+
+    CodegenOptions cg;
+    cg.outputPath = opt.output;
+    cg.cacheDir = opt.cacheDir;
+    cg.noCache = opt.noCache;
+    cg.keepTemps = opt.keepTemps;
+    if (!opt.quiet) cg.progress = progressBar;
+    try {
+        CodegenStats stats = compileToSharedLibrary(graph, cg);
+        endPhase("codegen + link");
+        if (!opt.quiet)
+            std::fprintf(stderr, "cnnc: wrote %s (%d kernel calls, %d distinct kernels, %d from cache)\n",
+                         opt.output.c_str(), stats.kernels, stats.uniqueKernels, stats.cachedKernels);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "cnnc: error: %s\n", e.what());
+        return 1;
+    }
+    if (opt.timePasses) {
+        double total = 0;
+        for (auto &p : phases) total += p.second;
+        std::fprintf(stderr, "===-------------------------------------------===\n  cnnc time report (wall seconds)\n");
+        for (auto &p : phases) std::fprintf(stderr, "  %9.3f  %5.1f%%  %s\n", p.second, 100 * p.second / total, p.first.c_str());
+        std::fprintf(stderr, "  %9.3f  100.0%%  total\n", total);
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    registerAllOps();
+    Options opt;
+    std::string error;
+    ParseResult r = parseOptions(argc, argv, opt, error);
+    if (r == ParseResult::Error) {
+        std::fprintf(stderr, "cnnc: error: %s\n(run 'cnnc --help' for usage)\n", error.c_str());
+        return 1;
+    }
+    if (r == ParseResult::Exit) return 0;
+    return compile(opt);
+}
