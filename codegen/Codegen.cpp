@@ -16,7 +16,7 @@
 
 #include "codegen/KernelBuilder.h"
 #include "codegen/KernelCache.h"
-#include "codegen/MemoryPlan.h"
+#include "passes/MemoryPlan.h"
 #include "runtime/ModelDesc.h"
 
 namespace fs = std::filesystem;
@@ -243,10 +243,15 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
         if (options.progress) options.progress(int(k + 1), int(kernels.size()));
     }
 
-    std::vector<bool> external(graph.nodes.size(), false);
-    external[size_t(storageRoot(graph, graph.result))] = true;
-    external[0] = true;
-    MemoryPlan plan = planMemory(graph, kernels, external);
+    // Use the plan-memory pass's result when it ran, else plan now.
+    MemoryPlan plan;
+    if (graph.arenaFloats >= 0) {
+        plan.arenaFloats = graph.arenaFloats;
+        for (auto &n : graph.nodes)
+            if (n.arenaOffset >= 0) plan.offset[n.id] = n.arenaOffset;
+    } else {
+        plan = planMemory(graph, kernels, arenaExempt(graph));
+    }
     stats.arenaFloatsPerSample = plan.arenaFloats;
 
     std::string glue = scratch + "/" + graph.name + "_model.c";

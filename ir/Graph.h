@@ -27,6 +27,7 @@ struct Node {
     TensorType type;
     SourceLoc loc;
     int kernel = -1;            // fused kernel this node belongs to (-1: not yet grouped)
+    int64_t arenaOffset = -1;   // planned activation offset, floats per sample (-1: not planned / not in the arena)
 
     bool isInput() const { return def == nullptr; }
     const std::string &opName() const;
@@ -43,6 +44,7 @@ struct Graph {
     std::vector<Node> nodes;    // nodes[0] is the input
     int result = -1;            // the node the network returns
     std::vector<AuxHead> aux;
+    int64_t arenaFloats = -1;   // planned arena size per sample (-1: memory not planned yet)
 
     const Node &input() const { return nodes.front(); }
     const std::string &inputName() const { return nodes.front().name; }

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "ir/Kernels.h"
+
 namespace cnnc {
 
 static int64_t paramCount(const Node &n) {
@@ -69,6 +71,16 @@ std::string formatSummary(const Graph &g) {
     if (!g.aux.empty() || t.auxParameters)
         out += "parameters in auxiliary heads: " + withCommas(t.auxParameters) + " (" +
                withCommas(t.parameters - t.auxParameters) + " without them)\n";
+    out += "kernels: " + std::to_string(partitionKernels(g).size()) + "\n";
+    if (g.arenaFloats >= 0) {
+        int64_t unplanned = 0;
+        for (auto &n : g.nodes)
+            if (n.arenaOffset >= 0) unplanned += n.type.elementsPerSample();
+        std::snprintf(line, sizeof line,
+                      "planned activation memory per sample: %.1f KiB (%.1f KiB without reuse)\n",
+                      double(g.arenaFloats) * 4 / 1024, double(unplanned) * 4 / 1024);
+        out += line;
+    }
     out += "total parameters: " + withCommas(t.parameters) + "\n";
     return out;
 }

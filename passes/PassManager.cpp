@@ -4,6 +4,7 @@
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 #include "passes/Pass.h"
+#include "passes/MemoryPlan.h"
 #include "passes/Passes.h"
 
 namespace cnnc {
@@ -14,6 +15,7 @@ const std::vector<Pass> &allPasses() {
         {"dce", "remove nodes nothing uses (aux heads when compiling for inference)", eliminateDeadNodes},
         {"drop-dropout", "dropout is the identity at inference: remove it", dropDropout},
         {"fuse", "group conv/dense with their bias, activation, residual add and pooling into kernels", fuseKernels},
+        {"plan-memory", "place activations in one arena, reusing memory of dead values", planMemoryPass, false},
     };
     return passes;
 }

@@ -46,7 +46,9 @@ typedef struct {
     int storage;          /* enum cnnrt_storage */
     int index;            /* parameter index, for CNNRT_STORAGE_PARAM */
     int64_t offset;       /* floats per sample, for CNNRT_STORAGE_ACTIVATION */
-    int64_t dims[3];      /* per-sample W, H, C of activations (innermost first) */
+    int64_t dims[3];      /* per-sample W, H, C of activations (innermost first); an
+                             INPUT/OUTPUT tensor may leave all three 0, meaning
+                             input_dims reversed / (1, 1, output_size) */
 } cnnrt_tensor_desc;
 
 typedef struct {

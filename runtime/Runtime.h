@@ -12,6 +12,16 @@ extern "C" {
 
 typedef struct cnnrt_model cnnrt_model;
 
+/* Conventions (implemented in the runtime/ sources):
+ * - int functions return 0 on success, nonzero on failure; cnnrt_create returns NULL
+ *   and cnnrt_output_size -1 on failure. cnnrt_last_error() is the message of this
+ *   thread's most recent failure ("" if none); success does not clear it.
+ * - cnnrt_create validates the desc fully and keeps a pointer to it: the desc must
+ *   outlive the model. Weights are initialised deterministically (fixed seed + index).
+ * - cnnrt_infer may run concurrently on one model from several threads (each call
+ *   mallocs its own arena); load/save may run alongside (load swaps in the new
+ *   weights atomically, all-or-nothing, after validating the whole file). */
+
 cnnrt_model *cnnrt_create(const cnnrt_model_desc *desc);
 void cnnrt_destroy(cnnrt_model *model);
 const char *cnnrt_last_error(void);
@@ -20,6 +30,10 @@ int cnnrt_output_size(const cnnrt_model_desc *desc);
 int cnnrt_load_weights(cnnrt_model *model, const char *path);
 int cnnrt_save_weights(const cnnrt_model *model, const char *path);
 int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output);
+
+/* Extension: sets the size of Halide's thread pool (0 = default, one per core).
+ * Returns the previous value, or -1 with cnnrt_last_error() set on failure. */
+int cnnrt_set_num_threads(int n);
 
 #ifdef __cplusplus
 }

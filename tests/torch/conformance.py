@@ -65,8 +65,10 @@ def main():
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 3])
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("flags", nargs="*", help="extra cnnc flags (after --)")
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    flags = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.flags = flags
 
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)

@@ -15,7 +15,8 @@ USAGE: cnnc [options] <model.cnn | graph.ir>
 
 OPTIONS:
   -o <file>              output library (default: <input stem>.so)
-  --emit=<what>          print instead of compiling: ir (textual IR), header (C API)
+  --emit=<what>          print instead of compiling: ir (textual IR), header (C API),
+                         dot (Graphviz; fused kernels as clusters)
   --summary              print a table of layers, parameters and MFLOPs
   -O0                    no optimisation passes (no fusion)
   --passes=<a,b,...>     run exactly these passes, in order (e.g. on a dumped .ir file)
@@ -64,7 +65,8 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             if (++i >= argc) return error = "-o needs a file name", ParseResult::Error;
             opt.output = argv[i];
         } else if (startsWith(a, "--emit=", v)) {
-            if (v != "ir" && v != "header") return error = "unknown --emit kind '" + v + "' (ir, header)", ParseResult::Error;
+            if (v != "ir" && v != "header" && v != "dot")
+                return error = "unknown --emit kind '" + v + "' (ir, header, dot)", ParseResult::Error;
             opt.emit = v;
         } else if (a == "--summary") {
             opt.summary = true;

@@ -11,6 +11,7 @@
 #include "codegen/CHeader.h"
 #include "codegen/Codegen.h"
 #include "frontend/Frontend.h"
+#include "ir/DotPrinter.h"
 #include "ir/IRParser.h"
 #include "ir/Printer.h"
 #include "ir/Summary.h"
@@ -61,7 +62,7 @@ int compile(const Options &opt) {
     }
     Graph graph;
     try {
-        bool isIR = endsWith(opt.input, ".ir") || source.compare(0, 8, "network ") == 0 && source.find("%0") != std::string::npos;
+        bool isIR = endsWith(opt.input, ".ir") || source.find("(%0: f32[") != std::string::npos;
         graph = isIR ? parseIR(source) : compileSource(source);
         endPhase("parse");
         PassManagerOptions pm = opt.passes;
@@ -81,6 +82,10 @@ int compile(const Options &opt) {
 
     if (opt.emit == "ir") {
         std::fputs(printGraph(graph).c_str(), stdout);
+        return 0;
+    }
+    if (opt.emit == "dot") {
+        std::fputs(printDot(graph).c_str(), stdout);
         return 0;
     }
     if (opt.emit == "header") {

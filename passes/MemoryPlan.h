@@ -4,7 +4,8 @@
 #include <map>
 #include <vector>
 
-#include "codegen/KernelBuilder.h"
+#include "ir/Kernels.h"
+#include "passes/Pass.h"
 
 namespace cnnc {
 
@@ -17,5 +18,11 @@ struct MemoryPlan {
 // Kernels run in the given order; a kernel's output may not share memory with
 // anything it reads. Nodes in `external` (input, output) take no arena space.
 MemoryPlan planMemory(const Graph &graph, const std::vector<KernelSpec> &kernels, const std::vector<bool> &external);
+
+// Nodes whose memory is the caller's (input, and the result's storage).
+std::vector<bool> arenaExempt(const Graph &graph);
+
+// The plan-memory pass: records the plan in Node::arenaOffset and Graph::arenaFloats.
+void planMemoryPass(Graph &graph, const PassOptions &options);
 
 } // namespace cnnc

@@ -1,4 +1,4 @@
-#include "codegen/MemoryPlan.h"
+#include "passes/MemoryPlan.h"
 
 #include <algorithm>
 
@@ -57,6 +57,24 @@ MemoryPlan planMemory(const Graph &graph, const std::vector<KernelSpec> &kernels
         }
     }
     return plan;
+}
+
+} // namespace cnnc
+
+namespace cnnc {
+
+std::vector<bool> arenaExempt(const Graph &g) {
+    std::vector<bool> exempt(g.nodes.size(), false);
+    exempt[0] = true;                                  // the caller's input
+    exempt[size_t(storageRoot(g, g.result))] = true;   // the caller's output
+    return exempt;
+}
+
+void planMemoryPass(Graph &g, const PassOptions &) {
+    MemoryPlan plan = planMemory(g, partitionKernels(g), arenaExempt(g));
+    for (auto &n : g.nodes) n.arenaOffset = -1;
+    for (auto &[node, offset] : plan.offset) g.node(node).arenaOffset = offset;
+    g.arenaFloats = plan.arenaFloats;
 }
 
 } // namespace cnnc

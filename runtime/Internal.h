@@ -1,0 +1,61 @@
+// Internal helpers shared by the runtime's translation units. Not part of the contract.
+#ifndef CNNRT_INTERNAL_H
+#define CNNRT_INTERNAL_H
+
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/ModelDesc.h"
+
+// The model behind the opaque cnnrt_model handle.
+struct cnnrt_model {
+    const cnnrt_model_desc *desc = nullptr;
+    // One vector per parameter, numel floats each, in the desc's order.
+    std::vector<std::vector<float>> params;
+    // Resolved per-sample W, H, C for every non-parameter tensor (desc fallback applied).
+    std::vector<int64_t> tensor_dims;  // 3 per tensor
+    // infer/save take it shared; load takes it exclusively only to swap in new weights.
+    mutable std::shared_mutex lock;
+};
+
+namespace cnnrt {
+
+// Sets this thread's last error message (what cnnrt_last_error returns).
+void set_error(std::string msg);
+void clear_error();
+
+// An error to report to the caller; thrown inside the runtime, caught at the API edge.
+struct Error : std::exception {
+    std::string msg;
+    explicit Error(std::string m) : msg(std::move(m)) {}
+    const char *what() const noexcept override { return msg.c_str(); }
+};
+
+int64_t param_numel(const cnnrt_param_desc &p);
+
+// Runs body() and turns every exception into an error code + message (kept until the
+// thread's next failure, like errno).
+template <typename F>
+int guarded(F &&body) noexcept {
+    try {
+        body();
+        return 0;
+    } catch (const Error &e) {
+        set_error(e.msg);
+    } catch (const std::bad_alloc &) {
+        set_error("out of memory");
+    } catch (const std::exception &e) {
+        set_error(std::string("internal error: ") + e.what());
+    } catch (...) {
+        set_error("internal error: unknown exception");
+    }
+    return 1;
+}
+
+}  // namespace cnnrt
+
+#endif

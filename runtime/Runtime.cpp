@@ -1,0 +1,372 @@
+// cnnrt: model creation, parameter initialisation and inference.
+#include "runtime/Runtime.h"
+
+#include <HalideRuntime.h>
+
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/Internal.h"
+
+// Provided by Halide's standalone runtime, which is linked into every model .so. Weak so
+// that the runtime also links (and works, minus Halide's messages) without it, e.g. in
+// unit tests whose kernels are plain C++.
+extern "C" {
+#pragma weak halide_set_error_handler
+#pragma weak halide_set_num_threads
+}
+
+namespace cnnrt {
+
+namespace {
+thread_local std::string t_error;
+thread_local bool t_error_oom = false;  // set_error itself ran out of memory
+thread_local std::string t_halide_msg;  // last message from Halide's error handler
+
+void halide_error_to_thread(void *, const char *msg) {
+    try {
+        t_halide_msg = msg ? msg : "";
+        while (!t_halide_msg.empty() &&
+               (t_halide_msg.back() == '\n' || t_halide_msg.back() == ' '))
+            t_halide_msg.pop_back();
+    } catch (...) {
+    }
+}
+
+void install_halide_error_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        if (&halide_set_error_handler != nullptr) halide_set_error_handler(halide_error_to_thread);
+    });
+}
+
+constexpr int64_t kI32Max = INT32_MAX;
+
+// Saturating multiply for non-negative values; returns -1 on overflow past INT64_MAX.
+int64_t mul_checked(int64_t a, int64_t b) {
+    if (a < 0 || b < 0) return -1;
+    if (a != 0 && b > INT64_MAX / a) return -1;
+    return a * b;
+}
+
+uint64_t splitmix64(uint64_t &state) {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+std::string param_label(const cnnrt_model_desc *d, int i) {
+    const char *n = d->params[i].name;
+    return n ? "parameter '" + std::string(n) + "'" : "parameter #" + std::to_string(i);
+}
+
+// Checks that a desc is self-consistent so that inference can never address memory
+// outside the caller's buffers, the arena or the parameters. Fills the per-tensor dims.
+void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
+    if (!d) throw Error("desc is NULL");
+    if (d->num_params < 0 || d->num_tensors < 0 || d->num_kernels < 0)
+        throw Error("desc has a negative count");
+    if ((d->num_params > 0 && !d->params) || (d->num_tensors > 0 && !d->tensors) ||
+        (d->num_kernels > 0 && !d->kernels))
+        throw Error("desc has a NULL table");
+    int64_t in_size = 1;
+    for (int i = 0; i < 3; ++i) {
+        if (d->input_dims[i] <= 0) throw Error("desc input_dims must be positive");
+        in_size = mul_checked(in_size, d->input_dims[i]);
+    }
+    if (in_size > kI32Max) throw Error("desc input is too large");
+    if (d->output_size <= 0 || d->output_size > kI32Max)
+        throw Error("desc output_size must be in [1, 2^31)");
+    if (d->arena_floats_per_sample < 0) throw Error("desc arena_floats_per_sample is negative");
+
+    std::set<std::string> names;
+    for (int i = 0; i < d->num_params; ++i) {
+        const cnnrt_param_desc &p = d->params[i];
+        if (!p.name || !*p.name) throw Error("parameter #" + std::to_string(i) + " has no name");
+        if (!names.insert(p.name).second) throw Error("duplicate " + param_label(d, i));
+        if (p.rank < 1 || p.rank > 4) throw Error(param_label(d, i) + " has rank outside 1..4");
+        int64_t n = 1;
+        for (int k = 0; k < p.rank; ++k) {
+            if (p.shape[k] < 0 || p.shape[k] > kI32Max)
+                throw Error(param_label(d, i) + " has an invalid shape");
+            n = mul_checked(n, p.shape[k]);
+        }
+        if (n < 0 || n > kI32Max) throw Error(param_label(d, i) + " is too large");
+        if (p.init != CNNRT_INIT_UNIFORM_FAN_IN && p.init != CNNRT_INIT_ONES &&
+            p.init != CNNRT_INIT_ZEROS)
+            throw Error(param_label(d, i) + " has an unknown init");
+        if (p.init == CNNRT_INIT_UNIFORM_FAN_IN && p.fan_in <= 0)
+            throw Error(param_label(d, i) + " needs a positive fan_in");
+    }
+
+    tdims.assign(size_t(d->num_tensors) * 3, 0);
+    for (int i = 0; i < d->num_tensors; ++i) {
+        const cnnrt_tensor_desc &t = d->tensors[i];
+        std::string label = "tensor #" + std::to_string(i);
+        int64_t *td = &tdims[size_t(i) * 3];
+        if (t.storage == CNNRT_STORAGE_PARAM) {
+            if (t.index < 0 || t.index >= d->num_params)
+                throw Error(label + " refers to a missing parameter");
+            continue;
+        }
+        if (t.storage != CNNRT_STORAGE_INPUT && t.storage != CNNRT_STORAGE_OUTPUT &&
+            t.storage != CNNRT_STORAGE_ACTIVATION)
+            throw Error(label + " has an unknown storage");
+        bool zero = t.dims[0] == 0 && t.dims[1] == 0 && t.dims[2] == 0;
+        if (zero && t.storage == CNNRT_STORAGE_INPUT) {
+            td[0] = d->input_dims[2], td[1] = d->input_dims[1], td[2] = d->input_dims[0];
+        } else if (zero && t.storage == CNNRT_STORAGE_OUTPUT) {
+            td[0] = 1, td[1] = 1, td[2] = d->output_size;
+        } else {
+            for (int k = 0; k < 3; ++k) {
+                if (t.dims[k] <= 0 || t.dims[k] > kI32Max)
+                    throw Error(label + " has non-positive dims");
+                td[k] = t.dims[k];
+            }
+        }
+        int64_t size = mul_checked(mul_checked(td[0], td[1]), td[2]);
+        if (size < 0 || size > kI32Max) throw Error(label + " is too large");
+        if (t.storage == CNNRT_STORAGE_INPUT && size != in_size)
+            throw Error(label + " (input) has " + std::to_string(size) +
+                        " elements per sample, expected " + std::to_string(in_size));
+        if (t.storage == CNNRT_STORAGE_OUTPUT && size != d->output_size)
+            throw Error(label + " (output) has " + std::to_string(size) +
+                        " elements per sample, expected " + std::to_string(d->output_size));
+        if (t.storage == CNNRT_STORAGE_ACTIVATION &&
+            (t.offset < 0 || t.offset > d->arena_floats_per_sample ||
+             size > d->arena_floats_per_sample - t.offset))
+            throw Error(label + " lies outside the activation arena");
+    }
+
+    for (int k = 0; k < d->num_kernels; ++k) {
+        const cnnrt_kernel_desc &kd = d->kernels[k];
+        std::string label = kd.name ? "kernel '" + std::string(kd.name) + "'"
+                                    : "kernel #" + std::to_string(k);
+        if (!kd.fn) throw Error(label + " has no function");
+        if (kd.num_args < 1 || !kd.args) throw Error(label + " has no arguments");
+        for (int a = 0; a < kd.num_args; ++a)
+            if (kd.args[a] < 0 || kd.args[a] >= d->num_tensors)
+                throw Error(label + " refers to a missing tensor");
+        const cnnrt_tensor_desc &out = d->tensors[kd.args[kd.num_args - 1]];
+        if (out.storage == CNNRT_STORAGE_INPUT)
+            throw Error(label + " writes the input");
+    }
+
+    if (d->result_tensor < 0 || d->result_tensor >= d->num_tensors)
+        throw Error("desc result_tensor is out of range");
+    const cnnrt_tensor_desc &r = d->tensors[d->result_tensor];
+    if (r.storage == CNNRT_STORAGE_PARAM) throw Error("desc result_tensor is a parameter");
+    const int64_t *rd = &tdims[size_t(d->result_tensor) * 3];
+    if (rd[0] * rd[1] * rd[2] != d->output_size)
+        throw Error("desc result_tensor has " + std::to_string(rd[0] * rd[1] * rd[2]) +
+                    " elements per sample, expected output_size " +
+                    std::to_string(d->output_size));
+}
+
+void init_param(const cnnrt_param_desc &p, int index, std::vector<float> &v) {
+    switch (p.init) {
+    case CNNRT_INIT_ONES:
+        std::fill(v.begin(), v.end(), 1.0f);
+        return;
+    case CNNRT_INIT_ZEROS:
+        std::fill(v.begin(), v.end(), 0.0f);
+        return;
+    default: {
+        // Seeded by a constant and the parameter index only: independent of the order
+        // in which parameters are initialised, and of everything else in the model.
+        uint64_t state = 0x636e6e72745f7631ULL ^ (uint64_t(index) + 1) * 0xD1B54A32D192ED03ULL;
+        const double bound = 1.0 / std::sqrt(double(p.fan_in));
+        for (float &x : v) {
+            double u = double(splitmix64(state) >> 11) * 0x1.0p-53;  // [0, 1)
+            x = float((2.0 * u - 1.0) * bound);
+        }
+    }
+    }
+}
+
+}  // namespace
+
+void set_error(std::string msg) {
+    try {
+        t_error = std::move(msg);
+        t_error_oom = false;
+    } catch (...) {
+        t_error_oom = true;
+    }
+}
+
+void clear_error() {
+    t_error.clear();
+    t_error_oom = false;
+}
+
+int64_t param_numel(const cnnrt_param_desc &p) {
+    int64_t n = 1;
+    for (int k = 0; k < p.rank; ++k) n *= p.shape[k];
+    return n;
+}
+
+}  // namespace cnnrt
+
+using namespace cnnrt;
+
+extern "C" {
+
+cnnrt_model *cnnrt_create(const cnnrt_model_desc *desc) {
+    cnnrt_model *result = nullptr;
+    guarded([&] {
+        install_halide_error_handler();
+        auto m = std::make_unique<cnnrt_model>();
+        validate_desc(desc, m->tensor_dims);
+        m->desc = desc;
+        m->params.resize(size_t(desc->num_params));
+        for (int i = 0; i < desc->num_params; ++i) {
+            m->params[i].resize(size_t(param_numel(desc->params[i])));
+            init_param(desc->params[i], i, m->params[i]);
+        }
+        result = m.release();
+    });
+    return result;
+}
+
+void cnnrt_destroy(cnnrt_model *model) { delete model; }
+
+const char *cnnrt_last_error(void) {
+    if (t_error_oom) return "out of memory";
+    return t_error.c_str();
+}
+
+int cnnrt_input_dims(const cnnrt_model_desc *desc, int dims[3]) {
+    return guarded([&] {
+        if (!desc) throw Error("desc is NULL");
+        if (!dims) throw Error("dims is NULL");
+        for (int i = 0; i < 3; ++i) dims[i] = desc->input_dims[i];
+    });
+}
+
+int cnnrt_output_size(const cnnrt_model_desc *desc) {
+    // The size itself is the result, so an error is reported as -1.
+    int size = -1;
+    guarded([&] {
+        if (!desc) throw Error("desc is NULL");
+        if (desc->output_size <= 0 || desc->output_size > INT32_MAX)
+            throw Error("desc output_size is out of range");
+        size = int(desc->output_size);
+    });
+    return size;
+}
+
+int cnnrt_set_num_threads(int n) {
+    int previous = -1;
+    int rc = guarded([&] {
+        if (n < 0) throw Error("number of threads is negative");
+        if (&halide_set_num_threads == nullptr) throw Error("Halide runtime is not linked in");
+        previous = halide_set_num_threads(n);
+    });
+    return rc ? -1 : previous;
+}
+
+int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output) {
+    return guarded([&] {
+        if (!model) throw Error("model is NULL");
+        if (!input) throw Error("input is NULL");
+        if (!output) throw Error("output is NULL");
+        if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
+        install_halide_error_handler();
+        const cnnrt_model_desc *d = model->desc;
+
+        // Every buffer Halide sees must have extents/strides that fit int32.
+        for (int i = 0; i < d->num_tensors; ++i) {
+            if (d->tensors[i].storage == CNNRT_STORAGE_PARAM) continue;
+            const int64_t *td = &model->tensor_dims[size_t(i) * 3];
+            if (mul_checked(td[0] * td[1] * td[2], batch) > kI32Max)
+                throw Error("batch " + std::to_string(batch) + " is too large for this model");
+        }
+        int64_t arena_floats = mul_checked(d->arena_floats_per_sample, batch);
+        if (arena_floats < 0 || uint64_t(arena_floats) > SIZE_MAX / sizeof(float))
+            throw Error("batch " + std::to_string(batch) + " is too large for this model");
+
+        struct FreeDeleter {
+            void operator()(float *p) const { std::free(p); }
+        };
+        std::unique_ptr<float, FreeDeleter> arena;
+        if (arena_floats > 0) {
+            arena.reset(static_cast<float *>(std::malloc(size_t(arena_floats) * sizeof(float))));
+            if (!arena) throw Error("out of memory allocating a " +
+                                    std::to_string(arena_floats * 4) + "-byte activation arena");
+        }
+
+        std::shared_lock<std::shared_mutex> lock(model->lock);
+        static float dummy = 0.0f;  // host for zero-element parameters; never dereferenced
+        std::vector<halide_buffer_t> bufs;
+        std::vector<halide_dimension_t> dims;
+        std::vector<void *> args;
+        for (int k = 0; k < d->num_kernels; ++k) {
+            const cnnrt_kernel_desc &kd = d->kernels[k];
+            bufs.assign(size_t(kd.num_args), halide_buffer_t());
+            dims.assign(size_t(kd.num_args) * 4, halide_dimension_t());
+            args.assign(size_t(kd.num_args), nullptr);
+            for (int a = 0; a < kd.num_args; ++a) {
+                const int ti = kd.args[a];
+                const cnnrt_tensor_desc &t = d->tensors[ti];
+                halide_buffer_t &b = bufs[size_t(a)];
+                halide_dimension_t *dim = &dims[size_t(a) * 4];
+                b.type.code = halide_type_float;
+                b.type.bits = 32;
+                b.type.lanes = 1;
+                b.dim = dim;
+                if (t.storage == CNNRT_STORAGE_PARAM) {
+                    const cnnrt_param_desc &p = d->params[t.index];
+                    std::vector<float> &v = model->params[size_t(t.index)];
+                    b.host = reinterpret_cast<uint8_t *>(v.empty() ? &dummy : v.data());
+                    b.dimensions = p.rank;
+                    int64_t stride = 1;
+                    for (int r = 0; r < p.rank; ++r) {  // Halide dim r = PyTorch dim rank-1-r
+                        int64_t extent = p.shape[p.rank - 1 - r];
+                        dim[r] = halide_dimension_t(0, int32_t(extent), int32_t(stride));
+                        stride *= extent;
+                    }
+                } else {
+                    const int64_t *td = &model->tensor_dims[size_t(ti) * 3];
+                    float *host = t.storage == CNNRT_STORAGE_INPUT ? const_cast<float *>(input)
+                                  : t.storage == CNNRT_STORAGE_OUTPUT
+                                      ? output
+                                      : arena.get() + t.offset * batch;
+                    b.host = reinterpret_cast<uint8_t *>(host);
+                    b.dimensions = 4;
+                    dim[0] = halide_dimension_t(0, int32_t(td[0]), 1);
+                    dim[1] = halide_dimension_t(0, int32_t(td[1]), int32_t(td[0]));
+                    dim[2] = halide_dimension_t(0, int32_t(td[2]), int32_t(td[0] * td[1]));
+                    dim[3] = halide_dimension_t(0, batch, int32_t(td[0] * td[1] * td[2]));
+                }
+                args[size_t(a)] = &b;
+            }
+            t_halide_msg.clear();
+            int rc = kd.fn(args.data());
+            if (rc != 0) {
+                std::string name = kd.name ? kd.name : "#" + std::to_string(k);
+                std::string why = t_halide_msg.empty()
+                                      ? "Halide error code " + std::to_string(rc)
+                                      : t_halide_msg;
+                throw Error("kernel '" + name + "' failed: " + why);
+            }
+        }
+
+        const cnnrt_tensor_desc &r = d->tensors[d->result_tensor];
+        if (r.storage != CNNRT_STORAGE_OUTPUT) {
+            const float *src = r.storage == CNNRT_STORAGE_INPUT ? input
+                                                                : arena.get() + r.offset * batch;
+            std::memcpy(output, src, size_t(d->output_size) * size_t(batch) * sizeof(float));
+        }
+    });
+}
+
+}  // extern "C"

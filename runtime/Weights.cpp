@@ -1,0 +1,317 @@
+// cnnrt: loading and saving parameters as safetensors files.
+//
+// Format: u64 little-endian header length N, N bytes of JSON
+//   {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+//    "__metadata__": {string: string}}
+// then the data buffer; offsets are relative to its start and must index it fully.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/Internal.h"
+#include "runtime/Json.h"
+#include "runtime/Runtime.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "cnnrt's safetensors I/O assumes a little-endian host"
+#endif
+
+namespace cnnrt {
+namespace {
+
+constexpr uint64_t kMaxHeader = 100u * 1000u * 1000u;  // 100 MB
+
+std::string errno_text() { return std::strerror(errno); }
+
+std::string shape_text(const std::vector<uint64_t> &s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (i) out += ", ";
+        out += std::to_string(s[i]);
+    }
+    return out + "]";
+}
+
+bool ends_with(const std::string &s, const char *suffix) {
+    size_t n = std::strlen(suffix);
+    return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+struct File {
+    FILE *f = nullptr;
+    ~File() {
+        if (f) std::fclose(f);
+    }
+};
+
+// Reads exactly n bytes at absolute offset off.
+void read_at(FILE *f, uint64_t off, void *dst, size_t n, const std::string &path) {
+    if (fseeko(f, off_t(off), SEEK_SET) != 0)
+        throw Error("cannot seek in '" + path + "': " + errno_text());
+    if (n && std::fread(dst, 1, n, f) != n) {
+        if (std::ferror(f)) throw Error("cannot read '" + path + "': " + errno_text());
+        throw Error("'" + path + "' is truncated");
+    }
+}
+
+struct Range {
+    uint64_t begin, end;
+    std::string name;
+};
+
+void load(cnnrt_model *model, const char *path_c) {
+    if (!model) throw Error("model is NULL");
+    if (!path_c) throw Error("path is NULL");
+    const std::string path = path_c;
+    const cnnrt_model_desc *d = model->desc;
+
+    File file;
+    file.f = std::fopen(path_c, "rb");
+    if (!file.f) throw Error("cannot open '" + path + "': " + errno_text());
+    struct stat st;
+    if (fstat(fileno(file.f), &st) != 0) throw Error("cannot stat '" + path + "': " + errno_text());
+    if (!S_ISREG(st.st_mode)) throw Error("'" + path + "' is not a regular file");
+    const uint64_t file_size = uint64_t(st.st_size);
+    if (file_size < 8)
+        throw Error("'" + path + "' is too short to be a safetensors file (" +
+                    std::to_string(file_size) + " bytes)");
+
+    unsigned char len_bytes[8];
+    read_at(file.f, 0, len_bytes, 8, path);
+    uint64_t header_len = 0;
+    for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+    if (header_len > kMaxHeader)
+        throw Error("'" + path + "' has an absurd header length " + std::to_string(header_len) +
+                    " (> 100 MB); not a safetensors file?");
+    if (header_len > file_size - 8)
+        throw Error("'" + path + "' header length " + std::to_string(header_len) +
+                    " exceeds the file size " + std::to_string(file_size) + " (truncated?)");
+    if (header_len < 2) throw Error("'" + path + "' has an empty header");
+
+    std::string header(size_t(header_len), '\0');
+    read_at(file.f, 8, header.data(), header.size(), path);
+    json::Value root;
+    std::string jerr;
+    if (!json::parse(header.data(), header.size(), root, jerr))
+        throw Error("'" + path + "' has an invalid JSON header: " + jerr);
+    if (root.kind != json::Value::Object)
+        throw Error("'" + path + "' header is not a JSON object");
+
+    const uint64_t data_start = 8 + header_len;
+    const uint64_t data_size = file_size - data_start;
+
+    std::unordered_map<std::string, int> index;
+    for (int i = 0; i < d->num_params; ++i) index.emplace(d->params[i].name, i);
+
+    std::vector<Range> ranges;
+    std::vector<uint64_t> begin_of(size_t(d->num_params), 0);
+    std::vector<bool> seen(size_t(d->num_params), false);
+    for (const auto &[name, entry] : root.members) {
+        const std::string t = "tensor '" + name + "'";
+        if (name == "__metadata__") {
+            if (entry.kind != json::Value::Object)
+                throw Error("'" + path + "' __metadata__ is not an object");
+            for (const auto &m : entry.members)
+                if (m.second.kind != json::Value::String)
+                    throw Error("'" + path + "' __metadata__ value for '" + m.first +
+                                "' is not a string");
+            continue;
+        }
+        if (entry.kind != json::Value::Object) throw Error(t + " entry is not a JSON object");
+        const json::Value *dtype = entry.find("dtype");
+        const json::Value *shape = entry.find("shape");
+        const json::Value *offs = entry.find("data_offsets");
+        if (!dtype || dtype->kind != json::Value::String)
+            throw Error(t + " has no string 'dtype'");
+        if (!shape || shape->kind != json::Value::Array) throw Error(t + " has no 'shape' array");
+        if (!offs || offs->kind != json::Value::Array || offs->items.size() != 2)
+            throw Error(t + " has no 'data_offsets' pair");
+        for (const auto &m : entry.members)
+            if (m.first != "dtype" && m.first != "shape" && m.first != "data_offsets")
+                throw Error(t + " has an unknown field '" + m.first + "'");
+        std::vector<uint64_t> dims;
+        for (const auto &item : shape->items) {
+            uint64_t v;
+            if (!item.as_u64(v)) throw Error(t + " has an invalid shape");
+            dims.push_back(v);
+        }
+        uint64_t b, e;
+        if (!offs->items[0].as_u64(b) || !offs->items[1].as_u64(e))
+            throw Error(t + " has invalid data_offsets");
+        if (e < b)
+            throw Error(t + " has data_offsets [" + std::to_string(b) + ", " +
+                        std::to_string(e) + "] with end < begin");
+        if (e > data_size)
+            throw Error(t + " has data_offsets [" + std::to_string(b) + ", " +
+                        std::to_string(e) + "] beyond the " + std::to_string(data_size) +
+                        "-byte data buffer (file truncated?)");
+        ranges.push_back({b, e, name});
+        if (ends_with(name, "num_batches_tracked")) continue;  // PyTorch bookkeeping
+
+        auto it = index.find(name);
+        if (it == index.end()) throw Error("unexpected " + t);
+        const int pi = it->second;
+        const cnnrt_param_desc &p = d->params[pi];
+        if (dtype->text != "F32")
+            throw Error(t + " has dtype " + dtype->text + ", expected F32");
+        std::vector<uint64_t> want(p.shape, p.shape + p.rank);
+        if (dims != want)
+            throw Error(t + " has shape " + shape_text(dims) + ", expected " + shape_text(want));
+        const uint64_t bytes = uint64_t(param_numel(p)) * 4;
+        if (e - b != bytes)
+            throw Error(t + " has " + std::to_string(e - b) + " bytes of data, expected " +
+                        std::to_string(bytes));
+        seen[size_t(pi)] = true;
+        begin_of[size_t(pi)] = b;
+    }
+    for (int i = 0; i < d->num_params; ++i)
+        if (!seen[size_t(i)]) throw Error("missing tensor '" + std::string(d->params[i].name) + "'");
+
+    // The data buffer must be indexed exactly: no overlaps, no gaps, nothing trailing.
+    std::sort(ranges.begin(), ranges.end(), [](const Range &x, const Range &y) {
+        return x.begin != y.begin ? x.begin < y.begin : x.end < y.end;
+    });
+    uint64_t cursor = 0;
+    const Range *prev = nullptr;
+    for (const Range &r : ranges) {
+        if (r.begin == r.end) continue;
+        if (r.begin < cursor)
+            throw Error("tensors '" + prev->name + "' and '" + r.name + "' overlap in '" + path +
+                        "'");
+        if (r.begin > cursor)
+            throw Error("'" + path + "' has " + std::to_string(r.begin - cursor) +
+                        " unindexed bytes before tensor '" + r.name + "' (corrupt file?)");
+        cursor = r.end;
+        prev = &r;
+    }
+    if (cursor != data_size)
+        throw Error("'" + path + "' has " + std::to_string(data_size - cursor) +
+                    " unindexed trailing bytes (corrupt file?)");
+
+    // Stage, then swap: a failure above or below leaves the model's weights unchanged.
+    std::vector<std::vector<float>> staging(size_t(d->num_params));
+    for (int i = 0; i < d->num_params; ++i) {
+        std::vector<float> &v = staging[size_t(i)];
+        v.resize(size_t(param_numel(d->params[i])));
+        read_at(file.f, data_start + begin_of[size_t(i)], v.data(), v.size() * sizeof(float),
+                path);
+    }
+    std::unique_lock<std::shared_mutex> lock(model->lock);
+    model->params.swap(staging);
+}
+
+// Removes the temporary file unless released.
+struct TempFile {
+    std::string path;
+    int fd = -1;
+    bool keep = false;
+    ~TempFile() {
+        if (fd >= 0) ::close(fd);
+        if (!keep && !path.empty()) ::unlink(path.c_str());
+    }
+};
+
+void write_all(int fd, const void *data, size_t n, const std::string &path) {
+    const char *p = static_cast<const char *>(data);
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            throw Error("cannot write '" + path + "': " + errno_text());
+        }
+        p += w;
+        n -= size_t(w);
+    }
+}
+
+void save(const cnnrt_model *model, const char *path_c) {
+    if (!model) throw Error("model is NULL");
+    if (!path_c) throw Error("path is NULL");
+    const std::string path = path_c;
+    if (path.empty()) throw Error("path is empty");
+    const cnnrt_model_desc *d = model->desc;
+    std::shared_lock<std::shared_mutex> lock(model->lock);
+
+    std::vector<int> order(size_t(d->num_params));
+    for (int i = 0; i < d->num_params; ++i) order[size_t(i)] = i;
+    std::sort(order.begin(), order.end(), [d](int a, int b) {
+        return std::strcmp(d->params[a].name, d->params[b].name) < 0;
+    });
+
+    std::string header = "{\"__metadata__\":{\"format\":\"pt\"}";
+    uint64_t offset = 0;
+    for (int i : order) {
+        const cnnrt_param_desc &p = d->params[i];
+        header += ',';
+        json::append_quoted(header, p.name);
+        header += ":{\"dtype\":\"F32\",\"shape\":[";
+        for (int k = 0; k < p.rank; ++k) {
+            if (k) header += ',';
+            header += std::to_string(p.shape[k]);
+        }
+        const uint64_t bytes = uint64_t(param_numel(p)) * 4;
+        header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
+                  std::to_string(offset + bytes) + "]}";
+        offset += bytes;
+    }
+    header += '}';
+    while ((8 + header.size()) % 8 != 0) header += ' ';  // align the data buffer
+
+    static std::atomic<uint64_t> counter{0};
+    TempFile tmp;
+    tmp.path = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (tmp.fd < 0) {
+        int e = errno;
+        tmp.path.clear();  // not ours: nothing to remove
+        throw Error("cannot create '" + path + ".tmp.*': " + std::strerror(e));
+    }
+    unsigned char len_bytes[8];
+    for (int i = 0; i < 8; ++i) len_bytes[i] = (unsigned char)(uint64_t(header.size()) >> (8 * i));
+    write_all(tmp.fd, len_bytes, 8, tmp.path);
+    write_all(tmp.fd, header.data(), header.size(), tmp.path);
+    for (int i : order) {
+        const std::vector<float> &v = model->params[size_t(i)];
+        write_all(tmp.fd, v.data(), v.size() * sizeof(float), tmp.path);
+    }
+    if (::fsync(tmp.fd) != 0) throw Error("cannot sync '" + tmp.path + "': " + errno_text());
+    int fd = tmp.fd;
+    tmp.fd = -1;
+    if (::close(fd) != 0) throw Error("cannot close '" + tmp.path + "': " + errno_text());
+    if (::rename(tmp.path.c_str(), path_c) != 0)
+        throw Error("cannot rename '" + tmp.path + "' to '" + path + "': " + errno_text());
+    tmp.keep = true;
+    // Make the rename itself durable (best effort).
+    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+    if (dir.empty()) dir = "/";
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)::fsync(dfd);
+        ::close(dfd);
+    }
+}
+
+}  // namespace
+}  // namespace cnnrt
+
+extern "C" {
+
+int cnnrt_load_weights(cnnrt_model *model, const char *path) {
+    return cnnrt::guarded([&] { cnnrt::load(model, path); });
+}
+
+int cnnrt_save_weights(const cnnrt_model *model, const char *path) {
+    return cnnrt::guarded([&] { cnnrt::save(model, path); });
+}
+
+}  // extern "C"

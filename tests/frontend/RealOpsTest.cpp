@@ -1,0 +1,82 @@
+// The frontend and textual IR against the real ops in ops/ (registerAllOps()).
+#include "Common.h"
+
+#include <algorithm>
+
+#include "ir/IRParser.h"
+#include "ir/OpDef.h"
+#include "ir/Verifier.h"
+
+namespace cnnc::testing {
+namespace {
+
+class RealOps : public ::testing::Test {
+protected:
+    void SetUp() override { registerAllOps(); }
+    static void roundTrip(const Graph &g) {
+        verify(g);
+        std::string a = printGraph(g);
+        Graph h = parseIR(a);
+        verify(h);
+        EXPECT_EQ(printGraph(h), a);
+        Graph k = parseIR(printGraph(h));
+        EXPECT_EQ(printGraph(k), a);
+    }
+};
+
+TEST_F(RealOps, LeNetRoundTrip) {
+    Graph g = compileSource(kLeNet);
+    EXPECT_EQ(g.nodes.size(), 14u);
+    EXPECT_EQ(g.node(g.result).type, (TensorType{{10}}));
+    std::string s = printGraph(g);
+    EXPECT_EQ(s.substr(0, s.find('\n') + 1), "network lenet5(%0: f32[N,1,28,28]) input=\"image\" {\n");
+    EXPECT_NE(s.find("%1 = conv(%0) {filters=6, size=[5, 5], stride=[1, 1], pad=[2, 2], bias=true, groups=1, "
+                     "dilation=[1, 1]} name=\"conv1\" : f32[N,6,28,28]\n"),
+              std::string::npos);
+    roundTrip(g);
+    std::vector<std::string> names;
+    for (auto *p : g.parameters()) names.push_back(p->name);
+    EXPECT_EQ(names.front(), "conv1.weight");
+    EXPECT_EQ(names.back(), "dense3.bias");
+}
+
+TEST_F(RealOps, BlockModelRoundTrip) {
+    Graph g = compileSource(R"(
+block basic(x, planes) {
+    y = x -> conv(planes, 3, pad=1, bias=false, name="conv1") -> batchnorm(name="bn1") -> relu
+    y = y -> conv(planes, 3, pad=1, bias=false, name="conv2") -> batchnorm(name="bn2")
+    return (y + x) -> relu
+}
+block inception(x, c1, c3r, c3) {
+    a = x -> conv(c1, 1) -> relu
+    b = x -> conv(c3r, 1) -> relu -> conv(c3, 3, pad=1) -> relu
+    return concat(a, b)
+}
+network resnetish(image: [3, 32, 32]) {
+    x = image -> conv(16, 3, pad=1, bias=false, name="conv1") -> batchnorm(name="bn1") -> relu
+    x = x -> basic(16, name="layer1.0") -> basic(16, name="layer1.1")
+    x = x -> inception(8, 4, 8, name="mix")
+    aux x -> flatten -> dense(10, name="aux") weight=0.3
+    x = x -> maxpool(2) -> flatten -> dropout(0.25)
+    return x -> dense(10, name="fc")
+}
+)");
+    roundTrip(g);
+    std::vector<std::string> names;
+    for (auto *p : g.parameters()) names.push_back(p->name);
+    EXPECT_NE(std::find(names.begin(), names.end(), "layer1.0.conv1.weight"), names.end());
+    EXPECT_NE(std::find(names.begin(), names.end(), "layer1.1.bn2.running_var"), names.end());
+    EXPECT_NE(std::find(names.begin(), names.end(), "mix.conv3.weight"), names.end());
+    ASSERT_EQ(g.aux.size(), 1u);
+}
+
+TEST_F(RealOps, ShapeErrorBecomesDiagnostic) {
+    std::string d = diag("network n(x: [3, 8, 8]) {\n    return x -> dense(10)\n}\n");
+    EXPECT_EQ(d.substr(0, 18), "t.cnn:2:17: error:");
+    EXPECT_NE(d.find("    return x -> dense(10)\n                ^\n"), std::string::npos);
+    std::string big = diag("network n(image: [100000000, 100000000, 100000000]) { return image }");
+    EXPECT_EQ(big.substr(0, 18), "t.cnn:1:18: error:");
+}
+
+} // namespace
+} // namespace cnnc::testing

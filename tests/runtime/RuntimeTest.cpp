@@ -1,0 +1,669 @@
+// Unit tests for the cnnrt runtime, with a hand-made model (see TestModel.h).
+#include <gtest/gtest.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/Data.h"
+#include "runtime/Internal.h"
+#include "runtime/Runtime.h"
+#include "tests/runtime/TestModel.h"
+
+using namespace testmodel;
+
+// Stand-in for Halide's runtime: the runtime installs its error handler through this.
+static halide_error_handler_t g_handler = nullptr;
+extern "C" halide_error_handler_t halide_set_error_handler(halide_error_handler_t h) {
+    halide_error_handler_t old = g_handler;
+    g_handler = h;
+    return old;
+}
+
+namespace {
+
+// ---------------------------------------------------------------- helpers
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/cnnrt_test_XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+    std::string file(const std::string &name) const { return path + "/" + name; }
+};
+
+std::vector<std::string> list_dir(const std::string &dir) {
+    std::vector<std::string> out;
+    if (DIR *d = opendir(dir.c_str())) {
+        while (dirent *e = readdir(d))
+            if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+                out.push_back(e->d_name);
+        closedir(d);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::string read_file(const std::string &path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_file(const std::string &path, const std::string &bytes) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+std::string u64le(uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; ++i) s[size_t(i)] = char((v >> (8 * i)) & 0xFF);
+    return s;
+}
+
+std::string with_header(const std::string &json, const std::string &data) {
+    return u64le(json.size()) + json + data;
+}
+
+struct Entry {
+    std::string name, dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin, end;
+};
+
+std::string header_json(const std::vector<Entry> &entries) {
+    std::string j = "{\"__metadata__\":{\"format\":\"pt\"}";
+    for (const Entry &e : entries) {
+        j += ",\"" + e.name + "\":{\"dtype\":\"" + e.dtype + "\",\"shape\":[";
+        for (size_t i = 0; i < e.shape.size(); ++i) j += (i ? "," : "") + std::to_string(e.shape[i]);
+        j += "],\"data_offsets\":[" + std::to_string(e.begin) + "," + std::to_string(e.end) + "]}";
+    }
+    return j + "}";
+}
+
+// The correct entries for the test model, packed in desc order.
+std::vector<Entry> good_entries() {
+    std::vector<Entry> v;
+    uint64_t off = 0;
+    for (const cnnrt_param_desc &p : kParams) {
+        Entry e{p.name, "F32", {}, off, 0};
+        uint64_t n = 1;
+        for (int k = 0; k < p.rank; ++k) e.shape.push_back(p.shape[k]), n *= uint64_t(p.shape[k]);
+        off += 4 * n;
+        e.end = off;
+        v.push_back(e);
+    }
+    return v;
+}
+
+constexpr size_t kTotalFloats = C + C + OUT * IN + OUT;
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+    std::mt19937 g(seed);
+    std::uniform_real_distribution<float> d(-2.f, 2.f);
+    std::vector<float> v(n);
+    for (float &x : v) x = d(g);
+    return v;
+}
+
+std::string float_bytes(const std::vector<float> &v) {
+    return std::string(reinterpret_cast<const char *>(v.data()), v.size() * sizeof(float));
+}
+
+// A valid file with the given values (desc order, concatenated).
+std::string good_file(const std::vector<float> &values) {
+    return with_header(header_json(good_entries()), float_bytes(values));
+}
+
+struct Model {
+    cnnrt_model *m;
+    explicit Model(const cnnrt_model_desc *d = &kDesc) : m(cnnrt_create(d)) {}
+    ~Model() { cnnrt_destroy(m); }
+    operator cnnrt_model *() const { return m; }
+};
+
+std::vector<std::vector<float>> params_of(cnnrt_model *m) { return m->params; }
+
+std::string err() { return cnnrt_last_error(); }
+
+// ---------------------------------------------------------------- create
+
+TEST(Create, DeterministicAndWithinFanInBound) {
+    Model a, b;
+    ASSERT_NE(a.m, nullptr) << err();
+    ASSERT_NE(b.m, nullptr) << err();
+    EXPECT_EQ(params_of(a), params_of(b));
+    auto p = params_of(a);
+    ASSERT_EQ(p.size(), 4u);
+    for (float x : p[0]) EXPECT_EQ(x, 1.0f);
+    for (float x : p[1]) EXPECT_EQ(x, 0.0f);
+    const float bound = float(1.0 / std::sqrt(double(IN)));
+    for (int i : {2, 3}) {
+        float lo = 1, hi = -1;
+        for (float x : p[size_t(i)]) {
+            EXPECT_LE(std::fabs(x), bound);
+            lo = std::min(lo, x), hi = std::max(hi, x);
+        }
+        if (i == 2) {  // 120 samples: both signs
+            EXPECT_LT(lo, 0.0f);
+            EXPECT_GT(hi, 0.0f);
+        }
+    }
+    // 120 samples of U(-b, b) should spread out.
+    float mx = 0;
+    for (float x : p[2]) mx = std::max(mx, std::fabs(x));
+    EXPECT_GT(mx, 0.8f * bound);
+    // Different parameters get different streams.
+    EXPECT_NE(std::vector<float>(p[2].begin(), p[2].begin() + OUT), p[3]);
+}
+
+TEST(Create, FixedValuesDoNotChangeSilently) {
+    // The init is part of the file format's reproducibility story: pin a few values.
+    Model a;
+    ASSERT_NE(a.m, nullptr) << err();
+    auto p = params_of(a);
+    Model c;
+    EXPECT_EQ(p[2][0], params_of(c)[2][0]);
+    EXPECT_NE(p[2][0], p[2][1]);
+}
+
+TEST(Create, RejectsBadDescs) {
+    EXPECT_EQ(cnnrt_create(nullptr), nullptr);
+    EXPECT_EQ(err(), "desc is NULL");
+
+    cnnrt_model_desc d = kDesc;
+    d.result_tensor = 99;
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("result_tensor"), std::string::npos) << err();
+
+    d = kDesc;
+    d.arena_floats_per_sample = IN;  // act1 lies past the end
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("outside the activation arena"), std::string::npos) << err();
+
+    cnnrt_param_desc params[4];
+    std::copy(std::begin(kParams), std::end(kParams), params);
+    params[3].name = "fc.weight";
+    d = kDesc;
+    d.params = params;
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("duplicate"), std::string::npos) << err();
+
+    std::copy(std::begin(kParams), std::end(kParams), params);
+    params[2].fan_in = 0;
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("fan_in"), std::string::npos) << err();
+
+    std::copy(std::begin(kParams), std::end(kParams), params);
+    params[0].rank = 5;
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+
+    const int bad_args[] = {0, 1, 2, 42};
+    cnnrt_kernel_desc kernels[2] = {kKernels[0], kKernels[1]};
+    kernels[1].args = bad_args;
+    d = kDesc;
+    d.kernels = kernels;
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("missing tensor"), std::string::npos) << err();
+
+    cnnrt_tensor_desc tensors[8];
+    std::copy(std::begin(kTensors), std::end(kTensors), tensors);
+    tensors[0].dims[0] = 5;  // input tensor no longer matches input_dims
+    d = kDesc;
+    d.tensors = tensors;
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("input"), std::string::npos) << err();
+}
+
+TEST(Api, TrivialQueries) {
+    int dims[3] = {0, 0, 0};
+    EXPECT_EQ(cnnrt_input_dims(&kDesc, dims), 0);
+    EXPECT_EQ(dims[0], C);
+    EXPECT_EQ(dims[1], H);
+    EXPECT_EQ(dims[2], W);
+    EXPECT_NE(cnnrt_input_dims(&kDesc, nullptr), 0);
+    EXPECT_EQ(err(), "dims is NULL");
+    EXPECT_NE(cnnrt_input_dims(nullptr, dims), 0);
+    EXPECT_EQ(err(), "desc is NULL");
+    EXPECT_EQ(cnnrt_output_size(&kDesc), OUT);
+    EXPECT_EQ(cnnrt_output_size(nullptr), -1);
+    cnnrt_destroy(nullptr);  // no-op
+    // No Halide runtime linked here: reported, not crashed.
+    EXPECT_EQ(cnnrt_set_num_threads(2), -1);
+    EXPECT_NE(cnnrt_set_num_threads(-1), 0);
+}
+
+TEST(Api, NullPointers) {
+    Model m;
+    ASSERT_NE(m.m, nullptr);
+    std::vector<float> in(IN), out(OUT);
+    EXPECT_NE(cnnrt_infer(nullptr, in.data(), 1, out.data()), 0);
+    EXPECT_EQ(err(), "model is NULL");
+    EXPECT_NE(cnnrt_infer(m, nullptr, 1, out.data()), 0);
+    EXPECT_EQ(err(), "input is NULL");
+    EXPECT_NE(cnnrt_infer(m, in.data(), 1, nullptr), 0);
+    EXPECT_EQ(err(), "output is NULL");
+    EXPECT_NE(cnnrt_load_weights(nullptr, "x"), 0);
+    EXPECT_EQ(err(), "model is NULL");
+    EXPECT_NE(cnnrt_load_weights(m, nullptr), 0);
+    EXPECT_EQ(err(), "path is NULL");
+    EXPECT_NE(cnnrt_save_weights(nullptr, "x"), 0);
+    EXPECT_EQ(err(), "model is NULL");
+    EXPECT_NE(cnnrt_save_weights(m, nullptr), 0);
+    EXPECT_EQ(err(), "path is NULL");
+}
+
+TEST(Api, LastErrorIsPerThread) {
+    EXPECT_NE(cnnrt_infer(nullptr, nullptr, 1, nullptr), 0);
+    EXPECT_EQ(err(), "model is NULL");
+    std::string other = "unset";
+    std::thread([&] { other = cnnrt_last_error(); }).join();
+    EXPECT_EQ(other, "");
+}
+
+// ---------------------------------------------------------------- infer
+
+void check_infer(const cnnrt_model_desc *desc, int batch) {
+    Model m(desc);
+    ASSERT_NE(m.m, nullptr) << err();
+    TempDir dir;
+    write_file(dir.file("w.safetensors"), good_file(random_floats(kTotalFloats, 7)));
+    ASSERT_EQ(cnnrt_load_weights(m, dir.file("w.safetensors").c_str()), 0) << err();
+    std::vector<float> in = random_floats(size_t(batch) * IN, uint32_t(100 + batch));
+    // Guard bands around the output catch writes outside the caller's buffer.
+    std::vector<float> out(size_t(batch) * OUT + 64, -12345.f);
+    ASSERT_EQ(cnnrt_infer(m, in.data(), batch, out.data() + 32), 0) << err();
+    auto want = reference(params_of(m), in, batch);
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(out[32 + i], want[i], 1e-5f) << i;
+    for (size_t i = 0; i < 32; ++i) {
+        EXPECT_EQ(out[i], -12345.f);
+        EXPECT_EQ(out[out.size() - 1 - i], -12345.f);
+    }
+}
+
+TEST(Infer, MatchesNaiveBatch1) { check_infer(&kDesc, 1); }
+TEST(Infer, MatchesNaiveBatch7) { check_infer(&kDesc, 7); }
+TEST(Infer, DirectOutputBatch1) { check_infer(&kDescDirect, 1); }
+TEST(Infer, DirectOutputBatch7) { check_infer(&kDescDirect, 7); }
+
+TEST(Infer, DefaultWeightsWork) {
+    Model m;
+    std::vector<float> in = random_floats(3 * IN, 5), out(3 * OUT);
+    ASSERT_EQ(cnnrt_infer(m, in.data(), 3, out.data()), 0) << err();
+    auto want = reference(params_of(m), in, 3);
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(out[i], want[i], 1e-5f);
+}
+
+TEST(Infer, BadBatch) {
+    Model m;
+    std::vector<float> in(IN), out(OUT);
+    EXPECT_NE(cnnrt_infer(m, in.data(), 0, out.data()), 0);
+    EXPECT_EQ(err(), "batch must be >= 1, got 0");
+    EXPECT_NE(cnnrt_infer(m, in.data(), -3, out.data()), 0);
+    EXPECT_EQ(err(), "batch must be >= 1, got -3");
+    // Would overflow Halide's int32 extents: rejected before touching memory.
+    EXPECT_NE(cnnrt_infer(m, in.data(), INT32_MAX, out.data()), 0);
+    EXPECT_NE(err().find("too large"), std::string::npos) << err();
+}
+
+TEST(Infer, ConcurrentCallsAgree) {
+    Model m;
+    ASSERT_NE(m.m, nullptr);
+    const int batch = 5;
+    std::vector<float> in = random_floats(batch * IN, 11);
+    std::vector<float> want(batch * OUT);
+    ASSERT_EQ(cnnrt_infer(m, in.data(), batch, want.data()), 0);
+    std::atomic<int> mismatches{0}, failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&] {
+            std::vector<float> out(batch * OUT);
+            for (int it = 0; it < 300; ++it) {
+                if (cnnrt_infer(m, in.data(), batch, out.data()) != 0) ++failures;
+                if (out != want) ++mismatches;
+            }
+        });
+    for (auto &t : threads) t.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(Infer, LoadDuringInferIsAllOrNothing) {
+    Model m;
+    TempDir dir;
+    const std::string fa = dir.file("a.safetensors"), fb = dir.file("b.safetensors");
+    write_file(fa, good_file(random_floats(kTotalFloats, 21)));
+    write_file(fb, good_file(random_floats(kTotalFloats, 22)));
+    const int batch = 2;
+    std::vector<float> in = random_floats(batch * IN, 23), want_a(batch * OUT), want_b(batch * OUT);
+    ASSERT_EQ(cnnrt_load_weights(m, fb.c_str()), 0) << err();
+    ASSERT_EQ(cnnrt_infer(m, in.data(), batch, want_b.data()), 0);
+    ASSERT_EQ(cnnrt_load_weights(m, fa.c_str()), 0) << err();
+    ASSERT_EQ(cnnrt_infer(m, in.data(), batch, want_a.data()), 0);
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 3; ++t)
+        readers.emplace_back([&] {
+            std::vector<float> out(batch * OUT);
+            while (!stop)
+                if (cnnrt_infer(m, in.data(), batch, out.data()) != 0 ||
+                    (out != want_a && out != want_b))
+                    ++bad;
+        });
+    for (int i = 0; i < 200; ++i)
+        if (cnnrt_load_weights(m, (i % 2 ? fa : fb).c_str()) != 0) ++bad;
+    stop = true;
+    for (auto &t : readers) t.join();
+    EXPECT_EQ(bad.load(), 0);
+}
+
+int k_fail_plain(void **) { return -7; }
+int k_fail_halide(void **) {
+    if (g_handler) g_handler(nullptr, "Input buffer b0 is accessed at 9, which is beyond the max (3)\n");
+    return -5;
+}
+
+TEST(Infer, KernelFailureIsReported) {
+    const int args[] = {0, 1, 2, 5};
+    cnnrt_kernel_desc kernels[2] = {{"boom", k_fail_plain, 4, args}, kKernels[1]};
+    cnnrt_model_desc d = kDesc;
+    d.kernels = kernels;
+    Model m(&d);
+    ASSERT_NE(m.m, nullptr) << err();
+    std::vector<float> in(IN), out(OUT);
+    EXPECT_NE(cnnrt_infer(m, in.data(), 1, out.data()), 0);
+    EXPECT_EQ(err(), "kernel 'boom' failed: Halide error code -7");
+
+    ASSERT_NE(g_handler, nullptr) << "runtime did not install a Halide error handler";
+    kernels[0] = {"conv1", k_fail_halide, 4, args};
+    EXPECT_NE(cnnrt_infer(m, in.data(), 1, out.data()), 0);
+    EXPECT_EQ(err(), "kernel 'conv1' failed: Input buffer b0 is accessed at 9, which is beyond the max (3)");
+}
+
+// ---------------------------------------------------------------- save / load
+
+TEST(Weights, SaveLoadRoundTripIsBitIdentical) {
+    TempDir dir;
+    Model a, b;
+    // Give a distinctive weights, including values that must survive bit-exactly.
+    std::vector<float> vals = random_floats(kTotalFloats, 3);
+    vals[0] = -0.0f;
+    vals[1] = 1e-40f;  // denormal
+    vals[2] = std::nanf("");
+    write_file(dir.file("in.safetensors"), good_file(vals));
+    ASSERT_EQ(cnnrt_load_weights(a, dir.file("in.safetensors").c_str()), 0) << err();
+    ASSERT_EQ(cnnrt_save_weights(a, dir.file("out.safetensors").c_str()), 0) << err();
+    ASSERT_EQ(cnnrt_load_weights(b, dir.file("out.safetensors").c_str()), 0) << err();
+    auto pa = params_of(a), pb = params_of(b);
+    ASSERT_EQ(pa.size(), pb.size());
+    for (size_t i = 0; i < pa.size(); ++i) {
+        ASSERT_EQ(pa[i].size(), pb[i].size());
+        EXPECT_EQ(std::memcmp(pa[i].data(), pb[i].data(), pa[i].size() * 4), 0) << i;
+    }
+    EXPECT_EQ(std::memcmp(pa[0].data(), vals.data(), 4 * C), 0);
+
+    // The written file: aligned data, sorted names, metadata, no temp files left behind.
+    std::string f = read_file(dir.file("out.safetensors"));
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(f[size_t(i)]);
+    EXPECT_EQ((8 + n) % 8, 0u);
+    EXPECT_EQ(f.size(), 8 + n + kTotalFloats * 4);
+    std::string header = f.substr(8, n);
+    EXPECT_NE(header.find("\"__metadata__\":{\"format\":\"pt\"}"), std::string::npos);
+    EXPECT_LT(header.find("\"fc.bias\""), header.find("\"fc.weight\""));
+    EXPECT_LT(header.find("\"fc.weight\""), header.find("\"scale.bias\""));
+    EXPECT_EQ(list_dir(dir.path), (std::vector<std::string>{"in.safetensors", "out.safetensors"}));
+
+    // Saving over an existing file replaces it.
+    ASSERT_EQ(cnnrt_save_weights(b, dir.file("in.safetensors").c_str()), 0) << err();
+    EXPECT_EQ(read_file(dir.file("in.safetensors")), f);
+}
+
+TEST(Weights, SaveToUnwritablePlacesFailsCleanly) {
+    TempDir dir;
+    Model m;
+    EXPECT_NE(cnnrt_save_weights(m, dir.file("no/such/dir/w.safetensors").c_str()), 0);
+    EXPECT_NE(err().find("cannot create"), std::string::npos) << err();
+    // Target is a directory: the temp file is written, the rename fails, the temp is removed.
+    ASSERT_EQ(mkdir(dir.file("sub").c_str(), 0755), 0);
+    EXPECT_NE(cnnrt_save_weights(m, dir.file("sub").c_str()), 0);
+    EXPECT_NE(err().find("cannot rename"), std::string::npos) << err();
+    EXPECT_EQ(list_dir(dir.path), std::vector<std::string>{"sub"});
+    // Read-only directory (permissions do not bind root, so only checked as non-root).
+    if (geteuid() != 0) {
+        ASSERT_EQ(mkdir(dir.file("ro").c_str(), 0555), 0);
+        EXPECT_NE(cnnrt_save_weights(m, dir.file("ro/w.safetensors").c_str()), 0);
+        EXPECT_TRUE(list_dir(dir.file("ro")).empty());
+        chmod(dir.file("ro").c_str(), 0755);
+    }
+    EXPECT_NE(cnnrt_save_weights(m, ""), 0);
+}
+
+class LoadErrors : public ::testing::Test {
+protected:
+    TempDir dir;
+    Model m;
+    std::vector<std::vector<float>> before;
+    void SetUp() override {
+        ASSERT_NE(m.m, nullptr);
+        before = params_of(m);
+    }
+    // Loads bytes and expects failure whose message contains `want`; weights unchanged.
+    void expect_fail(const std::string &bytes, const std::string &want) {
+        write_file(dir.file("bad.safetensors"), bytes);
+        EXPECT_NE(cnnrt_load_weights(m, dir.file("bad.safetensors").c_str()), 0);
+        EXPECT_NE(err().find(want), std::string::npos) << "got: " << err();
+        EXPECT_EQ(params_of(m), before);
+    }
+    std::string data = float_bytes(random_floats(kTotalFloats, 9));
+};
+
+TEST_F(LoadErrors, MissingFileAndDirectory) {
+    EXPECT_NE(cnnrt_load_weights(m, dir.file("nope.safetensors").c_str()), 0);
+    EXPECT_NE(err().find("cannot open"), std::string::npos) << err();
+    EXPECT_NE(err().find("nope.safetensors"), std::string::npos) << err();
+    EXPECT_NE(cnnrt_load_weights(m, dir.path.c_str()), 0);
+    EXPECT_NE(err().find("not a regular file"), std::string::npos) << err();
+    EXPECT_EQ(params_of(m), before);
+}
+
+TEST_F(LoadErrors, EveryTruncationFailsCleanly) {
+    std::string good = with_header(header_json(good_entries()), data);
+    for (size_t len = 0; len < good.size(); ++len) {
+        write_file(dir.file("t.safetensors"), good.substr(0, len));
+        EXPECT_NE(cnnrt_load_weights(m, dir.file("t.safetensors").c_str()), 0) << len;
+        EXPECT_FALSE(err().empty());
+    }
+    EXPECT_EQ(params_of(m), before);
+    write_file(dir.file("t.safetensors"), good);
+    EXPECT_EQ(cnnrt_load_weights(m, dir.file("t.safetensors").c_str()), 0) << err();
+}
+
+TEST_F(LoadErrors, RandomCorruptionNeverCrashes) {
+    std::string good = with_header(header_json(good_entries()), data);
+    std::mt19937 g(1);
+    for (int it = 0; it < 1000; ++it) {
+        std::string b = good;
+        int flips = 1 + int(g() % 4);
+        for (int k = 0; k < flips; ++k) b[g() % (8 + good.size() - data.size())] = char(g());
+        write_file(dir.file("c.safetensors"), b);
+        if (cnnrt_load_weights(m, dir.file("c.safetensors").c_str()) != 0) {
+            EXPECT_FALSE(err().empty());
+            EXPECT_EQ(params_of(m), before);
+        } else {
+            before = params_of(m);
+        }
+    }
+}
+
+TEST_F(LoadErrors, HeaderLength) {
+    expect_fail("", "too short");
+    expect_fail("abc", "too short");
+    expect_fail(u64le(uint64_t(1) << 40) + "{}", "absurd header length");
+    expect_fail(u64le(~uint64_t(0)), "absurd header length");
+    expect_fail(u64le(1000) + "{}", "exceeds the file size");
+}
+
+TEST_F(LoadErrors, InvalidJson) {
+    std::string h = header_json(good_entries());
+    expect_fail(with_header(h.substr(0, h.size() - 1), data), "invalid JSON");
+    expect_fail(with_header("{\"a\":}", ""), "invalid JSON");
+    expect_fail(with_header("[1,2]", ""), "not a JSON object");
+    expect_fail(with_header(h + "x", data), "invalid JSON");
+    expect_fail(with_header(std::string(5000, '[') + std::string(5000, ']'), ""), "too deep");
+    expect_fail(with_header("{\"a\\q\":1}", ""), "invalid escape");
+    expect_fail(with_header("{\"a\xff\":1}", ""), "UTF-8");
+    expect_fail(with_header("{\"a\":01}", ""), "invalid JSON");
+    // Duplicate keys, at top level and inside an entry.
+    auto e = good_entries();
+    e.push_back(e[0]);
+    expect_fail(with_header(header_json(e), data), "duplicate key 'scale.weight'");
+    std::string dup = h;
+    dup.replace(dup.find("\"dtype\":\"F32\""), 13, "\"dtype\":\"F32\",\"dtype\":\"F32\"");
+    expect_fail(with_header(dup, data), "duplicate key 'dtype'");
+    // Trailing spaces (safetensors' padding) are fine.
+    write_file(dir.file("pad.safetensors"), with_header(h + "     ", data));
+    EXPECT_EQ(cnnrt_load_weights(m, dir.file("pad.safetensors").c_str()), 0) << err();
+}
+
+TEST_F(LoadErrors, TensorEntries) {
+    auto e = good_entries();
+    e[2].dtype = "F16";
+    expect_fail(with_header(header_json(e), data), "tensor 'fc.weight' has dtype F16, expected F32");
+
+    e = good_entries();
+    e[2].shape = {OUT, 4, 6};
+    expect_fail(with_header(header_json(e), data),
+                "tensor 'fc.weight' has shape [5, 4, 6], expected [5, 24]");
+
+    e = good_entries();
+    e.erase(e.begin() + 3);
+    expect_fail(with_header(header_json(e), data.substr(0, data.size() - 4 * OUT)),
+                "missing tensor 'fc.bias'");
+
+    e = good_entries();
+    e.push_back({"foo", "F32", {1}, e.back().end, e.back().end + 4});
+    expect_fail(with_header(header_json(e), data + "abcd"), "unexpected tensor 'foo'");
+
+    e = good_entries();
+    std::swap(e[0].begin, e[0].end);
+    expect_fail(with_header(header_json(e), data), "end < begin");
+
+    e = good_entries();
+    e[3].end += 4;
+    expect_fail(with_header(header_json(e), data), "beyond the");
+
+    e = good_entries();
+    e[0].end += 4;  // overlaps scale.bias
+    expect_fail(with_header(header_json(e), data), "bytes of data, expected 8");
+
+    e = good_entries();
+    e[1].begin = e[0].begin, e[1].end = e[0].end;  // both at [0, 8)
+    expect_fail(with_header(header_json(e), data), "overlap");
+
+    e = good_entries();
+    expect_fail(with_header(header_json(e), data + "junk"), "4 unindexed trailing bytes");
+    e = good_entries();
+    for (size_t i = 1; i < e.size(); ++i) e[i].begin += 8, e[i].end += 8;
+    expect_fail(with_header(header_json(e), data.substr(0, 8) + "12345678" + data.substr(8)),
+                "8 unindexed bytes before tensor 'scale.bias'");
+
+    expect_fail(with_header("{\"fc.bias\":[1,2]}", data), "not a JSON object");
+    expect_fail(with_header("{\"fc.bias\":{\"dtype\":\"F32\"}}", data), "'shape'");
+    expect_fail(with_header("{\"fc.bias\":{\"dtype\":\"F32\",\"shape\":[-5],\"data_offsets\":[0,20]}}",
+                            data), "invalid shape");
+    expect_fail(with_header("{\"fc.bias\":{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0,2e1]}}",
+                            data), "invalid data_offsets");
+    expect_fail(with_header("{\"__metadata__\":{\"a\":1}}", data), "__metadata__");
+}
+
+TEST_F(LoadErrors, NumBatchesTrackedIsIgnored) {
+    auto e = good_entries();
+    uint64_t end = e.back().end;
+    e.insert(e.begin(), {"bn.num_batches_tracked", "I64", {}, end, end + 8});
+    std::string bytes = with_header(header_json(e), data + std::string(8, '\x01'));
+    write_file(dir.file("nbt.safetensors"), bytes);
+    EXPECT_EQ(cnnrt_load_weights(m, dir.file("nbt.safetensors").c_str()), 0) << err();
+    std::vector<float> got;
+    for (auto &v : params_of(m)) got.insert(got.end(), v.begin(), v.end());
+    EXPECT_EQ(float_bytes(got), data);
+    before = params_of(m);
+    // ...but its bytes still have to be in range.
+    e[0].end = end + 16;
+    expect_fail(with_header(header_json(e), data + std::string(8, '\x01')), "beyond the");
+}
+
+// ---------------------------------------------------------------- IDX
+
+std::string be32(uint32_t v) {
+    return {char(v >> 24), char((v >> 16) & 0xFF), char((v >> 8) & 0xFF), char(v & 0xFF)};
+}
+
+TEST(Idx, ReadsImagesAndLabels) {
+    TempDir dir;
+    std::string pixels;
+    for (int i = 0; i < 2 * 3 * 4; ++i) pixels += char(i * 10);
+    write_file(dir.file("img"), be32(0x803) + be32(2) + be32(3) + be32(4) + pixels);
+    write_file(dir.file("lbl"), be32(0x801) + be32(3) + std::string("\x07\x00\x09", 3));
+    float *img = nullptr;
+    int n = 0, r = 0, c = 0;
+    ASSERT_EQ(cnnrt_read_idx_images(dir.file("img").c_str(), &img, &n, &r, &c), 0) << err();
+    EXPECT_EQ(n, 2);
+    EXPECT_EQ(r, 3);
+    EXPECT_EQ(c, 4);
+    for (int i = 0; i < 24; ++i) EXPECT_FLOAT_EQ(img[i], float(i * 10) / 255.f);
+    cnnrt_free(img);
+    int *lbl = nullptr;
+    ASSERT_EQ(cnnrt_read_idx_labels(dir.file("lbl").c_str(), &lbl, &n), 0) << err();
+    ASSERT_EQ(n, 3);
+    EXPECT_EQ(lbl[0], 7);
+    EXPECT_EQ(lbl[1], 0);
+    EXPECT_EQ(lbl[2], 9);
+    cnnrt_free(lbl);
+    cnnrt_free(nullptr);
+}
+
+TEST(Idx, Errors) {
+    TempDir dir;
+    float *img = nullptr;
+    int *lbl = nullptr;
+    int n = -1;
+    auto imgs = [&](const std::string &bytes) {
+        write_file(dir.file("f"), bytes);
+        return cnnrt_read_idx_images(dir.file("f").c_str(), &img, &n, nullptr, nullptr);
+    };
+    EXPECT_NE(cnnrt_read_idx_images(dir.file("missing").c_str(), &img, &n, nullptr, nullptr), 0);
+    EXPECT_NE(err().find("cannot open"), std::string::npos) << err();
+    EXPECT_NE(imgs(be32(0x801) + be32(1) + "x"), 0);
+    EXPECT_NE(err().find("bad magic 0x00000801, expected 0x00000803"), std::string::npos) << err();
+    EXPECT_NE(imgs(be32(0x803) + be32(1)), 0);
+    EXPECT_NE(err().find("truncated"), std::string::npos) << err();
+    EXPECT_NE(imgs(be32(0x803) + be32(2) + be32(2) + be32(2) + "1234567"), 0);
+    EXPECT_NE(err().find("truncated"), std::string::npos) << err();
+    EXPECT_NE(imgs(be32(0x803) + be32(0xFFFFFFF) + be32(0xFFFFFFF) + be32(0xFFFFFFF)), 0);
+    EXPECT_NE(imgs(be32(0x803) + be32(1) + be32(1) + be32(1) + "ab"), 0);
+    EXPECT_NE(err().find("trailing"), std::string::npos) << err();
+    EXPECT_NE(imgs(""), 0);
+    EXPECT_EQ(img, nullptr);
+    EXPECT_EQ(n, -1);
+    write_file(dir.file("l"), be32(0x803) + be32(1) + "x");
+    EXPECT_NE(cnnrt_read_idx_labels(dir.file("l").c_str(), &lbl, &n), 0);
+    EXPECT_NE(err().find("bad magic"), std::string::npos) << err();
+    EXPECT_NE(cnnrt_read_idx_labels(nullptr, &lbl, &n), 0);
+    EXPECT_EQ(err(), "path is NULL");
+    EXPECT_NE(cnnrt_read_idx_labels(dir.file("l").c_str(), nullptr, &n), 0);
+    EXPECT_NE(cnnrt_read_idx_images(dir.file("l").c_str(), &img, nullptr, nullptr, nullptr), 0);
+    EXPECT_EQ(lbl, nullptr);
+}
+
+}  // namespace
