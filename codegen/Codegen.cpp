@@ -1,6 +1,8 @@
 #include "codegen/Codegen.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,7 @@
 
 #include "codegen/KernelBuilder.h"
 #include "codegen/KernelCache.h"
+#include "codegen/Parallel.h"
 #include "passes/MemoryPlan.h"
 #include "runtime/ModelDesc.h"
 
@@ -231,17 +234,21 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     stats.kernels = int(kernels.size());
     std::vector<std::string> fns(kernels.size());
     std::map<std::string, std::string> objects; // function name -> object path
+    std::vector<std::function<void()>> jobs;
     for (size_t k = 0; k < kernels.size(); ++k) {
-        std::string key = hashHex(kernels[k].signature + "|" + target.to_string());
-        fns[k] = "cnnc_k" + key;
-        if (objects.count(fns[k])) continue;
-        bool cached = false;
-        std::string fn;
-        objects[fns[k]] = cache.kernelObject(graph, kernels[k], target, fn, cached);
+        std::string key = KernelCache::key(kernels[k], target);
+        fns[k] = KernelCache::functionName(key);
+        if (objects.count(fns[k])) continue; // identical layers share one kernel
+        objects[fns[k]] = cache.objectPath(key);
         ++stats.uniqueKernels;
-        stats.cachedKernels += cached;
-        if (options.progress) options.progress(int(k + 1), int(kernels.size()));
+        if (cache.has(key)) {
+            ++stats.cachedKernels;
+            continue;
+        }
+        jobs.push_back([&graph, &kernels, &cache, target, key, k] { cache.compile(graph, kernels[k], target, key); });
     }
+    int workers = options.jobs > 0 ? options.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
+    runInParallel(jobs, workers, options.progress);
 
     // Use the plan-memory pass's result when it ran, else plan now.
     MemoryPlan plan;

@@ -35,7 +35,7 @@ KernelCache::KernelCache(std::string dir, bool disabled, std::string scratchDir)
     }
 }
 
-std::string KernelCache::pathFor(const std::string &key) const {
+std::string KernelCache::objectPath(const std::string &key) const {
     return (disabled_ ? scratch_ : dir_) + "/" + key + ".o";
 }
 
@@ -48,23 +48,23 @@ static void publish(const std::string &path, WriteFn write) {
     fs::rename(tmp, path);
 }
 
-std::string KernelCache::kernelObject(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
-                                      std::string &fnName, bool &wasCached) {
-    std::string key = hashHex(spec.signature + "|" + target.to_string());
-    fnName = "cnnc_k" + key;
-    std::string path = pathFor(key);
-    wasCached = !disabled_ && fs::exists(path);
-    if (wasCached) return path;
+std::string KernelCache::key(const KernelSpec &spec, const Halide::Target &target) {
+    return hashHex(spec.signature + "|" + target.to_string());
+}
+
+bool KernelCache::has(const std::string &key) const { return !disabled_ && fs::exists(objectPath(key)); }
+
+void KernelCache::compile(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
+                          const std::string &key) {
     BuiltKernel built = buildKernel(graph, spec, target);
-    publish(path, [&](const std::string &tmp) {
-        built.pipeline.compile_to({{Halide::OutputFileType::object, tmp}}, built.arguments, fnName, target);
+    publish(objectPath(key), [&](const std::string &tmp) {
+        built.pipeline.compile_to({{Halide::OutputFileType::object, tmp}}, built.arguments, functionName(key), target);
     });
-    return path;
 }
 
 std::string KernelCache::runtimeObject(const Halide::Target &target) {
     Halide::Target rt = target.without_feature(Halide::Target::NoRuntime);
-    std::string path = pathFor("halide_runtime_" + hashHex(rt.to_string()));
+    std::string path = objectPath("halide_runtime_" + hashHex(rt.to_string()));
     if (!disabled_ && fs::exists(path)) return path;
     publish(path, [&](const std::string &tmp) { Halide::compile_standalone_runtime(tmp, rt); });
     return path;

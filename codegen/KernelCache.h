@@ -18,9 +18,13 @@ public:
     // disabled: always compile (objects go to a scratch directory).
     KernelCache(std::string dir, bool disabled, std::string scratchDir);
 
-    // Returns the object path; fnName receives the kernel's function name.
-    std::string kernelObject(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
-                             std::string &fnName, bool &wasCached);
+    // The cache key of a kernel for a target; its function is "cnnc_k" + key.
+    static std::string key(const KernelSpec &spec, const Halide::Target &target);
+    static std::string functionName(const std::string &key) { return "cnnc_k" + key; }
+    std::string objectPath(const std::string &key) const;
+    bool has(const std::string &key) const;
+    // Lowers, schedules and compiles one kernel into objectPath(key).
+    void compile(const Graph &graph, const KernelSpec &spec, const Halide::Target &target, const std::string &key);
     // Halide's runtime, compiled once per target.
     std::string runtimeObject(const Halide::Target &target);
 
@@ -30,7 +34,6 @@ private:
     std::string dir_;
     bool disabled_;
     std::string scratch_;
-    std::string pathFor(const std::string &key) const;
 };
 
 } // namespace cnnc
