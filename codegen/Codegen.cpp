@@ -101,6 +101,7 @@ private:
     const std::vector<std::string> &fns_;
     const MemoryPlan &plan_;
     std::map<const Param *, int> paramIndex_;
+    std::vector<StorageRef> storage_ = resolveStorage(g_);
     std::vector<std::string> tensors_;
     std::map<std::string, int> tensorIndex_;
 
@@ -118,17 +119,19 @@ private:
     }
 
     int activation(int node) {
-        int root = storageRoot(g_, node);
+        const StorageRef &ref = storage_[size_t(node)];
         const TensorType &t = g_.node(node).type;
-        int kind = g_.node(root).isInput() ? CNNRT_STORAGE_INPUT
-                   : root == storageRoot(g_, g_.result) ? CNNRT_STORAGE_OUTPUT
-                                                         : CNNRT_STORAGE_ACTIVATION;
-        int64_t offset = kind == CNNRT_STORAGE_ACTIVATION ? plan_.offset.at(root) : 0;
-        return tensor(fmt::format("{{{}, 0, {}, {{{}, {}, {}}}}}", kind, offset, t.width(), t.height(), t.channels()));
+        int kind = g_.node(ref.root).isInput() ? CNNRT_STORAGE_INPUT
+                   : ref.root == storage_[size_t(g_.result)].root ? CNNRT_STORAGE_OUTPUT
+                                                                  : CNNRT_STORAGE_ACTIVATION;
+        int64_t offset = kind == CNNRT_STORAGE_ACTIVATION ? plan_.offset.at(ref.root) : 0;
+        int64_t sampleStride = ref.dense(g_, node) ? 0 : ref.sampleFloats;
+        return tensor(fmt::format("{{{}, 0, {}, {{{}, {}, {}}}, {}, {}}}", kind, offset, t.width(), t.height(),
+                                  t.channels(), ref.offset, sampleStride));
     }
 
     int param(const Param *p) {
-        return tensor(fmt::format("{{{}, {}, 0, {{0, 0, 0}}}}", int(CNNRT_STORAGE_PARAM), paramIndex_.at(p)));
+        return tensor(fmt::format("{{{}, {}, 0, {{0, 0, 0}}, 0, 0}}", int(CNNRT_STORAGE_PARAM), paramIndex_.at(p)));
     }
 
     void emitKernelTable(std::ostringstream &out) {
@@ -155,14 +158,29 @@ private:
 
     std::string paramTable() const {
         std::string s = "static const cnnrt_param_desc params[] = {\n";
-        for (const Param *p : g_.parameters()) {
-            const auto &shape = p->decl.shape;
-            std::string dims;
-            for (size_t i = 0; i < 4; ++i) dims += (i ? ", " : "") + std::to_string(i < shape.size() ? shape[i] : 0);
-            s += fmt::format("    {{{}, {}, {{{}}}, {}, {}}},\n", cString(p->name), shape.size(), dims,
-                             int(p->decl.init), p->decl.fanIn);
+        for (const Node &n : g_.nodes) {
+            for (const Param &p : n.params) {
+                const auto &shape = p.decl.shape;
+                std::string dims, sources;
+                for (size_t i = 0; i < 4; ++i) dims += (i ? ", " : "") + std::to_string(i < shape.size() ? shape[i] : 0);
+                for (size_t i = 0; i < 6; ++i) {
+                    int src = i < p.decl.sources.size() ? p.decl.sources[i] : -1;
+                    sources += (i ? ", " : "") + std::to_string(src < 0 ? -1 : paramIndex_.at(&n.params[size_t(src)]));
+                }
+                s += fmt::format("    {{{}, {}, {{{}}}, {}, {}, {}, {{{}}}, (float){:.9g}}},\n", cString(p.name), shape.size(), dims,
+                                 int(p.decl.init), p.decl.fanIn, deriveKind(p.decl.derivation), sources, p.decl.eps);
+            }
         }
-        return s + "    {0, 0, {0, 0, 0, 0}, 0, 0}\n};\n\n";
+        return s + "    {0, 0, {0, 0, 0, 0}, 0, 0, 0, {0, 0, 0, 0, 0, 0}, 0.0f}\n};\n\n";
+    }
+
+    static int deriveKind(ParamDerivation d) {
+        switch (d) {
+        case ParamDerivation::None: return CNNRT_DERIVE_NONE;
+        case ParamDerivation::FoldBatchNormWeight: return CNNRT_DERIVE_FOLD_BN_WEIGHT;
+        case ParamDerivation::FoldBatchNormBias: return CNNRT_DERIVE_FOLD_BN_BIAS;
+        }
+        return CNNRT_DERIVE_NONE;
     }
 
     std::string tensorTable() const {

@@ -9,12 +9,12 @@ using namespace Halide;
 namespace cnnc {
 
 // Dense, fixed-stride NCHW buffer with a symbolic batch extent.
-static void constrainActivation(OutputImageParam p, const TensorType &t) {
+static void constrainActivation(OutputImageParam p, const TensorType &t, int64_t sampleStride = 0) {
     int W = int(t.width()), H = int(t.height()), C = int(t.channels());
     p.dim(0).set_bounds(0, W).set_stride(1);
     p.dim(1).set_bounds(0, H).set_stride(W);
     p.dim(2).set_bounds(0, C).set_stride(W * H);
-    p.dim(3).set_min(0).set_stride(W * H * C);
+    p.dim(3).set_min(0).set_stride(sampleStride ? int(sampleStride) : W * H * C);
 }
 
 static void constrainParam(ImageParam p, const std::vector<int64_t> &shape) {
@@ -50,7 +50,8 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
         const Node &n = graph.node(id);
         auto ctx = std::make_unique<LowerCtx>(LowerCtx{n, graph.operandTypes(n), {}, {}});
         for (int op : n.operands) ctx->inputs.push_back(value.at(op));
-        for (const Param &p : n.params) ctx->params.push_back(paramImages.at(&p));
+        for (const Param &p : n.params)
+            if (p.decl.kernelArg) ctx->params.push_back(paramImages.at(&p));
         value[id] = n.def->lower(*ctx);
         contexts.push_back(std::move(ctx));
     }
@@ -60,7 +61,7 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
     Var x("x"), y("y"), c("c"), n("n");
     Func output("output");
     output(x, y, c, n) = value.at(last.id)(x, y, c, n);
-    constrainActivation(output.output_buffer(), last.type);
+    constrainActivation(output.output_buffer(), last.type, spec.outputSampleStride);
 
     ScheduleCtx *anchor = nullptr;
     std::unique_ptr<ScheduleCtx> sctx;

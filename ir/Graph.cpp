@@ -66,7 +66,7 @@ void attachParams(Node &node, const std::vector<TensorType> &inputTypes) {
     node.params.clear();
     if (!node.def || !node.def->hasParams()) return;
     for (auto &decl : node.def->params(OpCall{inputTypes, node.attrs}))
-        node.params.push_back(Param{node.name + "." + decl.suffix, decl});
+        node.params.push_back(Param{(decl.owner.empty() ? node.name : decl.owner) + "." + decl.suffix, decl});
 }
 
 } // namespace cnnc

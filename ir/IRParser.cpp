@@ -307,7 +307,7 @@ private:
             throw CompileError(n.loc, "wrong number of operands for '" + def.name + "'");
         std::vector<TensorType> types = g_.operandTypes(n);
         try {
-            n.attrs = bindArguments(def, {}, keywords);
+            n.attrs = bindArguments(def, {}, keywords, /*allowInternal=*/true);
         } catch (const OpError &e) {
             throw CompileError(attrLoc, e.what());
         }

@@ -57,21 +57,25 @@ static AttrValue coerce(const ArgSpec &spec, const AttrValue &v) {
 }
 
 Attrs bindArguments(const OpDef &def, const std::vector<AttrValue> &positional,
-                    const std::vector<std::pair<std::string, AttrValue>> &keywords) {
-    if (positional.size() > def.args.size())
-        throw OpError("'" + def.name + "' takes at most " + std::to_string(def.args.size()) +
-                      " argument" + (def.args.size() == 1 ? "" : "s") + ", got " + std::to_string(positional.size()));
+                    const std::vector<std::pair<std::string, AttrValue>> &keywords, bool allowInternal) {
+    size_t publicArgs = 0;
+    while (publicArgs < def.args.size() && !def.args[publicArgs].internal) ++publicArgs;
+    if (positional.size() > publicArgs)
+        throw OpError("'" + def.name + "' takes at most " + std::to_string(publicArgs) + " argument" +
+                      (publicArgs == 1 ? "" : "s") + ", got " + std::to_string(positional.size()));
     std::vector<std::optional<AttrValue>> bound(def.args.size());
     for (size_t i = 0; i < positional.size(); ++i) bound[i] = coerce(def.args[i], positional[i]);
     for (auto &[key, value] : keywords) {
         size_t i = 0;
         while (i < def.args.size() && def.args[i].name != key) ++i;
-        if (i == def.args.size()) throw OpError("'" + def.name + "' has no argument named '" + key + "'");
+        if (i == def.args.size() || (def.args[i].internal && !allowInternal))
+            throw OpError("'" + def.name + "' has no argument named '" + key + "'");
         if (bound[i]) throw OpError("argument '" + key + "' given twice");
         bound[i] = coerce(def.args[i], value);
     }
     Attrs attrs;
     for (size_t i = 0; i < def.args.size(); ++i) {
+        if (def.args[i].internal && !bound[i]) continue;
         if (!bound[i] && !def.args[i].defaultFrom.empty()) {
             const AttrValue *from = attrs.find(def.args[i].defaultFrom);
             if (from) bound[i] = *from;

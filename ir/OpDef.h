@@ -34,6 +34,7 @@ struct ArgSpec {
     AttrKind kind;
     std::optional<AttrValue> defaultValue; // nullopt: required (unless defaultFrom is set)
     std::string defaultFrom;               // if set and not given: the value of that argument
+    bool internal = false;                 // set by passes only: IR text may hold it, source may not
 };
 
 // How a freshly created model initialises a parameter (PyTorch's defaults).
@@ -43,11 +44,28 @@ enum class ParamInit {
     Zeros,
 };
 
+// How a derived parameter is computed from loaded ones (after every load).
+enum class ParamDerivation {
+    None,
+    // Batchnorm folded into the producing conv/dense (sources: weight, bias or
+    // none, gamma, beta, mean, var): scale = gamma / sqrt(var + eps) per output
+    // channel; weight' = weight * scale, bias' = (bias - mean) * scale + beta.
+    FoldBatchNormWeight,
+    FoldBatchNormBias,
+};
+
 struct ParamDecl {
     std::string suffix;          // "weight", "bias", "running_mean", ...
     std::vector<int64_t> shape;  // PyTorch layout
     ParamInit init = ParamInit::UniformFanIn;
     int64_t fanIn = 1;
+    std::string owner;           // name prefix when the parameter belongs to another layer ("bn1")
+    bool buffer = false;         // state rather than a learned parameter (running statistics), as in PyTorch
+    bool kernelArg = true;       // false: loaded and saved, but the kernel reads a derived form
+    ParamDerivation derivation = ParamDerivation::None; // derived: computed, never loaded or saved
+    std::vector<int> sources;    // derived: indices into the same node's params (-1: absent)
+    double eps = 0.0;
+    bool derived() const { return derivation != ParamDerivation::None; }
 };
 
 // What an op call looks like to its rules: input types and attributes.
@@ -62,6 +80,7 @@ struct OpTraits {
     bool identityAtInference = false; // dropout
     bool anchor = false;              // a reduction that anchors a fused kernel (conv, dense)
     bool pool = false;                // windowed reduction that can consume an anchor's tile
+    bool absorbsBatchNorm = false;    // a following batchnorm can fold into its weights (conv, dense)
 };
 
 using LowerFn = Halide::Func (*)(LowerCtx &);
@@ -102,7 +121,9 @@ void registerAllOps();
 
 // Fills in defaults and checks kinds: turns what the user wrote (positional and
 // keyword values) into the op's full attribute list. Throws OpError.
+// Internal arguments are accepted only with allowInternal (the IR parser) and
+// are absent from the result unless given.
 Attrs bindArguments(const OpDef &def, const std::vector<AttrValue> &positional,
-                    const std::vector<std::pair<std::string, AttrValue>> &keywords);
+                    const std::vector<std::pair<std::string, AttrValue>> &keywords, bool allowInternal = false);
 
 } // namespace cnnc

@@ -9,6 +9,8 @@ namespace cnnc {
 static int64_t paramCount(const Node &n) {
     int64_t total = 0;
     for (const Param &p : n.params) {
+        // Like PyTorch: derived tensors and buffers (running statistics) are not parameters.
+        if (p.decl.derived() || p.decl.buffer) continue;
         int64_t e = 1;
         for (int64_t d : p.decl.shape) e *= d;
         total += e;
@@ -50,7 +52,7 @@ static std::string withCommas(int64_t v) {
     return s;
 }
 
-std::string formatSummary(const Graph &g) {
+std::string formatSummary(const Graph &g, const Graph &compiled) {
     std::string out;
     char line[512];
     std::snprintf(line, sizeof line, "%-28s %-16s %-20s %14s %10s\n", "name", "op", "output shape", "parameters", "MFLOPs");
@@ -69,19 +71,21 @@ std::string formatSummary(const Graph &g) {
     std::snprintf(line, sizeof line, "forward MFLOPs per sample: %.3f\n", double(t.flops) / 1e6);
     out += line;
     if (!g.aux.empty() || t.auxParameters)
-        out += "parameters in auxiliary heads: " + withCommas(t.auxParameters) + " (" +
-               withCommas(t.parameters - t.auxParameters) + " without them)\n";
-    out += "kernels: " + std::to_string(partitionKernels(g).size()) + "\n";
-    if (g.arenaFloats >= 0) {
+        out += "parameters in auxiliary heads (training only): " + withCommas(t.auxParameters) + "\n";
+    out += "kernels: " + std::to_string(partitionKernels(compiled).size()) + "\n";
+    if (compiled.arenaFloats >= 0) {
         int64_t unplanned = 0;
-        for (auto &n : g.nodes)
+        for (auto &n : compiled.nodes)
             if (n.arenaOffset >= 0) unplanned += n.type.elementsPerSample();
         std::snprintf(line, sizeof line,
                       "planned activation memory per sample: %.1f KiB (%.1f KiB without reuse)\n",
-                      double(g.arenaFloats) * 4 / 1024, double(unplanned) * 4 / 1024);
+                      double(compiled.arenaFloats) * 4 / 1024, double(unplanned) * 4 / 1024);
         out += line;
     }
-    out += "total parameters: " + withCommas(t.parameters) + "\n";
+    // The network's own parameters: aux heads exist only while training.
+    out += "total parameters: " + withCommas(t.parameters - t.auxParameters);
+    if (t.auxParameters) out += " (" + withCommas(t.parameters) + " with auxiliary heads)";
+    out += "\n";
     return out;
 }
 

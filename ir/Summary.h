@@ -14,6 +14,9 @@ struct GraphTotals {
 
 GraphTotals computeTotals(const Graph &graph);
 int64_t nodeFlops(const Graph &graph, const Node &node);
-std::string formatSummary(const Graph &graph);
+// The layer table and parameter totals come from `source` (the network as
+// written, aux heads included); kernel count and planned memory from `compiled`
+// (after the pass pipeline).
+std::string formatSummary(const Graph &source, const Graph &compiled);
 
 } // namespace cnnc

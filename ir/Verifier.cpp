@@ -35,8 +35,13 @@ void verify(const Graph &g) {
         TensorType expected;
         try {
             std::vector<std::pair<std::string, AttrValue>> kw(n.attrs.items().begin(), n.attrs.items().end());
-            Attrs rebound = bindArguments(def, {}, kw);
-            if (!(rebound == n.attrs)) throw OpError("attributes are incomplete or out of order");
+            Attrs rebound = bindArguments(def, {}, kw, /*allowInternal=*/true);
+            bool same = rebound.items().size() == n.attrs.items().size();
+            for (auto &[key, value] : rebound.items()) {
+                const AttrValue *have = n.attrs.find(key);
+                if (!have || !(*have == value)) same = false;
+            }
+            if (!same) throw OpError("attributes do not match the op's arguments (missing or mistyped)");
             if (!def.inferType) throw OpError("op has no shape rule");
             expected = def.inferType(OpCall{types, n.attrs});
         } catch (const OpError &e) {

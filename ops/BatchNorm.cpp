@@ -19,8 +19,8 @@ std::vector<ParamDecl> params(const OpCall &call) {
     int64_t c = call.inputs.at(0).channels();
     return {{"weight", {c}, ParamInit::Ones, 1},
             {"bias", {c}, ParamInit::Zeros, 1},
-            {"running_mean", {c}, ParamInit::Zeros, 1},
-            {"running_var", {c}, ParamInit::Ones, 1}};
+            {"running_mean", {c}, ParamInit::Zeros, 1, "", true, true},
+            {"running_var", {c}, ParamInit::Ones, 1, "", true, true}};
 }
 
 int64_t flops(const OpCall &, const TensorType &out) { return 2 * out.elementsPerSample(); }

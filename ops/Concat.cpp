@@ -49,6 +49,8 @@ void defineConcat() {
     OpDef d;
     d.name = "concat";
     d.summary = "joins tensors along the channel dimension";
+    // Set by the eliminate-concat pass: producers write straight into their slice.
+    d.args = {{"inplace", AttrKind::Bool, false, "", true}};
     d.minInputs = 1;
     d.maxInputs = -1;
     d.inferType = inferType;

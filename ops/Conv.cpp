@@ -47,9 +47,7 @@ std::vector<ParamDecl> params(const OpCall &call) {
     int64_t fanIn = checkedMul(checkedMul(g.cin / g.groups, g.size.h), g.size.w);
     std::vector<int64_t> wshape{g.filters, g.cin / g.groups, g.size.h, g.size.w};
     if (fanIn < 0 || checkedMul(fanIn, g.filters) < 0) throw OpError("weight tensor is too large");
-    std::vector<ParamDecl> out{{"weight", wshape, ParamInit::UniformFanIn, fanIn}};
-    if (g.bias) out.push_back({"bias", {g.filters}, ParamInit::UniformFanIn, fanIn});
-    return out;
+    return weightAndBias(call.attrs, wshape, fanIn, g.bias);
 }
 
 int64_t flops(const OpCall &call, const TensorType &out) {
@@ -69,7 +67,7 @@ Func lower(LowerCtx &ctx) {
     Expr ix = x * int(g.stride.w) + r.x * int(g.dilation.w) - int(g.pad.w);
     Expr iy = y * int(g.stride.h) + r.y * int(g.dilation.h) - int(g.pad.h);
     Func acc(ctx.fname("acc"));
-    acc(x, y, c, n) = g.bias ? ctx.params[1](c) : Expr(0.0f);
+    acc(x, y, c, n) = kernelHasBias(ctx.attrs()) ? ctx.params[1](c) : Expr(0.0f);
     acc(x, y, c, n) += weight(r.x, r.y, r.z, c) * in(ix, iy, group * cinPerGroup + r.z, n);
     ctx.stages["acc"] = acc;
     return acc;
@@ -88,15 +86,22 @@ void schedule(ScheduleCtx &s) {
     if (vx > 1) s.output.vectorize(xi);
     s.output.unroll(ci).fuse(y, n, yn).parallel(yn);
     acc.compute_at(s.output, xo);
-    if (vx > 1) acc.vectorize(s.op.x);
-    acc.unroll(s.op.c);
+    // The accumulator spans one output tile, or the window a fused pool reads,
+    // which is shorter at the borders: split x with a guard so the vectors stay
+    // a constant width either way.
+    Var xv("xv"), xvo("xvo");
+    std::vector<RVar> r = acc.rvars(0);
+    acc.split(s.op.x, xvo, xv, vx, TailStrategy::GuardWithIf).unroll(s.op.c);
     // Reduction loops outside the tile: each step broadcasts one weight and
     // multiplies it into the vector accumulators.
-    std::vector<RVar> r = acc.rvars(0);
     auto update = acc.update();
-    update.reorder({s.op.x, s.op.c, r[0], r[1], r[2], s.op.y, s.op.n});
-    if (vx > 1) update.vectorize(s.op.x);
-    update.unroll(s.op.c);
+    update.split(s.op.x, xvo, xv, vx, TailStrategy::GuardWithIf)
+        .reorder({xv, s.op.c, r[0], r[1], r[2], xvo, s.op.y, s.op.n})
+        .unroll(s.op.c);
+    if (vx > 1) {
+        acc.vectorize(xv);
+        update.vectorize(xv);
+    }
 }
 
 } // namespace
@@ -112,7 +117,9 @@ void defineConv() {
               {"bias", AttrKind::Bool, true},
               {"groups", AttrKind::Int, int64_t(1)},
               {"dilation", AttrKind::IntOrPair, int64_t(1)}};
+    for (ArgSpec &a : batchNormFoldArgs()) d.args.push_back(a);
     d.traits.anchor = true;
+    d.traits.absorbsBatchNorm = true;
     d.inferType = inferType;
     d.params = params;
     d.flops = flops;

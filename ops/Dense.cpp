@@ -22,9 +22,7 @@ TensorType inferType(const OpCall &call) {
 std::vector<ParamDecl> params(const OpCall &call) {
     int64_t k = inputFeatures(call), units = requirePositive(call.attrs, "units");
     if (checkedMul(k, units) < 0) throw OpError("weight tensor is too large");
-    std::vector<ParamDecl> out{{"weight", {units, k}, ParamInit::UniformFanIn, k}};
-    if (call.attrs.getBool("bias")) out.push_back({"bias", {units}, ParamInit::UniformFanIn, k});
-    return out;
+    return weightAndBias(call.attrs, {units, k}, k, call.attrs.getBool("bias"));
 }
 
 int64_t flops(const OpCall &call, const TensorType &out) { return 2 * inputFeatures(call) * out.channels(); }
@@ -34,7 +32,7 @@ Func lower(LowerCtx &ctx) {
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
     RDom r(0, k, ctx.fname("r"));
     Func acc(ctx.fname("acc"));
-    acc(x, y, c, n) = ctx.attrs().getBool("bias") ? ctx.params[1](c) : Expr(0.0f);
+    acc(x, y, c, n) = kernelHasBias(ctx.attrs()) ? ctx.params[1](c) : Expr(0.0f);
     acc(x, y, c, n) += ctx.params[0](r, c) * ctx.inputs[0](x, y, r, n);
     ctx.stages["acc"] = acc;
     return acc;
@@ -65,7 +63,9 @@ void defineDense() {
     d.name = "dense";
     d.summary = "fully connected layer (torch.nn.Linear)";
     d.args = {{"units", AttrKind::Int, std::nullopt}, {"bias", AttrKind::Bool, true}};
+    for (ArgSpec &a : batchNormFoldArgs()) d.args.push_back(a);
     d.traits.anchor = true;
+    d.traits.absorbsBatchNorm = true;
     d.inferType = inferType;
     d.params = params;
     d.flops = flops;

@@ -49,3 +49,44 @@ inline TensorType mapType(int64_t c, int64_t h, int64_t w) {
 }
 
 } // namespace cnnc::ops
+
+namespace cnnc::ops {
+
+// Internal arguments of ops that absorb a following batchnorm (fold-batchnorm pass).
+inline std::vector<ArgSpec> batchNormFoldArgs() {
+    return {{"fold_bn", AttrKind::String, std::string(), "", true}, {"fold_eps", AttrKind::Float, 1e-5, "", true}};
+}
+
+inline bool foldsBatchNorm(const Attrs &a) { return a.has("fold_bn"); }
+
+// A conv's or dense's parameters: weight [+ bias]. With a batchnorm folded in,
+// those and the batchnorm's four tensors are still loaded and saved under their
+// own names, and the kernel reads a derived weight and bias instead.
+inline std::vector<ParamDecl> weightAndBias(const Attrs &a, const std::vector<int64_t> &weightShape, int64_t fanIn,
+                                            bool bias) {
+    int64_t channels = weightShape[0];
+    std::vector<ParamDecl> out{{"weight", weightShape, ParamInit::UniformFanIn, fanIn}};
+    if (bias) out.push_back({"bias", {channels}, ParamInit::UniformFanIn, fanIn});
+    if (!foldsBatchNorm(a)) return out;
+    for (ParamDecl &d : out) d.kernelArg = false;
+    const std::string &bn = a.getString("fold_bn");
+    int stats = int(out.size());
+    out.push_back({"weight", {channels}, ParamInit::Ones, 1, bn, false, false});
+    out.push_back({"bias", {channels}, ParamInit::Zeros, 1, bn, false, false});
+    out.push_back({"running_mean", {channels}, ParamInit::Zeros, 1, bn, true, false});
+    out.push_back({"running_var", {channels}, ParamInit::Ones, 1, bn, true, false});
+    std::vector<int> sources{0, bias ? 1 : -1, stats, stats + 1, stats + 2, stats + 3};
+    ParamDecl w{"weight.folded", weightShape, ParamInit::Zeros, 1};
+    w.derivation = ParamDerivation::FoldBatchNormWeight;
+    ParamDecl b{"bias.folded", {channels}, ParamInit::Zeros, 1};
+    b.derivation = ParamDerivation::FoldBatchNormBias;
+    for (ParamDecl *d : {&w, &b}) d->sources = sources, d->eps = a.getFloat("fold_eps");
+    out.push_back(w);
+    out.push_back(b);
+    return out;
+}
+
+// Whether the kernel gets a bias tensor (its own, or one a folded batchnorm made).
+inline bool kernelHasBias(const Attrs &a) { return a.getBool("bias") || foldsBatchNorm(a); }
+
+} // namespace cnnc::ops

@@ -4,6 +4,7 @@
 //  - the node is a pool and the kernel is anchored by a conv with no pool yet,
 // so conv+bias+relu+pool (and dense+relu) run as one kernel and the unpooled
 // activation is consumed tile by tile instead of being written to memory.
+#include "ir/Kernels.h"
 #include "passes/Passes.h"
 
 namespace cnnc {
@@ -24,7 +25,7 @@ void fuseKernels(Graph &g, const PassOptions &) {
     std::vector<KernelInfo> kernels;
     for (auto &n : g.nodes) {
         n.kernel = -1;
-        if (n.isInput() || n.def->traits.view) continue;
+        if (!needsKernel(n)) continue;
         const OpTraits &t = n.def->traits;
         int producer = n.operands.empty() ? -1 : n.operands[0];
         int joined = -1;

@@ -25,18 +25,20 @@ int64_t allocate(std::vector<Block> &live, int64_t size) {
 } // namespace
 
 MemoryPlan planMemory(const Graph &graph, const std::vector<KernelSpec> &kernels, const std::vector<bool> &external) {
+    std::vector<StorageRef> storage = resolveStorage(graph);
     // The last kernel reading each storage root.
     std::map<int, size_t> lastUse;
     for (size_t k = 0; k < kernels.size(); ++k)
-        for (int e : kernels[k].externals) lastUse[storageRoot(graph, e)] = k;
-    lastUse[storageRoot(graph, graph.result)] = kernels.size();
+        for (int e : kernels[k].externals) lastUse[storage[size_t(e)].root] = k;
+    lastUse[storage[size_t(graph.result)].root] = kernels.size();
 
     MemoryPlan plan;
     std::vector<Block> live;
     std::map<int, Block> blockOf;
     for (size_t k = 0; k < kernels.size(); ++k) {
-        int out = kernels[k].nodes.back();
-        if (!external[size_t(out)]) {
+        // A root is allocated by its first writer (in-place concats have several).
+        int out = storage[size_t(kernels[k].nodes.back())].root;
+        if (!external[size_t(out)] && !plan.offset.count(out)) {
             int64_t size = graph.node(out).type.elementsPerSample();
             int64_t at = allocate(live, size);
             plan.offset[out] = at;
@@ -66,7 +68,7 @@ namespace cnnc {
 std::vector<bool> arenaExempt(const Graph &g) {
     std::vector<bool> exempt(g.nodes.size(), false);
     exempt[0] = true;                                  // the caller's input
-    exempt[size_t(storageRoot(g, g.result))] = true;   // the caller's output
+    exempt[size_t(resolveStorage(g)[size_t(g.result)].root)] = true; // the caller's output
     return exempt;
 }
 

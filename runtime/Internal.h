@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <exception>
 #include <new>
-#include <shared_mutex>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,13 +14,26 @@
 
 // The model behind the opaque cnnrt_model handle.
 struct cnnrt_model {
+    using Weights = std::vector<std::vector<float>>;  // one vector per parameter, desc order
+
     const cnnrt_model_desc *desc = nullptr;
-    // One vector per parameter, numel floats each, in the desc's order.
-    std::vector<std::vector<float>> params;
     // Resolved per-sample W, H, C for every non-parameter tensor (desc fallback applied).
     std::vector<int64_t> tensor_dims;  // 3 per tensor
-    // infer/save take it shared; load takes it exclusively only to swap in new weights.
-    mutable std::shared_mutex lock;
+
+    // Weights are immutable once published: infer/save take a snapshot, load publishes a
+    // new set. Calls in flight keep the set they started with; nobody waits on inference.
+    std::shared_ptr<const Weights> snapshot() const {
+        std::lock_guard<std::mutex> g(weights_mutex);
+        return weights;
+    }
+    void publish(std::shared_ptr<const Weights> w) {
+        std::lock_guard<std::mutex> g(weights_mutex);
+        weights.swap(w);
+    }  // the old set is freed when `w` dies, after the lock is released
+
+private:
+    mutable std::mutex weights_mutex;
+    std::shared_ptr<const Weights> weights;
 };
 
 namespace cnnrt {
@@ -36,6 +50,9 @@ struct Error : std::exception {
 };
 
 int64_t param_numel(const cnnrt_param_desc &p);
+
+// Recomputes every derived parameter (CNNRT_DERIVE_*) of w from its sources.
+void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w);
 
 // Runs body() and turns every exception into an error code + message (kept until the
 // thread's next failure, like errno).

@@ -24,12 +24,24 @@ enum cnnrt_init {
     CNNRT_INIT_ZEROS = 2
 };
 
+enum cnnrt_derive {
+    CNNRT_DERIVE_NONE = 0,            /* loaded from and saved to weight files */
+    CNNRT_DERIVE_FOLD_BN_WEIGHT = 1,  /* weight * gamma / sqrt(var + eps), per output channel (dim 0) */
+    CNNRT_DERIVE_FOLD_BN_BIAS = 2     /* (bias - mean) * gamma / sqrt(var + eps) + beta */
+};
+
 typedef struct {
     const char *name;     /* "features.0.weight" */
     int rank;             /* 1..4 */
     int64_t shape[4];     /* PyTorch layout, outermost first */
     int init;             /* enum cnnrt_init */
     int64_t fan_in;
+    /* Derived parameters are computed from others (indices into params; -1:
+     * absent) after create and after every load, and are never loaded or saved.
+     * Sources: weight, bias, gamma, beta, running_mean, running_var. */
+    int derive;           /* enum cnnrt_derive */
+    int sources[6];
+    float eps;
 } cnnrt_param_desc;
 
 enum cnnrt_storage {
@@ -49,6 +61,11 @@ typedef struct {
     int64_t dims[3];      /* per-sample W, H, C of activations (innermost first); an
                              INPUT/OUTPUT tensor may leave all three 0, meaning
                              input_dims reversed / (1, 1, output_size) */
+    /* A channel slice of a larger tensor (in-place concat): the data starts
+     * inner_offset floats into each sample, samples are sample_stride floats
+     * apart (0: dense, W*H*C). */
+    int64_t inner_offset;
+    int64_t sample_stride;
 } cnnrt_tensor_desc;
 
 typedef struct {

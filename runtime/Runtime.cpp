@@ -6,6 +6,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -48,6 +49,8 @@ void install_halide_error_handler() {
 }
 
 constexpr int64_t kI32Max = INT32_MAX;
+// Per tensor in cnnrt_model::tensor_dims: W, H, C, inner_offset, sample stride (resolved).
+constexpr size_t kTensorInfo = 5;
 
 // Saturating multiply for non-negative values; returns -1 on overflow past INT64_MAX.
 int64_t mul_checked(int64_t a, int64_t b) {
@@ -67,6 +70,8 @@ std::string param_label(const cnnrt_model_desc *d, int i) {
     const char *n = d->params[i].name;
     return n ? "parameter '" + std::string(n) + "'" : "parameter #" + std::to_string(i);
 }
+
+void validate_derived(const cnnrt_model_desc *d, int i);
 
 // Checks that a desc is self-consistent so that inference can never address memory
 // outside the caller's buffers, the arena or the parameters. Fills the per-tensor dims.
@@ -103,15 +108,16 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
         if (p.init != CNNRT_INIT_UNIFORM_FAN_IN && p.init != CNNRT_INIT_ONES &&
             p.init != CNNRT_INIT_ZEROS)
             throw Error(param_label(d, i) + " has an unknown init");
-        if (p.init == CNNRT_INIT_UNIFORM_FAN_IN && p.fan_in <= 0)
+        if (p.init == CNNRT_INIT_UNIFORM_FAN_IN && p.fan_in <= 0 && p.derive == CNNRT_DERIVE_NONE)
             throw Error(param_label(d, i) + " needs a positive fan_in");
     }
+    for (int i = 0; i < d->num_params; ++i) validate_derived(d, i);
 
-    tdims.assign(size_t(d->num_tensors) * 3, 0);
+    tdims.assign(size_t(d->num_tensors) * kTensorInfo, 0);
     for (int i = 0; i < d->num_tensors; ++i) {
         const cnnrt_tensor_desc &t = d->tensors[i];
         std::string label = "tensor #" + std::to_string(i);
-        int64_t *td = &tdims[size_t(i) * 3];
+        int64_t *td = &tdims[size_t(i) * kTensorInfo];
         if (t.storage == CNNRT_STORAGE_PARAM) {
             if (t.index < 0 || t.index >= d->num_params)
                 throw Error(label + " refers to a missing parameter");
@@ -134,15 +140,25 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
         }
         int64_t size = mul_checked(mul_checked(td[0], td[1]), td[2]);
         if (size < 0 || size > kI32Max) throw Error(label + " is too large");
-        if (t.storage == CNNRT_STORAGE_INPUT && size != in_size)
-            throw Error(label + " (input) has " + std::to_string(size) +
+        // A channel slice of an enclosing per-sample block of `stride` floats.
+        const int64_t stride = t.sample_stride == 0 ? size : t.sample_stride;
+        if (t.inner_offset < 0 || stride < 0 || stride > kI32Max ||
+            t.inner_offset > stride - size)
+            throw Error(label + " has an invalid inner_offset/sample_stride");
+        td[3] = t.inner_offset;
+        td[4] = stride;
+        const int64_t enclosing = t.storage == CNNRT_STORAGE_INPUT    ? in_size
+                                  : t.storage == CNNRT_STORAGE_OUTPUT ? d->output_size
+                                                                      : stride;
+        if (t.storage == CNNRT_STORAGE_INPUT && stride != enclosing)
+            throw Error(label + " (input) has " + std::to_string(stride) +
                         " elements per sample, expected " + std::to_string(in_size));
-        if (t.storage == CNNRT_STORAGE_OUTPUT && size != d->output_size)
-            throw Error(label + " (output) has " + std::to_string(size) +
+        if (t.storage == CNNRT_STORAGE_OUTPUT && stride != enclosing)
+            throw Error(label + " (output) has " + std::to_string(stride) +
                         " elements per sample, expected " + std::to_string(d->output_size));
         if (t.storage == CNNRT_STORAGE_ACTIVATION &&
             (t.offset < 0 || t.offset > d->arena_floats_per_sample ||
-             size > d->arena_floats_per_sample - t.offset))
+             stride > d->arena_floats_per_sample - t.offset))
             throw Error(label + " lies outside the activation arena");
     }
 
@@ -164,11 +180,42 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
         throw Error("desc result_tensor is out of range");
     const cnnrt_tensor_desc &r = d->tensors[d->result_tensor];
     if (r.storage == CNNRT_STORAGE_PARAM) throw Error("desc result_tensor is a parameter");
-    const int64_t *rd = &tdims[size_t(d->result_tensor) * 3];
+    const int64_t *rd = &tdims[size_t(d->result_tensor) * kTensorInfo];
     if (rd[0] * rd[1] * rd[2] != d->output_size)
         throw Error("desc result_tensor has " + std::to_string(rd[0] * rd[1] * rd[2]) +
                     " elements per sample, expected output_size " +
                     std::to_string(d->output_size));
+}
+
+// Derived (folded batchnorm) parameters: sources must exist, be loadable parameters,
+// and have the shapes the folding formulas index.
+void validate_derived(const cnnrt_model_desc *d, int i) {
+    const cnnrt_param_desc &p = d->params[i];
+    if (p.derive == CNNRT_DERIVE_NONE) return;
+    const std::string label = param_label(d, i);
+    if (p.derive != CNNRT_DERIVE_FOLD_BN_WEIGHT && p.derive != CNNRT_DERIVE_FOLD_BN_BIAS)
+        throw Error(label + " has an unknown derivation");
+    const int64_t channels = p.shape[0];
+    if (p.derive == CNNRT_DERIVE_FOLD_BN_BIAS && p.rank != 1)
+        throw Error(label + " (folded bias) must have rank 1");
+    for (int k = 0; k < 6; ++k) {
+        const int s = p.sources[k];
+        const bool required = k == 4 || k == 5 || (k == 0 && p.derive == CNNRT_DERIVE_FOLD_BN_WEIGHT);
+        if (s == -1 && !required) continue;
+        if (s < 0 || s >= d->num_params)
+            throw Error(label + " has a missing source #" + std::to_string(k));
+        const cnnrt_param_desc &src = d->params[s];
+        if (src.derive != CNNRT_DERIVE_NONE)
+            throw Error(label + " is derived from derived " + param_label(d, s));
+        if (k == 0) {
+            if (p.derive == CNNRT_DERIVE_FOLD_BN_BIAS) continue;  // the bias fold ignores it
+            if (src.rank != p.rank || !std::equal(p.shape, p.shape + p.rank, src.shape))
+                throw Error(label + " does not have the shape of its source " + param_label(d, s));
+        } else if (param_numel(src) != channels) {
+            throw Error(label + " source " + param_label(d, s) + " does not have " +
+                        std::to_string(channels) + " elements");
+        }
+    }
 }
 
 void init_param(const cnnrt_param_desc &p, int index, std::vector<float> &v) {
@@ -208,6 +255,33 @@ void clear_error() {
     t_error_oom = false;
 }
 
+void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w) {
+    for (int i = 0; i < d->num_params; ++i) {
+        const cnnrt_param_desc &p = d->params[i];
+        if (p.derive == CNNRT_DERIVE_NONE) continue;
+        auto src = [&](int k) -> const float * {
+            return p.sources[k] < 0 ? nullptr : w[size_t(p.sources[k])].data();
+        };
+        const float *weight = src(0), *bias = src(1), *gamma = src(2), *beta = src(3),
+                    *mean = src(4), *var = src(5);
+        std::vector<float> &out = w[size_t(i)];
+        const size_t channels = size_t(p.shape[0]);
+        const size_t per_channel = channels ? out.size() / channels : 0;
+        for (size_t c = 0; c < channels; ++c) {
+            // scale = gamma / sqrt(var + eps), in double like a careful offline fold
+            const double scale =
+                (gamma ? double(gamma[c]) : 1.0) / std::sqrt(double(var[c]) + double(p.eps));
+            if (p.derive == CNNRT_DERIVE_FOLD_BN_WEIGHT) {
+                for (size_t k = 0; k < per_channel; ++k)
+                    out[c * per_channel + k] = float(double(weight[c * per_channel + k]) * scale);
+            } else {
+                out[c] = float(((bias ? double(bias[c]) : 0.0) - double(mean[c])) * scale +
+                               (beta ? double(beta[c]) : 0.0));
+            }
+        }
+    }
+}
+
 int64_t param_numel(const cnnrt_param_desc &p) {
     int64_t n = 1;
     for (int k = 0; k < p.rank; ++k) n *= p.shape[k];
@@ -227,11 +301,13 @@ cnnrt_model *cnnrt_create(const cnnrt_model_desc *desc) {
         auto m = std::make_unique<cnnrt_model>();
         validate_desc(desc, m->tensor_dims);
         m->desc = desc;
-        m->params.resize(size_t(desc->num_params));
+        auto w = std::make_shared<cnnrt_model::Weights>(size_t(desc->num_params));
         for (int i = 0; i < desc->num_params; ++i) {
-            m->params[i].resize(size_t(param_numel(desc->params[i])));
-            init_param(desc->params[i], i, m->params[i]);
+            (*w)[size_t(i)].resize(size_t(param_numel(desc->params[i])));
+            init_param(desc->params[i], i, (*w)[size_t(i)]);
         }
+        compute_derived(desc, *w);
+        m->publish(std::move(w));
         result = m.release();
     });
     return result;
@@ -286,8 +362,8 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         // Every buffer Halide sees must have extents/strides that fit int32.
         for (int i = 0; i < d->num_tensors; ++i) {
             if (d->tensors[i].storage == CNNRT_STORAGE_PARAM) continue;
-            const int64_t *td = &model->tensor_dims[size_t(i) * 3];
-            if (mul_checked(td[0] * td[1] * td[2], batch) > kI32Max)
+            const int64_t *td = &model->tensor_dims[size_t(i) * kTensorInfo];
+            if (mul_checked(td[4], batch) > kI32Max)
                 throw Error("batch " + std::to_string(batch) + " is too large for this model");
         }
         int64_t arena_floats = mul_checked(d->arena_floats_per_sample, batch);
@@ -304,7 +380,7 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
                                     std::to_string(arena_floats * 4) + "-byte activation arena");
         }
 
-        std::shared_lock<std::shared_mutex> lock(model->lock);
+        const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
         static float dummy = 0.0f;  // host for zero-element parameters; never dereferenced
         std::vector<halide_buffer_t> bufs;
         std::vector<halide_dimension_t> dims;
@@ -325,8 +401,10 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
                 b.dim = dim;
                 if (t.storage == CNNRT_STORAGE_PARAM) {
                     const cnnrt_param_desc &p = d->params[t.index];
-                    std::vector<float> &v = model->params[size_t(t.index)];
-                    b.host = reinterpret_cast<uint8_t *>(v.empty() ? &dummy : v.data());
+                    // Kernels never write parameters: casting away const is safe.
+                    const std::vector<float> &v = (*weights)[size_t(t.index)];
+                    b.host = reinterpret_cast<uint8_t *>(
+                        v.empty() ? &dummy : const_cast<float *>(v.data()));
                     b.dimensions = p.rank;
                     int64_t stride = 1;
                     for (int r = 0; r < p.rank; ++r) {  // Halide dim r = PyTorch dim rank-1-r
@@ -335,17 +413,17 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
                         stride *= extent;
                     }
                 } else {
-                    const int64_t *td = &model->tensor_dims[size_t(ti) * 3];
+                    const int64_t *td = &model->tensor_dims[size_t(ti) * kTensorInfo];
                     float *host = t.storage == CNNRT_STORAGE_INPUT ? const_cast<float *>(input)
                                   : t.storage == CNNRT_STORAGE_OUTPUT
                                       ? output
                                       : arena.get() + t.offset * batch;
-                    b.host = reinterpret_cast<uint8_t *>(host);
+                    b.host = reinterpret_cast<uint8_t *>(host + td[3]);
                     b.dimensions = 4;
                     dim[0] = halide_dimension_t(0, int32_t(td[0]), 1);
                     dim[1] = halide_dimension_t(0, int32_t(td[1]), int32_t(td[0]));
                     dim[2] = halide_dimension_t(0, int32_t(td[2]), int32_t(td[0] * td[1]));
-                    dim[3] = halide_dimension_t(0, batch, int32_t(td[0] * td[1] * td[2]));
+                    dim[3] = halide_dimension_t(0, batch, int32_t(td[4]));
                 }
                 args[size_t(a)] = &b;
             }
@@ -362,9 +440,18 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
 
         const cnnrt_tensor_desc &r = d->tensors[d->result_tensor];
         if (r.storage != CNNRT_STORAGE_OUTPUT) {
-            const float *src = r.storage == CNNRT_STORAGE_INPUT ? input
-                                                                : arena.get() + r.offset * batch;
-            std::memcpy(output, src, size_t(d->output_size) * size_t(batch) * sizeof(float));
+            const int64_t *rd = &model->tensor_dims[size_t(d->result_tensor) * kTensorInfo];
+            const float *src = (r.storage == CNNRT_STORAGE_INPUT ? input
+                                                                 : arena.get() + r.offset * batch) +
+                               rd[3];
+            const size_t n = size_t(d->output_size);
+            if (rd[4] == d->output_size) {
+                std::memcpy(output, src, n * size_t(batch) * sizeof(float));
+            } else {
+                for (int i = 0; i < batch; ++i)
+                    std::memcpy(output + size_t(i) * n, src + size_t(i) * size_t(rd[4]),
+                                n * sizeof(float));
+            }
         }
     });
 }

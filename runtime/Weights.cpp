@@ -111,7 +111,9 @@ void load(cnnrt_model *model, const char *path_c) {
     const uint64_t data_size = file_size - data_start;
 
     std::unordered_map<std::string, int> index;
-    for (int i = 0; i < d->num_params; ++i) index.emplace(d->params[i].name, i);
+    // Derived parameters are computed, never stored: a file holding one is unexpected.
+    for (int i = 0; i < d->num_params; ++i)
+        if (d->params[i].derive == CNNRT_DERIVE_NONE) index.emplace(d->params[i].name, i);
 
     std::vector<Range> ranges;
     std::vector<uint64_t> begin_of(size_t(d->num_params), 0);
@@ -175,7 +177,7 @@ void load(cnnrt_model *model, const char *path_c) {
         begin_of[size_t(pi)] = b;
     }
     for (int i = 0; i < d->num_params; ++i)
-        if (!seen[size_t(i)]) throw Error("missing tensor '" + std::string(d->params[i].name) + "'");
+        if (!seen[size_t(i)] && d->params[i].derive == CNNRT_DERIVE_NONE) throw Error("missing tensor '" + std::string(d->params[i].name) + "'");
 
     // The data buffer must be indexed exactly: no overlaps, no gaps, nothing trailing.
     std::sort(ranges.begin(), ranges.end(), [](const Range &x, const Range &y) {
@@ -199,15 +201,16 @@ void load(cnnrt_model *model, const char *path_c) {
                     " unindexed trailing bytes (corrupt file?)");
 
     // Stage, then swap: a failure above or below leaves the model's weights unchanged.
-    std::vector<std::vector<float>> staging(size_t(d->num_params));
+    auto staging = std::make_shared<cnnrt_model::Weights>(size_t(d->num_params));
     for (int i = 0; i < d->num_params; ++i) {
-        std::vector<float> &v = staging[size_t(i)];
+        std::vector<float> &v = (*staging)[size_t(i)];
         v.resize(size_t(param_numel(d->params[i])));
+        if (d->params[i].derive != CNNRT_DERIVE_NONE) continue;
         read_at(file.f, data_start + begin_of[size_t(i)], v.data(), v.size() * sizeof(float),
                 path);
     }
-    std::unique_lock<std::shared_mutex> lock(model->lock);
-    model->params.swap(staging);
+    compute_derived(d, *staging);
+    model->publish(std::move(staging));
 }
 
 // Removes the temporary file unless released.
@@ -240,10 +243,11 @@ void save(const cnnrt_model *model, const char *path_c) {
     const std::string path = path_c;
     if (path.empty()) throw Error("path is empty");
     const cnnrt_model_desc *d = model->desc;
-    std::shared_lock<std::shared_mutex> lock(model->lock);
+    const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
 
-    std::vector<int> order(size_t(d->num_params));
-    for (int i = 0; i < d->num_params; ++i) order[size_t(i)] = i;
+    std::vector<int> order;  // stored parameters, by name
+    for (int i = 0; i < d->num_params; ++i)
+        if (d->params[i].derive == CNNRT_DERIVE_NONE) order.push_back(i);
     std::sort(order.begin(), order.end(), [d](int a, int b) {
         return std::strcmp(d->params[a].name, d->params[b].name) < 0;
     });
@@ -281,7 +285,7 @@ void save(const cnnrt_model *model, const char *path_c) {
     write_all(tmp.fd, len_bytes, 8, tmp.path);
     write_all(tmp.fd, header.data(), header.size(), tmp.path);
     for (int i : order) {
-        const std::vector<float> &v = model->params[size_t(i)];
+        const std::vector<float> &v = (*weights)[size_t(i)];
         write_all(tmp.fd, v.data(), v.size() * sizeof(float), tmp.path);
     }
     if (::fsync(tmp.fd) != 0) throw Error("cannot sync '" + tmp.path + "': " + errno_text());

@@ -112,7 +112,8 @@ TEST(Cli, IrFileCompilesToEquivalentLibrary) {
     EXPECT_EQ(fromIr.infer(input, 2), fromSource.infer(input, 2));
 }
 
-INSTANTIATE_TEST_SUITE_P(E2E, CliExamples, ::testing::Values("lenet5", "every_op"));
+INSTANTIATE_TEST_SUITE_P(E2E, CliExamples, ::testing::Values("lenet5", "every_op"),
+                         [](const ::testing::TestParamInfo<const char *> &i) { return std::string(i.param); });
 
 }  // namespace
 }  // namespace cnnc_test

@@ -15,6 +15,9 @@ struct Example {
     std::vector<std::pair<std::string, std::vector<int64_t>>> (*params)();
 };
 
+// Names the parameter in test names and failure messages (not a byte dump).
+void PrintTo(const Example &e, std::ostream *os) { *os << e.net; }
+
 class Examples : public ::testing::TestWithParam<Example> {};
 
 TEST_P(Examples, DimsAndOutputSize) {
@@ -112,8 +115,7 @@ TEST(MultipleModels, LenetAndEveryOpInOneProcess) {
     std::vector<float> eo = e.infer(ei, 2);
     EXPECT_EQ(eo.size(), 14u);
     EXPECT_EQ(l.infer(li, 2), before);
-    // A failure in one model is not reported by the other's last_error... both
-    // libraries keep their own runtime state.
+    // An error in one library leaves the other working.
     EXPECT_NE(l.api().infer(l.model(), li.data(), 0, before.data()), 0);
     EXPECT_NE(std::string(l.lastError()), "");
     EXPECT_EQ(e.infer(ei, 2), eo);

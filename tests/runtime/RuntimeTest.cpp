@@ -131,7 +131,7 @@ struct Model {
     operator cnnrt_model *() const { return m; }
 };
 
-std::vector<std::vector<float>> params_of(cnnrt_model *m) { return m->params; }
+std::vector<std::vector<float>> params_of(cnnrt_model *m) { return *m->snapshot(); }
 
 std::string err() { return cnnrt_last_error(); }
 
@@ -365,6 +365,29 @@ TEST(Infer, LoadDuringInferIsAllOrNothing) {
     stop = true;
     for (auto &t : readers) t.join();
     EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(Infer, ResultIsAChannelSlice) {
+    // act1 lives 3 floats into a 12-float-per-sample block (an in-place concat slice).
+    cnnrt_tensor_desc tensors[8];
+    std::copy(std::begin(kTensors), std::end(kTensors), tensors);
+    tensors[6].inner_offset = 3;
+    tensors[6].sample_stride = OUT + 7;
+    cnnrt_model_desc d = kDesc;
+    d.tensors = tensors;
+    d.arena_floats_per_sample = IN + OUT + 7;
+    for (int batch : {1, 4}) {
+        Model m(&d), ref;
+        ASSERT_NE(m.m, nullptr) << err();
+        std::vector<float> in = random_floats(size_t(batch) * IN, 31), out(size_t(batch) * OUT),
+                           want(size_t(batch) * OUT);
+        ASSERT_EQ(cnnrt_infer(m, in.data(), batch, out.data()), 0) << err();
+        ASSERT_EQ(cnnrt_infer(ref, in.data(), batch, want.data()), 0) << err();
+        EXPECT_EQ(out, want);
+    }
+    tensors[6].inner_offset = 8;  // 8 + 5 > 12
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("inner_offset"), std::string::npos) << err();
 }
 
 int k_fail_plain(void **) { return -7; }
@@ -601,6 +624,66 @@ TEST_F(LoadErrors, NumBatchesTrackedIsIgnored) {
     // ...but its bytes still have to be in range.
     e[0].end = end + 16;
     expect_fail(with_header(header_json(e), data + std::string(8, '\x01')), "beyond the");
+}
+
+TEST(Weights, FoldedBatchNormIsDerivedNotStored) {
+    // conv.weight [2, 3], conv.bias [2], bn.{weight,bias,running_mean,running_var} [2],
+    // and the folded weight/bias the kernel would read.
+    const int src[6] = {0, 1, 2, 3, 4, 5};
+    cnnrt_param_desc params[8] = {
+        {"conv.weight", 2, {2, 3, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, 3, NOT_DERIVED},
+        {"conv.bias", 1, {2, 0, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, 3, NOT_DERIVED},
+        {"bn.weight", 1, {2, 0, 0, 0}, CNNRT_INIT_ONES, 1, NOT_DERIVED},
+        {"bn.bias", 1, {2, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, NOT_DERIVED},
+        {"bn.running_mean", 1, {2, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, NOT_DERIVED},
+        {"bn.running_var", 1, {2, 0, 0, 0}, CNNRT_INIT_ONES, 1, NOT_DERIVED},
+        {"conv.weight.folded", 2, {2, 3, 0, 0}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_FOLD_BN_WEIGHT,
+         {src[0], src[1], src[2], src[3], src[4], src[5]}, 1e-5f},
+        {"conv.bias.folded", 1, {2, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_FOLD_BN_BIAS,
+         {src[0], src[1], src[2], src[3], src[4], src[5]}, 1e-5f},
+    };
+    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
+    cnnrt_model_desc d = {"bn", {1, 1, 1}, 1, 8, params, 1, tensors, 0, nullptr, 0, 0};
+    Model m(&d);
+    ASSERT_NE(m.m, nullptr) << err();
+    auto p = params_of(m);
+    // Fresh model: gamma 1, var 1, mean 0, beta 0.
+    for (int i = 0; i < 6; ++i)
+        EXPECT_NEAR(p[6][size_t(i)], p[0][size_t(i)] / std::sqrt(1 + 1e-5), 1e-7);
+    EXPECT_NEAR(p[7][1], p[1][1] / std::sqrt(1 + 1e-5), 1e-7);
+
+    TempDir dir;
+    std::vector<float> vals = {1, 2, 3, 4, 5, 6, /*bias*/ 0.5f, -1, /*gamma*/ 2, 3,
+                               /*beta*/ 0.25f, 0, /*mean*/ 1, 2, /*var*/ 4, 9};
+    std::vector<Entry> e;
+    uint64_t off = 0;
+    for (int i = 0; i < 6; ++i) {
+        uint64_t n = i == 0 ? 6 : 2;
+        e.push_back({params[i].name, "F32", i == 0 ? std::vector<int64_t>{2, 3} : std::vector<int64_t>{2},
+                     off, off + 4 * n});
+        off += 4 * n;
+    }
+    write_file(dir.file("bn.safetensors"), with_header(header_json(e), float_bytes(vals)));
+    ASSERT_EQ(cnnrt_load_weights(m, dir.file("bn.safetensors").c_str()), 0) << err();
+    p = params_of(m);
+    const double s0 = 2 / std::sqrt(4 + 1e-5), s1 = 3 / std::sqrt(9 + 1e-5);
+    EXPECT_FLOAT_EQ(p[6][0], float(1 * s0));
+    EXPECT_FLOAT_EQ(p[6][5], float(6 * s1));
+    EXPECT_FLOAT_EQ(p[7][0], float((0.5 - 1) * s0 + 0.25));
+    EXPECT_FLOAT_EQ(p[7][1], float((-1 - 2) * s1));
+
+    // Saved without the derived tensors; a file that holds one is rejected.
+    ASSERT_EQ(cnnrt_save_weights(m, dir.file("out.safetensors").c_str()), 0) << err();
+    std::string saved = read_file(dir.file("out.safetensors"));
+    EXPECT_EQ(saved.find("folded"), std::string::npos);
+    e.push_back({"conv.bias.folded", "F32", {2}, off, off + 8});
+    write_file(dir.file("bad.safetensors"), with_header(header_json(e), float_bytes(vals) + "12345678"));
+    EXPECT_NE(cnnrt_load_weights(m, dir.file("bad.safetensors").c_str()), 0);
+    EXPECT_EQ(err(), "unexpected tensor 'conv.bias.folded'");
+
+    params[6].sources[4] = -1;  // the mean is required
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("missing source"), std::string::npos) << err();
 }
 
 // ---------------------------------------------------------------- IDX

@@ -34,7 +34,7 @@ inline bool is4d(halide_buffer_t *b, int w, int h, int c) {
     return b->dimensions == 4 && b->type.code == halide_type_float && b->type.bits == 32 &&
            b->dim[0].extent == w && b->dim[0].stride == 1 && b->dim[1].extent == h &&
            b->dim[1].stride == w && b->dim[2].extent == c && b->dim[2].stride == w * h &&
-           b->dim[3].stride == w * h * c && b->dim[0].min == 0 && b->dim[3].min == 0;
+           b->dim[3].stride >= w * h * c && b->dim[0].min == 0 && b->dim[3].min == 0;
 }
 
 // args: input, scale.weight, scale.bias, act0
@@ -73,23 +73,24 @@ inline int k_fc(void **args) {
     return 0;
 }
 
+#define NOT_DERIVED CNNRT_DERIVE_NONE, {-1, -1, -1, -1, -1, -1}, 0.0f
 inline const cnnrt_param_desc kParams[] = {
-    {"scale.weight", 1, {C, 0, 0, 0}, CNNRT_INIT_ONES, 0},
-    {"scale.bias", 1, {C, 0, 0, 0}, CNNRT_INIT_ZEROS, 0},
-    {"fc.weight", 2, {OUT, IN, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, IN},
-    {"fc.bias", 1, {OUT, 0, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, IN},
+    {"scale.weight", 1, {C, 0, 0, 0}, CNNRT_INIT_ONES, 0, NOT_DERIVED},
+    {"scale.bias", 1, {C, 0, 0, 0}, CNNRT_INIT_ZEROS, 0, NOT_DERIVED},
+    {"fc.weight", 2, {OUT, IN, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, IN, NOT_DERIVED},
+    {"fc.bias", 1, {OUT, 0, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, IN, NOT_DERIVED},
 };
 
 // 0 input, 1-4 params, 5 act0, 6 act1, 7 output
 inline const cnnrt_tensor_desc kTensors[] = {
-    {CNNRT_STORAGE_INPUT, 0, 0, {W, H, C}},
-    {CNNRT_STORAGE_PARAM, 0, 0, {0, 0, 0}},
-    {CNNRT_STORAGE_PARAM, 1, 0, {0, 0, 0}},
-    {CNNRT_STORAGE_PARAM, 2, 0, {0, 0, 0}},
-    {CNNRT_STORAGE_PARAM, 3, 0, {0, 0, 0}},
-    {CNNRT_STORAGE_ACTIVATION, 0, 0, {W, H, C}},
-    {CNNRT_STORAGE_ACTIVATION, 0, IN, {1, 1, OUT}},
-    {CNNRT_STORAGE_OUTPUT, 0, 0, {0, 0, 0}},  // dims left 0: the runtime uses (1, 1, OUT)
+    {CNNRT_STORAGE_INPUT, 0, 0, {W, H, C}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 0, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 1, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 2, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 3, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_ACTIVATION, 0, 0, {W, H, C}, 0, 0},
+    {CNNRT_STORAGE_ACTIVATION, 0, IN, {1, 1, OUT}, 0, 0},
+    {CNNRT_STORAGE_OUTPUT, 0, 0, {0, 0, 0}, 0, 0},  // dims left 0: the runtime uses (1, 1, OUT)
 };
 
 inline const int kScaleArgs[] = {0, 1, 2, 5};

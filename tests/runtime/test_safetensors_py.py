@@ -139,14 +139,13 @@ def main():
             torch.save(sd, pt)
             script = os.path.join(HERE, "..", "..", "scripts", "torch_to_safetensors.py")
             for args in (["to-safetensors", pt, stp], ["to-pt", stp, pt2], ["list", stp]):
-                r = subprocess.run([sys.executable, script] + args, capture_output=True, text=True)
-                check(r.returncode == 0, f"CLI {args[0]}: {r.stderr}")
+                check(t2s.main(args) == 0, f"CLI {args[0]}")
             sd2 = torch.load(pt2)
             check(all(torch.equal(sd[k].float(), sd2[k]) for k in sd2) and
                   set(sd2) == set(got), "CLI round trip")
-            r = subprocess.run([sys.executable, script, "to-pt", os.path.join(d, "nope"), pt2],
-                               capture_output=True, text=True)
-            check(r.returncode == 1 and "error:" in r.stderr, "CLI missing file error")
+            check(t2s.main(["to-pt", os.path.join(d, "nope"), pt2]) == 1, "CLI missing file")
+            r = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
+            check(r.returncode == 0 and "to-safetensors" in r.stdout, "CLI --help")
 
     print("OK" if failures == 0 else f"{failures} failure(s)")
     return 1 if failures else 0

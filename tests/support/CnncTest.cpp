@@ -20,8 +20,14 @@ namespace cnnc_test {
 
 namespace fs = std::filesystem;
 
-std::string cnncBinary() { return CNNC_BIN; }
-std::string cacheDir() { return CNNC_TEST_CACHE_DIR; }
+// CNNC_TEST_CNNC / CNNC_TEST_CACHE override the binary under test and its
+// kernel cache (e.g. to run these tests against another build of cnnc).
+static std::string envOr(const char *var, const char *fallback) {
+    const char *v = std::getenv(var);
+    return v && *v ? v : fallback;
+}
+std::string cnncBinary() { return envOr("CNNC_TEST_CNNC", CNNC_BIN); }
+std::string cacheDir() { return envOr("CNNC_TEST_CACHE", CNNC_TEST_CACHE_DIR); }
 std::string sourceDir() { return CNNC_TEST_SOURCE_DIR; }
 
 std::string readFile(const std::string &path) {

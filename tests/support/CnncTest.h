@@ -25,8 +25,8 @@ ProcResult runProcess(const std::vector<std::string> &argv, const std::string &s
 // Runs the cnnc binary under test.
 ProcResult runCnnc(const std::vector<std::string> &args, const std::string &stdinText = "");
 
-std::string cnncBinary();  // CNNC_BIN
-std::string cacheDir();    // shared kernel cache of the test build
+std::string cnncBinary();  // $CNNC_TEST_CNNC, else CNNC_BIN (the build's cnnc)
+std::string cacheDir();    // $CNNC_TEST_CACHE, else the test build's shared kernel cache
 std::string sourceDir();   // repository root
 std::string readFile(const std::string &path);
 void writeFile(const std::string &path, const std::string &text);

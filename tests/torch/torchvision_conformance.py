@@ -148,7 +148,11 @@ def main():
     with tempfile.TemporaryDirectory(prefix="cnnc-zoo-") as tmp:
         # 3. Compile, write the weights, load them.
         so = os.path.join(tmp, graph.name + ".so")
-        wall, total, wrote = compile_model(args.cnnc, cnn, so, flags)
+        try:
+            wall, total, wrote = compile_model(args.cnnc, cnn, so, flags)
+        except RuntimeError as e:
+            print("FAIL:", e)
+            return 1
         print(f"{args.model}: cnnc compile time {total:.1f} s (--time-passes total; {wall:.1f} s wall) "
               f"[{wrote.replace('cnnc: ', '')}]")
         if args.max_compile_s > 0 and total > args.max_compile_s:

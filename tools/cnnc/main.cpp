@@ -60,11 +60,12 @@ int compile(const Options &opt) {
         std::fprintf(stderr, "cnnc: error: cannot read '%s'\n", opt.input.c_str());
         return 1;
     }
-    Graph graph;
+    Graph graph, sourceGraph;
     try {
         bool isIR = endsWith(opt.input, ".ir") || source.find("(%0: f32[") != std::string::npos;
         graph = isIR ? parseIR(source) : compileSource(source);
         endPhase("parse");
+        sourceGraph = graph;
         PassManagerOptions pm = opt.passes;
         pm.dump = &std::cerr;
         std::vector<std::pair<std::string, double>> passTimes;
@@ -93,7 +94,7 @@ int compile(const Options &opt) {
         return 0;
     }
     if (opt.summary) {
-        std::fputs(formatSummary(graph).c_str(), stdout);
+        std::fputs(formatSummary(sourceGraph, graph).c_str(), stdout);
         return 0;
     }
 

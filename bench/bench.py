@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""cnnc's benchmark harness: cnnc against itself (fusion) and against PyTorch.
+
+    bench/bench.py fusion [--runs 7]          fused vs --disable-pass=fuse: conv stack, LeNet-5
+    bench/bench.py torch  [--models lenet5 alexnet ...] [--batches 1 8]
+                                              cnnc vs PyTorch 1.13 (same run, alternating)
+
+Each figure is the median of --runs timed runs after a warm-up; the variants
+are timed alternately inside one process so machine noise hits both alike.
+Peak memory is measured in a fresh process per variant: the growth of peak RSS
+from a loaded model (weights in memory) to after two inferences, i.e. the
+memory inference itself needs (activations, workspaces). Results go to bench/results/*.json
+and a Markdown table on stdout (the README's tables are pasted from it).
+Use Debian's /usr/bin/python3 (it has python3-torch).
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "torch"))
+import numpy as np  # noqa: E402
+
+CNNC = os.environ.get("CNNC", os.path.join(ROOT, "build", "cnnc"))
+ZOO = {"alexnet", "vgg16", "googlenet", "resnet18"}
+
+
+def compile_model(model, flags, outdir):
+    so = os.path.join(outdir, os.path.basename(model).replace(".cnn", "") + "-" + str(abs(hash(tuple(flags)))) + ".so")
+    subprocess.run([CNNC, model, "-o", so, "-q"] + flags, check=True)
+    ir = subprocess.run([CNNC, model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
+    summary = subprocess.run([CNNC, model, "--summary"] + flags, check=True, capture_output=True, text=True).stdout
+    mflops = float(next(l for l in summary.splitlines() if l.startswith("forward MFLOPs")).split(":")[1])
+    return so, ir, mflops
+
+
+class CnncModel:
+    def __init__(self, so, name, threads=0):
+        self.lib = ctypes.CDLL(so)
+        f = lambda n: getattr(self.lib, f"{name}_{n}")
+        f("create").restype = ctypes.c_void_p
+        f("infer").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        f("output_size").restype = ctypes.c_int
+        self.model = f("create")()
+        self.infer_fn, self.out_size = f("infer"), f("output_size")()
+
+    def __call__(self, x):
+        out = np.empty((x.shape[0], self.out_size), np.float32)
+        if self.infer_fn(self.model, x.ctypes.data, x.shape[0], out.ctypes.data) != 0:
+            raise RuntimeError("infer failed")
+        return out
+
+
+def torch_model(name, ir):
+    import torch
+    torch.set_num_threads(os.cpu_count())
+    if name in ZOO:
+        import torchvision
+        kwargs = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
+        m = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+        return lambda x: m(torch.from_numpy(x))
+    import ir_reference
+    graph = ir_reference.Graph(ir)
+    weights = {k: torch.randn(s) * 0.1 for k, s in graph.parameter_shapes().items()}
+    return lambda x: graph.run(torch.from_numpy(x), weights)
+
+
+def timed(fn, x):
+    start = time.perf_counter()
+    fn(x)
+    return time.perf_counter() - start
+
+
+def alternate(variants, x, runs):
+    """{name: [seconds]} with the variants interleaved run by run."""
+    import contextlib
+    try:
+        import torch
+        ctx = torch.no_grad
+    except ImportError:
+        ctx = contextlib.nullcontext
+    times = {name: [] for name in variants}
+    with ctx():
+        for fn in variants.values():
+            fn(x)  # warm-up
+        for _ in range(runs):
+            for name, fn in variants.items():
+                times[name].append(timed(fn, x))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def peak_rss_mb(kind, arg, name, shape, batch):
+    """Peak RSS growth (MiB) of one inference, in a fresh process."""
+    code = f"""
+import contextlib, resource, sys, numpy as np
+sys.path.insert(0, {os.path.join(ROOT, 'bench')!r}); sys.path.insert(0, {os.path.join(ROOT, 'tests', 'torch')!r})
+import bench
+ctx = contextlib.nullcontext
+if {kind!r} == 'torch':
+    import torch; ctx = torch.no_grad
+x = np.random.default_rng(0).random(({batch}, *{list(shape)}), dtype=np.float32)
+fn = bench.CnncModel({arg!r}, {name!r}) if {kind!r} == 'cnnc' else bench.torch_model({name!r}, open({arg!r}).read())
+def status(key):
+    return int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1])
+open('/proc/self/clear_refs', 'w').write('5')  # resets the peak (VmHWM) to the current RSS
+before = status('VmRSS:')
+with ctx():
+    fn(x); fn(x)
+print(status('VmHWM:') - before)
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return int(out.split()[-1]) / 1024.0
+
+
+def input_shape(ir):
+    import ir_reference
+    return ir_reference.Graph(ir).input_shape
+
+
+def bench_fusion(args, tmp):
+    rows = []
+    for model in [os.path.join(ROOT, "bench", "conv_relu_pool.cnn"), os.path.join(ROOT, "examples", "lenet5.cnn")]:
+        fused, ir, mflops = compile_model(model, [], tmp)
+        unfused, _, _ = compile_model(model, ["--disable-pass=fuse"], tmp)
+        import ir_reference
+        name, shape = ir_reference.Graph(ir).name, input_shape(ir)
+        for batch in args.batches:
+            x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
+            t = alternate({"fused": CnncModel(fused, name), "unfused": CnncModel(unfused, name)}, x, args.runs)
+            mem_f = peak_rss_mb("cnnc", fused, name, shape, batch)
+            mem_u = peak_rss_mb("cnnc", unfused, name, shape, batch)
+            rows.append({"model": name, "batch": batch, "fused_ms": t["fused"] * 1e3, "unfused_ms": t["unfused"] * 1e3,
+                         "ratio": t["fused"] / t["unfused"], "fused_peak_mb": mem_f, "unfused_peak_mb": mem_u})
+    print("| model | batch | fused ms | unfused ms | fused/unfused | peak RSS fused MiB | unfused MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['model']} | {r['batch']} | {r['fused_ms']:.3f} | {r['unfused_ms']:.3f} | {r['ratio']:.2f} | "
+              f"{r['fused_peak_mb']:.1f} | {r['unfused_peak_mb']:.1f} |")
+    return rows
+
+
+def bench_torch(args, tmp):
+    rows = []
+    for m in args.models:
+        model = os.path.join(ROOT, "examples", m + ".cnn")
+        so, ir, mflops = compile_model(model, [], tmp)
+        import ir_reference
+        name, shape = ir_reference.Graph(ir).name, input_shape(ir)
+        ir_path = os.path.join(tmp, name + ".ir")
+        open(ir_path, "w").write(ir)
+        for batch in args.batches:
+            x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
+            t = alternate({"cnnc": CnncModel(so, name), "torch": torch_model(name, ir)}, x, args.runs)
+            rows.append({"model": name, "batch": batch, "cnnc_ms": t["cnnc"] * 1e3, "torch_ms": t["torch"] * 1e3,
+                         "ratio": t["cnnc"] / t["torch"], "gflops": mflops * batch / 1e3 / t["cnnc"],
+                         "cnnc_peak_mb": peak_rss_mb("cnnc", so, name, shape, batch),
+                         "torch_peak_mb": peak_rss_mb("torch", ir_path, name, shape, batch)})
+    print("| model | batch | cnnc ms | PyTorch ms | cnnc/PyTorch | cnnc GFLOP/s | peak RSS cnnc MiB | PyTorch MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['model']} | {r['batch']} | {r['cnnc_ms']:.2f} | {r['torch_ms']:.2f} | {r['ratio']:.2f} | "
+              f"{r['gflops']:.1f} | {r['cnnc_peak_mb']:.1f} | {r['torch_peak_mb']:.1f} |")
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description="cnnc benchmarks (see the module docstring)")
+    ap.add_argument("suite", choices=["fusion", "torch"])
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--batches", type=int, nargs="+", default=None)
+    ap.add_argument("--models", nargs="+", default=["lenet5", "alexnet", "resnet18", "googlenet", "vgg16"])
+    args = ap.parse_args()
+    if args.batches is None:
+        args.batches = [1, 64] if args.suite == "fusion" else [1, 8]
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = bench_fusion(args, tmp) if args.suite == "fusion" else bench_torch(args, tmp)
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    out = os.path.join(ROOT, "bench", "results", args.suite + ".json")
+    with open(out, "w") as f:
+        json.dump({"suite": args.suite, "runs": args.runs, "cores": os.cpu_count(), "rows": rows}, f, indent=1)
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
