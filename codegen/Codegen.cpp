@@ -78,8 +78,8 @@ struct Storage {
 class ModuleWriter {
 public:
     ModuleWriter(const Graph &g, const std::vector<KernelSpec> &kernels, const std::vector<std::string> &fns,
-                 const MemoryPlan &plan)
-        : g_(g), kernels_(kernels), fns_(fns), plan_(plan) {
+                 const MemoryPlan &plan, const std::vector<std::string> &ignored)
+        : g_(g), kernels_(kernels), fns_(fns), plan_(plan), ignored_(ignored) {
         auto params = g.parameters();
         for (size_t i = 0; i < params.size(); ++i) paramIndex_[params[i]] = int(i);
     }
@@ -100,6 +100,7 @@ private:
     const std::vector<KernelSpec> &kernels_;
     const std::vector<std::string> &fns_;
     const MemoryPlan &plan_;
+    const std::vector<std::string> &ignored_;
     std::map<const Param *, int> paramIndex_;
     std::vector<StorageRef> storage_ = resolveStorage(g_);
     std::vector<std::string> tensors_;
@@ -194,10 +195,14 @@ private:
         s += "};\n\n";
         const TensorType &in = g_.input().type;
         int C = int(in.channels()), H = int(in.height()), W = int(in.width());
+        s += "static const char *const ignored_params[] = {\n";
+        for (auto &name : ignored_) s += "    " + cString(name) + ",\n";
+        s += "    0\n};\n\n";
         s += fmt::format("static const cnnrt_model_desc desc = {{\n    {}, {{{}, {}, {}}}, {},\n"
-                         "    {}, params, {}, tensors, {}, kernels, {}, {}\n}};\n\n",
+                         "    {}, params, {}, tensors, {}, kernels, {}, {}, {}, ignored_params\n}};\n\n",
                          cString(g_.name), C, H, W, g_.node(g_.result).type.elementsPerSample(),
-                         g_.parameters().size(), tensors_.size(), kernels_.size(), resultTensor_, plan_.arenaFloats);
+                         g_.parameters().size(), tensors_.size(), kernels_.size(), resultTensor_, plan_.arenaFloats,
+                         ignored_.size());
         return s;
     }
 
@@ -280,7 +285,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     stats.arenaFloatsPerSample = plan.arenaFloats;
 
     std::string glue = scratch + "/" + graph.name + "_model.c";
-    writeFile(glue, ModuleWriter(graph, kernels, fns, plan).source());
+    writeFile(glue, ModuleWriter(graph, kernels, fns, plan, options.ignoredParams).source());
     std::string versionScript = scratch + "/exports.map";
     writeFile(versionScript, "{\n  global: " + graph.name + "_*;\n  local: *;\n};\n");
 

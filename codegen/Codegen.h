@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ir/Graph.h"
 
@@ -14,6 +15,9 @@ struct CodegenOptions {
     bool noCache = false;
     bool keepTemps = false;     // keep the scratch directory (glue source, objects)
     int jobs = 0;               // parallel kernel compiles; 0 = number of cores
+    // Parameters of the source network that passes removed (aux heads at
+    // inference): weight files may contain them, and loading skips them.
+    std::vector<std::string> ignoredParams;
     // Progress callback: (kernels done, kernels total).
     std::function<void(int, int)> progress;
 };

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -48,8 +50,20 @@ static void publish(const std::string &path, WriteFn write) {
     fs::rename(tmp, path);
 }
 
+// A hash of the running compiler itself: a rebuilt cnnc (new lowering or
+// schedules) never reuses objects an older one cached.
+static const std::string &compilerFingerprint() {
+    static const std::string fingerprint = [] {
+        std::ifstream exe("/proc/self/exe", std::ios::binary);
+        std::ostringstream bytes;
+        bytes << exe.rdbuf();
+        return hashHex(bytes.str());
+    }();
+    return fingerprint;
+}
+
 std::string KernelCache::key(const KernelSpec &spec, const Halide::Target &target) {
-    return hashHex(spec.signature + "|" + target.to_string());
+    return hashHex(spec.signature + "|" + target.to_string() + "|" + compilerFingerprint());
 }
 
 bool KernelCache::has(const std::string &key) const { return !disabled_ && fs::exists(objectPath(key)); }

@@ -22,6 +22,8 @@ struct KernelInfo {
 
 void fuseKernels(Graph &g, const PassOptions &) {
     std::vector<int> uses = g.useCounts();
+    std::vector<int> storageRoots;
+    for (const StorageRef &ref : resolveStorage(g)) storageRoots.push_back(ref.root);
     std::vector<KernelInfo> kernels;
     for (auto &n : g.nodes) {
         n.kernel = -1;
@@ -38,6 +40,12 @@ void fuseKernels(Graph &g, const PassOptions &) {
                 // their own schedule hook start a kernel of their own.
                 bool poolAfterAnchor = t.pool && k.hasAnchor && !k.hasPool;
                 bool fits = (t.elementwise && !n.def->schedule) || poolAfterAnchor;
+                // Other operands (a residual add's shortcut) must come from kernels that
+                // run before this one, i.e. were started earlier.
+                for (size_t i = 1; i < n.operands.size() && fits; ++i) {
+                    int other = storageRoots[size_t(n.operands[i])];
+                    fits = g.node(other).isInput() || g.node(other).kernel < p.kernel;
+                }
                 if (fits) joined = p.kernel;
             }
         }

@@ -87,6 +87,10 @@ typedef struct {
     const cnnrt_kernel_desc *kernels;
     int result_tensor;               /* copied to the output if not already there */
     int64_t arena_floats_per_sample; /* planned activation memory */
+    /* Tensors a weight file may hold that this build does not use (e.g. aux
+     * heads, which only training needs): skipped when loading. */
+    int num_ignored_params;
+    const char *const *ignored_params;
 } cnnrt_model_desc;
 
 #ifdef __cplusplus

@@ -29,6 +29,16 @@
 namespace cnnrt {
 namespace {
 
+// Names the network defines but this build does not use (parts removed by the
+// compiler, such as auxiliary heads at inference): accepted and skipped.
+bool is_ignored(const cnnrt_model_desc *d, const std::string &name) {
+    if (!d->ignored_params) return false;
+    for (int i = 0; i < d->num_ignored_params; ++i)
+        if (d->ignored_params[i] && name == d->ignored_params[i]) return true;
+    return false;
+}
+
+
 constexpr uint64_t kMaxHeader = 100u * 1000u * 1000u;  // 100 MB
 
 std::string errno_text() { return std::strerror(errno); }
@@ -159,6 +169,7 @@ void load(cnnrt_model *model, const char *path_c) {
                         "-byte data buffer (file truncated?)");
         ranges.push_back({b, e, name});
         if (ends_with(name, "num_batches_tracked")) continue;  // PyTorch bookkeeping
+        if (is_ignored(d, name)) continue;  // e.g. an aux head's weights in an inference build
 
         auto it = index.find(name);
         if (it == index.end()) throw Error("unexpected " + t);
@@ -177,7 +188,8 @@ void load(cnnrt_model *model, const char *path_c) {
         begin_of[size_t(pi)] = b;
     }
     for (int i = 0; i < d->num_params; ++i)
-        if (!seen[size_t(i)] && d->params[i].derive == CNNRT_DERIVE_NONE) throw Error("missing tensor '" + std::string(d->params[i].name) + "'");
+        if (!seen[size_t(i)] && d->params[i].derive == CNNRT_DERIVE_NONE)
+            throw Error("missing tensor '" + std::string(d->params[i].name) + "'");
 
     // The data buffer must be indexed exactly: no overlaps, no gaps, nothing trailing.
     std::sort(ranges.begin(), ranges.end(), [](const Range &x, const Range &y) {

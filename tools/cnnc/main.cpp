@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include <Halide.h>
@@ -103,6 +104,10 @@ int compile(const Options &opt) {
     cg.cacheDir = opt.cacheDir;
     cg.noCache = opt.noCache;
     cg.keepTemps = opt.keepTemps;
+    std::set<std::string> kept;
+    for (const Param *p : graph.parameters()) kept.insert(p->name);
+    for (const Param *p : sourceGraph.parameters())
+        if (!p->decl.derived() && !kept.count(p->name)) cg.ignoredParams.push_back(p->name);
     if (!opt.quiet) cg.progress = progressBar;
     try {
         CodegenStats stats = compileToSharedLibrary(graph, cg);
