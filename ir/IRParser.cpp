@@ -119,6 +119,13 @@ public:
         keyword("input");
         punct('=');
         in.name = string();
+        if (isIdent("arena")) { // floats per sample, from the plan-memory pass
+            take();
+            punct('=');
+            SourceLoc loc = cur().loc;
+            g_.arenaFloats = integer();
+            if (g_.arenaFloats < 0) throw CompileError(loc, "bad arena size");
+        }
         g_.add(std::move(in));
         punct('{');
         bool returned = false;
@@ -300,6 +307,13 @@ private:
             int64_t k = integer();
             if (k < 0 || k > std::numeric_limits<int>::max()) throw CompileError(kloc, "bad kernel number");
             n.kernel = int(k);
+        }
+        if (isIdent("offset")) {
+            take();
+            punct('=');
+            SourceLoc oloc = cur().loc;
+            n.arenaOffset = integer();
+            if (n.arenaOffset < 0) throw CompileError(oloc, "bad arena offset");
         }
         const OpDef &def = *n.def;
         size_t count = n.operands.size();

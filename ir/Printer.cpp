@@ -18,6 +18,7 @@ std::string printNode(const Node &n) {
     if (!n.name.empty()) s += " name=" + formatAttr(AttrValue(n.name));
     s += " : " + n.type.str();
     if (n.kernel >= 0) s += " kernel=" + std::to_string(n.kernel);
+    if (n.arenaOffset >= 0) s += " offset=" + std::to_string(n.arenaOffset);
     return s;
 }
 
@@ -26,6 +27,7 @@ std::string printGraph(const Graph &g) {
     if (!g.nodes.empty()) {
         const Node &in = g.nodes.front();
         s += "%" + std::to_string(in.id) + ": " + in.type.str() + ") input=" + formatAttr(AttrValue(in.name));
+        if (g.arenaFloats >= 0) s += " arena=" + std::to_string(g.arenaFloats);
     } else {
         s += ")";
     }
