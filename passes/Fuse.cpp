@@ -29,25 +29,28 @@ void fuseKernels(Graph &g, const PassOptions &) {
         n.kernel = -1;
         if (!needsKernel(n)) continue;
         const OpTraits &t = n.def->traits;
-        int producer = n.operands.empty() ? -1 : n.operands[0];
+        // Join the kernel of an operand whose only user this node is, if that
+        // operand is the kernel's current output. Any operand may serve (a residual
+        // add can join its main path or its shortcut); the others must come from
+        // kernels that run earlier, i.e. were started before it.
         int joined = -1;
-        if (producer >= 0 && uses[size_t(producer)] == 1) {
+        for (size_t cand = 0; cand < n.operands.size() && joined < 0; ++cand) {
+            int producer = n.operands[cand];
             const Node &p = g.node(producer);
-            if (p.kernel >= 0 && kernels[size_t(p.kernel)].last == producer &&
-                kernels[size_t(p.kernel)].size < kMaxNodesPerKernel) {
-                KernelInfo &k = kernels[size_t(p.kernel)];
-                // Pools only consume a map-producing anchor (conv), once; ops with
-                // their own schedule hook start a kernel of their own.
-                bool poolAfterAnchor = t.pool && k.hasAnchor && !k.hasPool;
-                bool fits = (t.elementwise && !n.def->schedule) || poolAfterAnchor;
-                // Other operands (a residual add's shortcut) must come from kernels that
-                // run before this one, i.e. were started earlier.
-                for (size_t i = 1; i < n.operands.size() && fits; ++i) {
-                    int other = storageRoots[size_t(n.operands[i])];
-                    fits = g.node(other).isInput() || g.node(other).kernel < p.kernel;
-                }
-                if (fits) joined = p.kernel;
+            if (uses[size_t(producer)] != 1 || p.kernel < 0 || kernels[size_t(p.kernel)].last != producer ||
+                kernels[size_t(p.kernel)].size >= kMaxNodesPerKernel)
+                continue;
+            const KernelInfo &k = kernels[size_t(p.kernel)];
+            // Pools only consume a map-producing anchor (conv), once; ops with
+            // their own schedule hook start a kernel of their own.
+            bool poolAfterAnchor = t.pool && k.hasAnchor && !k.hasPool;
+            bool fits = (t.elementwise && !n.def->schedule) || poolAfterAnchor;
+            for (size_t i = 0; i < n.operands.size() && fits; ++i) {
+                if (i == cand) continue;
+                int other = storageRoots[size_t(n.operands[i])];
+                fits = g.node(other).isInput() || g.node(other).kernel < p.kernel;
             }
+            if (fits) joined = p.kernel;
         }
         if (joined < 0) {
             joined = int(kernels.size());
