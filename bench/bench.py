@@ -147,8 +147,17 @@ def bench_fusion(args, tmp):
     return rows
 
 
+def fma_peak(tmp):
+    """GFLOP/s of bench/fma_peak.c on all cores (the machine's FP32 FMA ceiling)."""
+    exe = os.path.join(tmp, "fma_peak")
+    subprocess.run(["cc", "-O2", "-mavx2", "-mfma", "-pthread", os.path.join(ROOT, "bench", "fma_peak.c"), "-o", exe],
+                   check=True)
+    return json.loads(subprocess.run([exe], check=True, capture_output=True, text=True).stdout)["gflops_all"]
+
+
 def bench_torch(args, tmp):
     rows = []
+    peak = fma_peak(tmp)
     for m in args.models:
         model = os.path.join(ROOT, "examples", m + ".cnn")
         so, ir, mflops = compile_model(model, [], tmp)
@@ -161,13 +170,15 @@ def bench_torch(args, tmp):
             t = alternate({"cnnc": CnncModel(so, name), "torch": torch_model(name, ir)}, x, args.runs)
             rows.append({"model": name, "batch": batch, "cnnc_ms": t["cnnc"] * 1e3, "torch_ms": t["torch"] * 1e3,
                          "ratio": t["cnnc"] / t["torch"], "gflops": mflops * batch / 1e3 / t["cnnc"],
+                         "peak_fraction": mflops * batch / 1e3 / t["cnnc"] / peak,
                          "cnnc_peak_mb": peak_rss_mb("cnnc", so, name, shape, batch),
                          "torch_peak_mb": peak_rss_mb("torch", ir_path, name, shape, batch)})
-    print("| model | batch | cnnc ms | PyTorch ms | cnnc/PyTorch | cnnc GFLOP/s | peak RSS cnnc MiB | PyTorch MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"FP32 FMA peak of this machine (bench/fma_peak.c, all cores): {peak:.1f} GFLOP/s\n")
+    print("| model | batch | cnnc ms | PyTorch ms | cnnc/PyTorch | cnnc GFLOP/s | % of peak | peak RSS cnnc MiB | PyTorch MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['model']} | {r['batch']} | {r['cnnc_ms']:.2f} | {r['torch_ms']:.2f} | {r['ratio']:.2f} | "
-              f"{r['gflops']:.1f} | {r['cnnc_peak_mb']:.1f} | {r['torch_peak_mb']:.1f} |")
+              f"{r['gflops']:.1f} | {100 * r['peak_fraction']:.0f}% | {r['cnnc_peak_mb']:.1f} | {r['torch_peak_mb']:.1f} |")
     return rows
 
 
