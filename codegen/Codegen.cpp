@@ -168,11 +168,12 @@ private:
                     int src = i < p.decl.sources.size() ? p.decl.sources[i] : -1;
                     sources += (i ? ", " : "") + std::to_string(src < 0 ? -1 : paramIndex_.at(&n.params[size_t(src)]));
                 }
-                s += fmt::format("    {{{}, {}, {{{}}}, {}, {}, {}, {{{}}}, (float){:.9g}}},\n", cString(p.name), shape.size(), dims,
-                                 int(p.decl.init), p.decl.fanIn, deriveKind(p.decl.derivation), sources, p.decl.eps);
+                s += fmt::format("    {{{}, {}, {{{}}}, {}, {}, {}, {{{}}}, (float){:.9g}, {}}},\n", cString(p.name),
+                                 shape.size(), dims, int(p.decl.init), p.decl.fanIn, deriveKind(p.decl.derivation),
+                                 sources, p.decl.eps, p.decl.buffer ? 1 : 0);
             }
         }
-        return s + "    {0, 0, {0, 0, 0, 0}, 0, 0, 0, {0, 0, 0, 0, 0, 0}, 0.0f}\n};\n\n";
+        return s + "    {0, 0, {0, 0, 0, 0}, 0, 0, 0, {0, 0, 0, 0, 0, 0}, 0.0f, 0}\n};\n\n";
     }
 
     static int deriveKind(ParamDerivation d) {

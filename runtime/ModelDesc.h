@@ -42,13 +42,24 @@ typedef struct {
     int derive;           /* enum cnnrt_derive */
     int sources[6];
     float eps;
+    /* A buffer (batchnorm running statistics) is state, not a learned
+     * parameter: no gradient, no optimiser; training updates it through a
+     * CNNRT_STORAGE_NEW_PARAM tensor. */
+    int buffer;
 } cnnrt_param_desc;
 
 enum cnnrt_storage {
     CNNRT_STORAGE_INPUT = 0,      /* the caller's input array */
     CNNRT_STORAGE_OUTPUT = 1,     /* the caller's output array */
     CNNRT_STORAGE_PARAM = 2,      /* parameter `index` */
-    CNNRT_STORAGE_ACTIVATION = 3  /* the per-call arena at `offset` */
+    CNNRT_STORAGE_ACTIVATION = 3, /* the per-call arena at `offset` */
+    /* Training (train_kernels only): */
+    CNNRT_STORAGE_TRAIN = 4,      /* the per-step training arena at `offset` (same layout rules as ACTIVATION) */
+    CNNRT_STORAGE_GRAD = 5,       /* gradient of parameter `index`: the parameter's shape, zeroed before each step */
+    CNNRT_STORAGE_NEW_PARAM = 6,  /* the step's new value of buffer parameter `index` (running statistics),
+                                     the parameter's shape, copied into the weights when the step succeeds */
+    CNNRT_STORAGE_LABELS = 7,     /* the caller's int32 labels: a 1-D buffer of extent batch */
+    CNNRT_STORAGE_SEED = 8        /* a uint32 scalar (the step's random seed for dropout): args[i] points at it */
 };
 
 /* A buffer a kernel reads or writes. Activations scale with the batch: a tensor
@@ -75,6 +86,15 @@ typedef struct {
     const int *args;        /* tensor indices: inputs and params first, output last */
 } cnnrt_kernel_desc;
 
+/* One term of the training loss: `tensor` is a TRAIN tensor of dims {1, 1, 1}
+ * (one float per sample) holding each sample's cross-entropy; the step's loss
+ * is the sum over terms of weight * (mean over the batch). The main head has
+ * weight 1, each aux head its `aux ... weight=`. */
+typedef struct {
+    int tensor;
+    float weight;
+} cnnrt_loss_term;
+
 typedef struct {
     const char *network;             /* "lenet5" */
     int input_dims[3];               /* C, H, W */
@@ -91,6 +111,18 @@ typedef struct {
      * heads, which only training needs): skipped when loading. */
     int num_ignored_params;
     const char *const *ignored_params;
+    /* Training (absent, all zero, in a library compiled without --train).
+     * train_step: validate labels in [0, num_classes); zero the GRAD buffers;
+     * run train_kernels in order (forward in training mode, losses, backward);
+     * sum the loss terms; if finite, apply the optimiser to every parameter
+     * that is neither derived nor a buffer, copy NEW_PARAM values into the
+     * buffers, and publish the new weights (else leave them untouched). */
+    int num_train_kernels;
+    const cnnrt_kernel_desc *train_kernels;
+    int64_t train_arena_floats_per_sample;
+    int num_loss_terms;
+    const cnnrt_loss_term *loss_terms;
+    int num_classes;
 } cnnrt_model_desc;
 
 #ifdef __cplusplus

@@ -31,6 +31,25 @@ int cnnrt_load_weights(cnnrt_model *model, const char *path);
 int cnnrt_save_weights(const cnnrt_model *model, const char *path);
 int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output);
 
+/* Training (libraries compiled with --train; otherwise these fail with a clear
+ * message). Optimisers follow torch.optim exactly: SGD (dampening 0, no
+ * nesterov; weight decay added to the gradient; the first momentum step
+ * copies the gradient) and Adam (bias-corrected, weight decay added to the
+ * gradient). The default is SGD lr=0.01, momentum 0, weight decay 0. Changing
+ * the optimiser resets its state. */
+int cnnrt_set_sgd(cnnrt_model *model, float lr, float momentum, float weight_decay);
+int cnnrt_set_adam(cnnrt_model *model, float lr, float beta1, float beta2, float eps, float weight_decay);
+/* One step: forward in training mode, mean cross-entropy (+ weighted aux
+ * losses), backward, optimiser update. Writes the loss. Labels out of range,
+ * batch < 1, a NaN or infinite loss: an error, and the weights stay as they
+ * were. Not to be run concurrently with another train_step on one model. */
+int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labels, int batch, float *loss);
+/* Weights plus optimiser state (kind, hyper-parameters, step count, moment
+ * buffers) in one safetensors file, written atomically, so training resumes
+ * bit-identically. Loading is all or nothing. */
+int cnnrt_save_checkpoint(const cnnrt_model *model, const char *path);
+int cnnrt_load_checkpoint(cnnrt_model *model, const char *path);
+
 /* Extension: sets the size of Halide's thread pool (0 = default, one per core).
  * Returns the previous value, or -1 with cnnrt_last_error() set on failure. */
 int cnnrt_set_num_threads(int n);
