@@ -17,6 +17,8 @@ std::string emitCHeader(const Graph &g) {
 #ifndef {guard}
 #define {guard}
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {{
 #endif
@@ -38,6 +40,19 @@ int  {m}_load_weights({m}_model* model, const char* safetensors_path);
 int  {m}_save_weights(const {m}_model* model, const char* safetensors_path);
 /* input: [batch, C, H, W]; output: [batch, output_size]. Thread-safe; any batch >= 1. */
 int  {m}_infer({m}_model* model, const float* input, int batch, float* output);
+
+/* Training (libraries compiled with `cnnc --train`; otherwise these fail with a
+ * message). Optimisers follow torch.optim; the default is SGD lr=0.01. */
+int  {m}_set_sgd({m}_model* model, float lr, float momentum, float weight_decay);
+int  {m}_set_adam({m}_model* model, float lr, float beta1, float beta2, float eps, float weight_decay);
+int  {m}_set_lr({m}_model* model, float lr);   /* keeps the optimiser's state */
+/* Forward in training mode, mean cross-entropy of softmax(output) (+ weight x
+ * each aux head's), backward, one optimiser step; writes the loss. On any error
+ * (a label outside [0, {out}), a non-finite loss) the weights are unchanged. */
+int  {m}_train_step({m}_model* model, const float* input, const int32_t* labels, int batch, float* loss);
+/* Weights plus optimiser state, so training resumes bit-identically. Atomic. */
+int  {m}_save_checkpoint(const {m}_model* model, const char* path);
+int  {m}_load_checkpoint({m}_model* model, const char* path);
 
 #ifdef __cplusplus
 }}

@@ -18,6 +18,9 @@ struct CodegenOptions {
     // Parameters of the source network that passes removed (aux heads at
     // inference): weight files may contain them, and loading skips them.
     std::vector<std::string> ignoredParams;
+    // When set, the library can train: this is the network for training (aux
+    // heads and dropout kept, nothing folded or fused); see TrainingPlan.h.
+    const Graph *training = nullptr;
     // Progress callback: (kernels done, kernels total).
     std::function<void(int, int)> progress;
 };

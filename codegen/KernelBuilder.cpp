@@ -9,7 +9,7 @@ using namespace Halide;
 namespace cnnc {
 
 // Dense, fixed-stride NCHW buffer with a symbolic batch extent.
-static void constrainActivation(OutputImageParam p, const TensorType &t, int64_t sampleStride = 0) {
+void constrainActivation(OutputImageParam p, const TensorType &t, int64_t sampleStride) {
     int W = int(t.width()), H = int(t.height()), C = int(t.channels());
     p.dim(0).set_bounds(0, W).set_stride(1);
     p.dim(1).set_bounds(0, H).set_stride(W);
@@ -17,7 +17,7 @@ static void constrainActivation(OutputImageParam p, const TensorType &t, int64_t
     p.dim(3).set_min(0).set_stride(sampleStride ? int(sampleStride) : W * H * C);
 }
 
-static void constrainParam(ImageParam p, const std::vector<int64_t> &shape) {
+void constrainParam(OutputImageParam p, const std::vector<int64_t> &shape) {
     int stride = 1;
     for (int d = 0; d < int(shape.size()); ++d) {
         int extent = int(shape[shape.size() - 1 - size_t(d)]);

@@ -62,15 +62,15 @@ static const std::string &compilerFingerprint() {
     return fingerprint;
 }
 
-std::string KernelCache::key(const KernelSpec &spec, const Halide::Target &target) {
-    return hashHex(spec.signature + "|" + target.to_string() + "|" + compilerFingerprint());
+std::string KernelCache::key(const std::string &signature, const Halide::Target &target) {
+    return hashHex(signature + "|" + target.to_string() + "|" + compilerFingerprint());
 }
 
 bool KernelCache::has(const std::string &key) const { return !disabled_ && fs::exists(objectPath(key)); }
 
-void KernelCache::compile(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
+void KernelCache::compile(const std::function<BuiltKernel()> &build, const Halide::Target &target,
                           const std::string &key) {
-    BuiltKernel built = buildKernel(graph, spec, target);
+    BuiltKernel built = build();
     publish(objectPath(key), [&](const std::string &tmp) {
         built.pipeline.compile_to({{Halide::OutputFileType::object, tmp}}, built.arguments, functionName(key), target);
     });

@@ -2,6 +2,7 @@
 // by a hash of (kernel signature, Halide target), so recompiling an unchanged
 // model, or a model sharing layers with another, skips Halide entirely.
 #pragma once
+#include <functional>
 #include <string>
 
 #include <Halide.h>
@@ -18,13 +19,14 @@ public:
     // disabled: always compile (objects go to a scratch directory).
     KernelCache(std::string dir, bool disabled, std::string scratchDir);
 
-    // The cache key of a kernel for a target; its function is "cnnc_k" + key.
-    static std::string key(const KernelSpec &spec, const Halide::Target &target);
+    // The cache key of a kernel (its canonical signature text) for a target;
+    // its function is "cnnc_k" + key.
+    static std::string key(const std::string &signature, const Halide::Target &target);
     static std::string functionName(const std::string &key) { return "cnnc_k" + key; }
     std::string objectPath(const std::string &key) const;
     bool has(const std::string &key) const;
-    // Lowers, schedules and compiles one kernel into objectPath(key).
-    void compile(const Graph &graph, const KernelSpec &spec, const Halide::Target &target, const std::string &key);
+    // Builds (lowers and schedules) one kernel and compiles it into objectPath(key).
+    void compile(const std::function<BuiltKernel()> &build, const Halide::Target &target, const std::string &key);
     // Halide's runtime, compiled once per target.
     std::string runtimeObject(const Halide::Target &target);
 

@@ -20,6 +20,8 @@ struct LowerCtx {
     Halide::Var x{"x"}, y{"y"}, c{"c"}, n{"n"};
     // Intermediate Funcs the op's schedule hook wants back (e.g. "acc").
     std::map<std::string, Halide::Func> stages;
+    // Set when lowering the training-mode forward (see codegen/TrainingMode.h).
+    struct TrainingMode *training = nullptr;
 
     const Attrs &attrs() const { return node.attrs; }
     const TensorType &outType() const { return node.type; }

@@ -21,6 +21,7 @@ namespace cnnc {
 
 struct LowerCtx;
 struct ScheduleCtx;
+struct BackwardCtx;
 
 // A user-facing problem with an op's arguments or input shapes. The caller
 // attaches the source location and turns it into a CompileError.
@@ -81,10 +82,12 @@ struct OpTraits {
     bool anchor = false;              // a reduction that anchors a fused kernel (conv, dense)
     bool pool = false;                // windowed reduction that can consume an anchor's tile
     bool absorbsBatchNorm = false;    // a following batchnorm can fold into its weights (conv, dense)
+    bool stochastic = false;          // draws random numbers in training (dropout): each instance differs
 };
 
 using LowerFn = Halide::Func (*)(LowerCtx &);
 using ScheduleFn = void (*)(ScheduleCtx &);
+using BackwardFn = void (*)(BackwardCtx &);
 
 struct OpDef {
     std::string name;
@@ -99,6 +102,8 @@ struct OpDef {
     int64_t (*flops)(const OpCall &, const TensorType &out) = nullptr; // per sample
     LowerFn lower = nullptr;
     ScheduleFn schedule = nullptr; // null: computed inline into its consumer
+    // The adjoint written by hand; null: Halide differentiates `lower`.
+    BackwardFn backward = nullptr;
 
     bool hasParams() const { return params != nullptr; }
     const ArgSpec *findArg(const std::string &name) const;

@@ -1,6 +1,7 @@
 // batchnorm(eps=1e-5, momentum=0.1): inference uses the running statistics,
 // y = (x - mean) / sqrt(var + eps) * weight + bias, per channel.
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -25,8 +26,35 @@ std::vector<ParamDecl> params(const OpCall &call) {
 
 int64_t flops(const OpCall &, const TensorType &out) { return 2 * out.elementsPerSample(); }
 
+// Training: normalise with the batch's statistics (biased variance), and
+// report running statistics updated as PyTorch does (unbiased variance).
+Func lowerTraining(LowerCtx &ctx, float eps) {
+    const TensorType &t = ctx.inputTypes[0];
+    Func in = ctx.inputs[0];
+    Var c = ctx.c;
+    RDom r(0, int(t.width()), 0, int(t.height()), 0, ctx.training->batch, ctx.fname("r"));
+    Expr count = cast<float>(ctx.training->batch * int(t.width() * t.height()));
+    Func mean(ctx.fname("batch_mean")), var(ctx.fname("batch_var"));
+    mean(c) = sum(in(r.x, r.y, c, r.z)) / count;
+    Expr centred = in(r.x, r.y, c, r.z) - mean(c);
+    var(c) = sum(centred * centred) / count;
+    mean.compute_root(); // per-channel statistics once, not per element
+    var.compute_root();
+    float momentum = float(ctx.attrs().getFloat("momentum"));
+    Func runningMean(ctx.fname("new_running_mean")), runningVar(ctx.fname("new_running_var"));
+    runningMean(c) = (1.0f - momentum) * ctx.params[2](c) + momentum * mean(c);
+    runningVar(c) = (1.0f - momentum) * ctx.params[3](c) + momentum * var(c) * count / max(count - 1.0f, 1.0f);
+    ctx.training->newParams[2] = runningMean;
+    ctx.training->newParams[3] = runningVar;
+    Func f(ctx.fname("batchnorm"));
+    f(ctx.x, ctx.y, c, ctx.n) =
+        (in(ctx.x, ctx.y, c, ctx.n) - mean(c)) / sqrt(var(c) + eps) * ctx.params[0](c) + ctx.params[1](c);
+    return f;
+}
+
 Func lower(LowerCtx &ctx) {
     float eps = float(ctx.attrs().getFloat("eps"));
+    if (ctx.training) return lowerTraining(ctx, eps);
     Func weight = ctx.params[0], bias = ctx.params[1], mean = ctx.params[2], var = ctx.params[3];
     Expr scale = weight(ctx.c) / sqrt(var(ctx.c) + eps);
     Func f(ctx.fname("batchnorm"));

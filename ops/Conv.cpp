@@ -1,6 +1,9 @@
 // conv(filters, size, stride=1, pad=0, bias=true, groups=1, dilation=1)
 // PyTorch's Conv2d: weight [filters, C/groups, kh, kw], zero padding.
+#include <algorithm>
+
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -59,7 +62,11 @@ Func lower(LowerCtx &ctx) {
     ConvGeometry g = geometry(OpCall{ctx.inputTypes, ctx.attrs()});
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
     Func in = ctx.inputs[0];
-    if (g.pad.h > 0 || g.pad.w > 0) in = padSpatial(in, ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
+    // Always stage the input through an explicitly padded Func: the schedule
+    // computes it once per sample (so the select/clamp is paid per element, not
+    // per tap) and the conv's register tiles may round up past the edges.
+    in = padSpatial(in, ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
+    ctx.stages["padded"] = in;
     Func weight = ctx.params[0];
     int cinPerGroup = int(g.cin / g.groups), coutPerGroup = int(g.filters / g.groups);
     RDom r(0, int(g.size.w), 0, int(g.size.h), 0, cinPerGroup, ctx.fname("r"));
@@ -73,35 +80,126 @@ Func lower(LowerCtx &ctx) {
     return acc;
 }
 
-// Register-blocked direct convolution: each output tile of (vector of x) by
-// (a few channels) accumulates in registers while the reduction runs outside it.
+// Rows of the conv result one tile of `rows` output rows reads: the output is
+// the conv itself, or a fused pool (window k, stride s guessed from the shapes:
+// global, or the 2x2/3x3 stride-2 pools of the zoo), whose rows overlap.
+int accRowsPerTile(int64_t convH, int64_t outH, int rows) {
+    if (outH == convH) return rows;
+    if (outH == 1) return int(convH);
+    int stride = std::max<int64_t>(1, convH / outH);
+    int window = convH == stride * outH ? stride : stride + 1;
+    return (rows - 1) * stride + window;
+}
+
+// Register-blocked direct convolution. The output is tiled into (a few conv rows
+// x a block of channels); the conv is computed per tile into a small buffer
+// whose update runs the reduction over input channels outside a register tile
+// of (vector of x) x (rows) x (channels), with (kx, ky) unrolled for small
+// kernels: each step loads a few input vectors, broadcasts a few weights and
+// issues rows x channels FMAs into 12 accumulators (AVX2 has 16 ymm registers).
+// The padded input is staged once per sample, in parallel.
 void schedule(ScheduleCtx &s) {
     Func acc = s.op.stages.at("acc");
-    const TensorType &t = s.outputType;
+    Func padded = s.op.stages.at("padded");
+    ConvGeometry g = geometry(OpCall{s.op.inputTypes, s.op.attrs()});
+    const TensorType &t = s.outputType, &convT = s.op.outType();
     Var x = s.x, y = s.y, c = s.c, n = s.n;
-    Var xo("xo"), xi("xi"), co("co"), ci("ci"), yn("yn");
-    int vx = tileFactor(t.width(), s.vectorWidth);
-    int tc = tileFactor(t.channels(), 4);
-    s.output.split(x, xo, xi, vx).split(c, co, ci, tc).reorder(xi, ci, xo, co, y, n);
-    if (vx > 1) s.output.vectorize(xi);
-    s.output.unroll(ci).fuse(y, n, yn).parallel(yn);
-    acc.compute_at(s.output, xo);
-    // The accumulator spans one output tile, or the window a fused pool reads,
-    // which is shorter at the borders: split x with a guard so the vectors stay
-    // a constant width either way.
-    Var xv("xv"), xvo("xvo");
-    std::vector<RVar> r = acc.rvars(0);
-    acc.split(s.op.x, xvo, xv, vx, TailStrategy::GuardWithIf).unroll(s.op.c);
-    // Reduction loops outside the tile: each step broadcasts one weight and
-    // multiplies it into the vector accumulators.
-    auto update = acc.update();
-    update.split(s.op.x, xvo, xv, vx, TailStrategy::GuardWithIf)
-        .reorder({xv, s.op.c, r[0], r[1], r[2], xvo, s.op.y, s.op.n})
-        .unroll(s.op.c);
-    if (vx > 1) {
-        acc.vectorize(xv);
-        update.vectorize(xv);
+    const int vw = s.vectorWidth;
+
+    // Register tile: 1 vector of x, NY rows, TC channels.
+    int TC = std::min<int64_t>(4, t.channels());
+    int NY = 3;
+    // Output rows per tile and the conv rows they need.
+    bool pooled = t.height() != convT.height() || t.width() != convT.width();
+    int outRows;
+    if (!pooled) {
+        NY = int(std::min<int64_t>(NY, t.height()));
+        outRows = NY;
+    } else if (t.height() == 1) {
+        outRows = 1;
+    } else {
+        outRows = int(std::min<int64_t>(convT.height() == 2 * t.height() ? 3 : 4, t.height()));
     }
+    int accRows = accRowsPerTile(convT.height(), t.height(), outRows);
+    if (pooled) {
+        // The row tile that wastes least when accRows is rounded up to it.
+        int best = 1;
+        for (int cand : {3, 4, 2}) {
+            int waste = (accRows + cand - 1) / cand * cand - accRows;
+            int bestWaste = (accRows + best - 1) / best * best - accRows;
+            if (waste < bestWaste || (waste == bestWaste && cand > best)) best = cand;
+        }
+        NY = std::min(best, accRows);
+    }
+    if (NY * TC < 12 && t.channels() >= 8) TC = 12 / NY >= 6 ? 6 : 4;
+
+    Var yo("yo"), yi("yi"), co("co"), ci("ci"), tile("tile");
+    int ow = int(t.width());
+    s.output.split(y, yo, yi, outRows).split(c, co, ci, TC);
+    if (ow >= vw) s.output.vectorize(x, vw);
+    s.output.reorder(x, yi, ci, yo, co, n).fuse(yo, co, tile).parallel(tile);
+
+    // The staged input: once per sample, parallel over channels x rows.
+    Var yc("yc");
+    padded.compute_at(s.output, n).fuse(s.op.y, s.op.c, yc).parallel(yc);
+    if (g.w + 2 * g.pad.w >= vw) padded.vectorize(s.op.x, vw);
+
+    acc.compute_at(s.output, tile);
+    Var xo("xo"), xi("xi"), ayo("ayo"), ayi("ayi");
+    acc.vectorize(s.op.x, vw, TailStrategy::RoundUp);
+    std::vector<RVar> r = acc.rvars(0);
+    auto update = acc.update();
+    update.split(s.op.x, xo, xi, vw, TailStrategy::RoundUp)
+        .split(s.op.y, ayo, ayi, NY, TailStrategy::RoundUp)
+        .reorder({xi, s.op.c, ayi, r[0], r[1], r[2], xo, ayo, s.op.n})
+        .vectorize(xi)
+        .unroll(s.op.c)
+        .unroll(ayi);
+    int taps = int(g.size.w * g.size.h);
+    if (taps <= 25) update.unroll(r[0]).unroll(r[1]);
+    else if (g.size.w <= 11) update.unroll(r[0]);
+}
+
+// The adjoint, written out (Halide 14's autodiff gets the weight gradient of
+// this scatter wrong): with dy = d loss / d output,
+//   d weight(kx, ky, ci, co) = sum over n, y, x of dy(x, y, co, n) * input at the tap,
+//   d bias(co) = sum of dy(., ., co, .),
+//   d input(ix, iy, ci, n) = sum over the taps and the group's filters that
+//     read (ix, iy), i.e. where ix + pad - kx * dilation is a multiple of stride.
+void backward(BackwardCtx &b) {
+    LowerCtx &ctx = b.forward;
+    ConvGeometry g = geometry(OpCall{ctx.inputTypes, ctx.attrs()});
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), ci("ci"), co("co");
+    int cinPerGroup = int(g.cin / g.groups), coutPerGroup = int(g.filters / g.groups);
+    int sx = int(g.stride.w), sy = int(g.stride.h), dx = int(g.dilation.w), dy = int(g.dilation.h);
+    int px = int(g.pad.w), py = int(g.pad.h), OW = int(g.ow), OH = int(g.oh);
+    Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("grad_padded"));
+
+    RDom o(0, OW, 0, OH, 0, b.batch, ctx.fname("r_out"));
+    Expr groupOf = co / coutPerGroup;
+    Func dw(ctx.fname("d_weight"));
+    dw(kx, ky, ci, co) = sum(b.dy(o.x, o.y, co, o.z) *
+                             in(o.x * sx + kx * dx - px, o.y * sy + ky * dy - py, groupOf * cinPerGroup + ci, o.z));
+    dw.compute_root().parallel(co);
+    b.paramGrads[0] = dw;
+    if (kernelHasBias(ctx.attrs()) && ctx.params.size() > 1) {
+        Func db(ctx.fname("d_bias"));
+        db(co) = sum(b.dy(o.x, o.y, co, o.z));
+        db.compute_root();
+        b.paramGrads[1] = db;
+    }
+
+    RDom t(0, int(g.size.w), 0, int(g.size.h), 0, coutPerGroup, ctx.fname("r_taps"));
+    Expr group = c / cinPerGroup, filter = group * coutPerGroup + t.z;
+    Expr nx = x + px - t.x * dx, ny = y + py - t.y * dy;
+    Expr ox = nx / sx, oy = ny / sy;
+    Expr hit = nx >= 0 && ny >= 0 && nx % sx == 0 && ny % sy == 0 && ox < OW && oy < OH;
+    Func dxf(ctx.fname("d_input"));
+    dxf(x, y, c, n) = sum(select(hit, b.dy(clamp(ox, 0, OW - 1), clamp(oy, 0, OH - 1), filter, n) *
+                                          ctx.params[0](t.x, t.y, c - group * cinPerGroup, filter),
+                                 0.0f));
+    dxf.compute_root().parallel(n);
+    b.inputGrads[0] = dxf;
 }
 
 } // namespace
@@ -125,6 +223,7 @@ void defineConv() {
     d.flops = flops;
     d.lower = lower;
     d.schedule = schedule;
+    d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }
 

@@ -67,8 +67,7 @@ void schedule(ScheduleCtx &s) {
     if (lanes > 1) {
         RVar ro("ro"), ri("ri");
         std::vector<RVar> r = acc.rvars(0);
-        TailStrategy tail = k % lanes == 0 ? TailStrategy::RoundUp : TailStrategy::GuardWithIf;
-        Func partial = acc.update().split(r[0], ro, ri, lanes, tail).rfactor(ri, u);
+        Func partial = acc.update().split(r[0], ro, ri, lanes, TailStrategy::GuardWithIf).rfactor(ri, u);
         partial.compute_at(s.output, no).store_in(MemoryType::Stack).vectorize(u).unroll(s.op.c).unroll(s.op.n);
         partial.update().reorder(u, s.op.c, s.op.n, ro).vectorize(u).unroll(s.op.c).unroll(s.op.n);
         acc.update().unroll(s.op.c).unroll(s.op.n);

@@ -1,5 +1,6 @@
 // dropout(p=0.5): identity at inference; training (a later issue) draws masks.
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -15,9 +16,18 @@ TensorType inferType(const OpCall &call) {
 
 int64_t noFlops(const OpCall &, const TensorType &) { return 0; }
 
+// Training keeps each element with probability 1 - p and scales it by
+// 1 / (1 - p); the mask is a hash of (seed, position), so the backward kernel
+// recomputes exactly the same one.
 Func lower(LowerCtx &ctx) {
     Func f(ctx.fname("dropout"));
-    f(ctx.x, ctx.y, ctx.c, ctx.n) = ctx.inputs[0](ctx.x, ctx.y, ctx.c, ctx.n);
+    Expr v = ctx.inputs[0](ctx.x, ctx.y, ctx.c, ctx.n);
+    if (ctx.training) {
+        float p = float(ctx.attrs().getFloat("p"));
+        Expr keep = uniformHash(ctx.training->seed + ctx.node.id * 7919, ctx.x, ctx.y, ctx.c, ctx.n) >= p;
+        v = select(keep, v * (1.0f / (1.0f - p)), 0.0f);
+    }
+    f(ctx.x, ctx.y, ctx.c, ctx.n) = v;
     return f;
 }
 
@@ -30,6 +40,7 @@ void defineDropout() {
     d.args = {{"p", AttrKind::Float, 0.5}};
     d.traits.elementwise = true;
     d.traits.identityAtInference = true;
+    d.traits.stochastic = true;
     d.inferType = inferType;
     d.flops = noFlops;
     d.lower = lower;

@@ -1,6 +1,7 @@
 // flatten: [C, H, W] -> [C*H*W]. A view: the memory layout is unchanged, so
 // codegen aliases the buffer instead of emitting a kernel.
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -26,6 +27,17 @@ Func lower(LowerCtx &ctx) {
     return f;
 }
 
+// The gradient is the same memory read the other way round. (Written out:
+// Halide 14's autodiff scatters this div/mod indexing incorrectly.)
+void backward(BackwardCtx &b) {
+    LowerCtx &ctx = b.forward;
+    const TensorType &in = ctx.inputTypes[0];
+    int H = int(in.height()), W = int(in.width());
+    Func d(ctx.fname("d_flatten"));
+    d(ctx.x, ctx.y, ctx.c, ctx.n) = b.dy(0, 0, (ctx.c * H + ctx.y) * W + ctx.x, ctx.n);
+    b.inputGrads[0] = d;
+}
+
 } // namespace
 
 void defineFlatten() {
@@ -36,6 +48,7 @@ void defineFlatten() {
     d.inferType = inferType;
     d.flops = noFlops;
     d.lower = lower;
+    d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }
 

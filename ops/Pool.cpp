@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -73,6 +74,30 @@ Func lowerAvg(LowerCtx &ctx) {
     return pool;
 }
 
+// The gradient goes to the first maximum of each window in scan order, as in
+// PyTorch (Halide's autodiff cannot differentiate maximum()).
+void backwardMax(BackwardCtx &b) {
+    LowerCtx &ctx = b.forward;
+    PoolGeometry g = geometry(OpCall{ctx.inputTypes, ctx.attrs()}, "maxpool");
+    Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], Expr(-std::numeric_limits<float>::infinity()),
+                         ctx.fname("grad_padded"));
+    int sx = int(g.stride.w), sy = int(g.stride.h), px = int(g.pad.w), py = int(g.pad.h);
+    int OW = int(g.ow), OH = int(g.oh);
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
+    RDom r(0, int(g.size.w), 0, int(g.size.h), ctx.fname("r"));
+    Func winner(ctx.fname("argmax"));
+    winner(x, y, c, n) = argmax(in(x * sx - px + r.x, y * sy - py + r.y, c, n));
+    winner.compute_root().parallel(n);
+    RDom t(0, int(g.size.w), 0, int(g.size.h), ctx.fname("taps"));
+    Expr nx = x + px - t.x, ny = y + py - t.y, ox = nx / sx, oy = ny / sy;
+    Expr hit = nx >= 0 && ny >= 0 && nx % sx == 0 && ny % sy == 0 && ox < OW && oy < OH;
+    Expr cox = clamp(ox, 0, OW - 1), coy = clamp(oy, 0, OH - 1);
+    Expr chosen = winner(cox, coy, c, n)[0] == t.x && winner(cox, coy, c, n)[1] == t.y;
+    Func d(ctx.fname("d_maxpool"));
+    d(x, y, c, n) = sum(select(hit && chosen, b.dy(cox, coy, c, n), 0.0f));
+    b.inputGrads[0] = d;
+}
+
 std::vector<ArgSpec> args(bool avg) {
     std::vector<ArgSpec> a = {{"size", AttrKind::IntOrPair, std::nullopt},
                               {"stride", AttrKind::IntOrPair, std::nullopt, "size"},
@@ -91,6 +116,7 @@ void define(const char *name, const char *summary, bool avg) {
     d.inferType = avg ? avgType : maxType;
     d.flops = flops;
     d.lower = avg ? lowerAvg : lowerMax;
+    d.backward = avg ? nullptr : backwardMax;
     OpRegistry::get().add(std::move(d));
 }
 

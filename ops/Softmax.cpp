@@ -1,6 +1,7 @@
 // softmax: over channels (the class dimension of [N, K], or C at each pixel),
 // computed stably by subtracting the maximum.
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -33,6 +34,22 @@ void schedule(ScheduleCtx &s) {
     for (const char *stage : {"max", "exp", "sum"}) s.op.stages.at(stage).compute_root();
 }
 
+// d in = s * (dy - sum over channels of dy * s), s = softmax(in). (Written
+// out: the stabilising maximum() is not differentiable by Halide's autodiff.)
+void backward(BackwardCtx &b) {
+    LowerCtx &ctx = b.forward;
+    Func s = lower(ctx);
+    s.compute_root();
+    int C = int(ctx.inputTypes[0].channels());
+    RDom r(0, C, ctx.fname("r_grad"));
+    Func dot(ctx.fname("dot"));
+    dot(ctx.x, ctx.y, ctx.n) = sum(b.dy(ctx.x, ctx.y, r, ctx.n) * s(ctx.x, ctx.y, r, ctx.n));
+    dot.compute_root();
+    Func d(ctx.fname("d_softmax"));
+    d(ctx.x, ctx.y, ctx.c, ctx.n) = s(ctx.x, ctx.y, ctx.c, ctx.n) * (b.dy(ctx.x, ctx.y, ctx.c, ctx.n) - dot(ctx.x, ctx.y, ctx.n));
+    b.inputGrads[0] = d;
+}
+
 } // namespace
 
 void defineSoftmax() {
@@ -43,6 +60,7 @@ void defineSoftmax() {
     d.flops = flops;
     d.lower = lower;
     d.schedule = schedule;
+    d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }
 

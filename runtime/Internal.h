@@ -12,6 +12,23 @@
 
 #include "runtime/ModelDesc.h"
 
+// Optimiser state (torch.optim semantics; see Train.cpp). Value type: train_step works on
+// a copy and commits it only when the whole step succeeds.
+struct cnnrt_optimizer {
+    enum Kind { SGD = 0, ADAM = 1 };
+    int kind = SGD;
+    // Hyper-parameters; those the kind does not use keep their defaults.
+    float lr = 0.01f, momentum = 0.0f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f,
+          weight_decay = 0.0f;
+    // Optimiser steps taken since the optimiser was set (Adam's bias-correction step; for
+    // SGD with momentum, step > 0 means the momentum buffers exist).
+    int64_t step = 0;
+    // Per parameter (desc order); empty until the first step, and always empty for
+    // parameters the optimiser does not update. SGD: buf1 = momentum_buffer.
+    // Adam: buf1 = exp_avg, buf2 = exp_avg_sq.
+    std::vector<std::vector<float>> buf1, buf2;
+};
+
 // The model behind the opaque cnnrt_model handle.
 struct cnnrt_model {
     using Weights = std::vector<std::vector<float>>;  // one vector per parameter, desc order
@@ -30,6 +47,13 @@ struct cnnrt_model {
         std::lock_guard<std::mutex> g(weights_mutex);
         weights.swap(w);
     }  // the old set is freed when `w` dies, after the lock is released
+
+    // Training state, guarded by train_mutex. train_step, set_sgd/set_adam, the
+    // checkpoint functions and load_weights hold it for their whole duration, so they
+    // are serialised among themselves; infer never takes it.
+    mutable std::mutex train_mutex;
+    cnnrt_optimizer optimizer;
+    uint64_t train_steps = 0;  // successful train_steps: the dropout seed's counter
 
 private:
     mutable std::mutex weights_mutex;
@@ -50,6 +74,25 @@ struct Error : std::exception {
 };
 
 int64_t param_numel(const cnnrt_param_desc &p);
+
+// True for parameters the optimiser updates: learned (not a buffer) and not derived.
+inline bool is_trainable(const cnnrt_param_desc &p) {
+    return p.derive == CNNRT_DERIVE_NONE && !p.buffer;
+}
+
+// Throws the error for training entry points of a library compiled without --train.
+void require_training(const cnnrt_model_desc *d);
+
+// Throws a clear error unless o's kind and hyper-parameters are valid (see set_sgd/adam).
+void validate_optimizer(const cnnrt_optimizer &o);
+
+// Parameters that some GRAD tensor of the train kernels refers to (desc order flags).
+std::vector<bool> params_with_grad(const cnnrt_model_desc *d);
+
+// Applies one optimiser step in place to `w` (a private copy) and `opt` (a private copy).
+// grads[i] is the gradient of parameter i, or empty for parameters without one.
+void apply_optimizer(const cnnrt_model_desc *d, cnnrt_optimizer &opt, cnnrt_model::Weights &w,
+                     const std::vector<std::vector<float>> &grads);
 
 // Recomputes every derived parameter (CNNRT_DERIVE_*) of w from its sources.
 void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w);

@@ -60,6 +60,12 @@ enum cnnrt_storage {
                                      the parameter's shape, copied into the weights when the step succeeds */
     CNNRT_STORAGE_LABELS = 7,     /* the caller's int32 labels: a 1-D buffer of extent batch */
     CNNRT_STORAGE_SEED = 8        /* a uint32 scalar (the step's random seed for dropout): args[i] points at it */
+    /* Inference kernels may not use the training storages; training kernels may
+     * use INPUT, PARAM and the training storages (not OUTPUT or ACTIVATION), and
+     * their last argument must be a TRAIN, GRAD or NEW_PARAM tensor. GRAD only for
+     * parameters that are neither buffers nor derived; NEW_PARAM only for
+     * (non-derived) buffers. A NEW_PARAM buffer starts each step holding the
+     * current value; the TRAIN arena starts zeroed. */
 };
 
 /* A buffer a kernel reads or writes. Activations scale with the batch: a tensor

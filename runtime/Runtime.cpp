@@ -73,6 +73,69 @@ std::string param_label(const cnnrt_model_desc *d, int i) {
 
 void validate_derived(const cnnrt_model_desc *d, int i);
 
+bool is_train_only(int storage) {
+    return storage == CNNRT_STORAGE_TRAIN || storage == CNNRT_STORAGE_GRAD ||
+           storage == CNNRT_STORAGE_NEW_PARAM || storage == CNNRT_STORAGE_LABELS ||
+           storage == CNNRT_STORAGE_SEED;
+}
+
+// Inference kernels see the input, parameters, activations and the output; training
+// kernels see the input, parameters and the training-only storages, and write TRAIN,
+// GRAD or NEW_PARAM tensors (never a parameter: published weights are immutable).
+void validate_kernels(const cnnrt_model_desc *d, const cnnrt_kernel_desc *kernels, int n,
+                      bool train) {
+    for (int k = 0; k < n; ++k) {
+        const cnnrt_kernel_desc &kd = kernels[k];
+        std::string label = std::string(train ? "training " : "") +
+                            (kd.name ? "kernel '" + std::string(kd.name) + "'"
+                                     : "kernel #" + std::to_string(k));
+        if (!kd.fn) throw Error(label + " has no function");
+        if (kd.num_args < 1 || !kd.args) throw Error(label + " has no arguments");
+        for (int a = 0; a < kd.num_args; ++a) {
+            if (kd.args[a] < 0 || kd.args[a] >= d->num_tensors)
+                throw Error(label + " refers to a missing tensor");
+            const int storage = d->tensors[kd.args[a]].storage;
+            if (!train && is_train_only(storage))
+                throw Error(label + " uses training-only tensor #" + std::to_string(kd.args[a]));
+            if (train && (storage == CNNRT_STORAGE_OUTPUT || storage == CNNRT_STORAGE_ACTIVATION))
+                throw Error(label + " uses tensor #" + std::to_string(kd.args[a]) +
+                            ", an inference output/activation (training uses TRAIN tensors)");
+        }
+        const cnnrt_tensor_desc &out = d->tensors[kd.args[kd.num_args - 1]];
+        if (out.storage == CNNRT_STORAGE_INPUT) throw Error(label + " writes the input");
+        if (train && out.storage != CNNRT_STORAGE_TRAIN && out.storage != CNNRT_STORAGE_GRAD &&
+            out.storage != CNNRT_STORAGE_NEW_PARAM)
+            throw Error(label + " does not write a TRAIN, GRAD or NEW_PARAM tensor");
+    }
+}
+
+// The training half of the desc: all zero in a library compiled without --train.
+void validate_training(const cnnrt_model_desc *d) {
+    if (d->num_train_kernels < 0 || d->num_loss_terms < 0 || d->num_classes < 0)
+        throw Error("desc has a negative training count");
+    if (d->train_arena_floats_per_sample < 0)
+        throw Error("desc train_arena_floats_per_sample is negative");
+    if ((d->num_train_kernels > 0 && !d->train_kernels) ||
+        (d->num_loss_terms > 0 && !d->loss_terms))
+        throw Error("desc has a NULL training table");
+    validate_kernels(d, d->train_kernels, d->num_train_kernels, true);
+    if (d->num_train_kernels > 0) {
+        if (d->num_classes < 1) throw Error("desc has training kernels but num_classes < 1");
+        if (d->num_loss_terms < 1) throw Error("desc has training kernels but no loss terms");
+    }
+    for (int i = 0; i < d->num_loss_terms; ++i) {
+        const cnnrt_loss_term &lt = d->loss_terms[i];
+        const std::string label = "loss term #" + std::to_string(i);
+        if (lt.tensor < 0 || lt.tensor >= d->num_tensors)
+            throw Error(label + " refers to a missing tensor");
+        const cnnrt_tensor_desc &t = d->tensors[lt.tensor];
+        if (t.storage != CNNRT_STORAGE_TRAIN) throw Error(label + " is not a TRAIN tensor");
+        if (t.dims[0] != 1 || t.dims[1] != 1 || t.dims[2] != 1)
+            throw Error(label + " does not have dims {1, 1, 1}");
+        if (!std::isfinite(lt.weight)) throw Error(label + " has a non-finite weight");
+    }
+}
+
 // Checks that a desc is self-consistent so that inference can never address memory
 // outside the caller's buffers, the arena or the parameters. Fills the per-tensor dims.
 void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
@@ -118,13 +181,22 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
         const cnnrt_tensor_desc &t = d->tensors[i];
         std::string label = "tensor #" + std::to_string(i);
         int64_t *td = &tdims[size_t(i) * kTensorInfo];
-        if (t.storage == CNNRT_STORAGE_PARAM) {
+        if (t.storage == CNNRT_STORAGE_PARAM || t.storage == CNNRT_STORAGE_GRAD ||
+            t.storage == CNNRT_STORAGE_NEW_PARAM) {
             if (t.index < 0 || t.index >= d->num_params)
                 throw Error(label + " refers to a missing parameter");
+            const cnnrt_param_desc &p = d->params[t.index];
+            if (t.storage == CNNRT_STORAGE_GRAD && !is_trainable(p))
+                throw Error(label + " is the gradient of " + param_label(d, t.index) + ", which is " +
+                            (p.buffer ? "a buffer" : "derived") + " and has no gradient");
+            if (t.storage == CNNRT_STORAGE_NEW_PARAM && (!p.buffer || p.derive != CNNRT_DERIVE_NONE))
+                throw Error(label + " is a new value of " + param_label(d, t.index) +
+                            ", which is not a (non-derived) buffer");
             continue;
         }
+        if (t.storage == CNNRT_STORAGE_LABELS || t.storage == CNNRT_STORAGE_SEED) continue;
         if (t.storage != CNNRT_STORAGE_INPUT && t.storage != CNNRT_STORAGE_OUTPUT &&
-            t.storage != CNNRT_STORAGE_ACTIVATION)
+            t.storage != CNNRT_STORAGE_ACTIVATION && t.storage != CNNRT_STORAGE_TRAIN)
             throw Error(label + " has an unknown storage");
         bool zero = t.dims[0] == 0 && t.dims[1] == 0 && t.dims[2] == 0;
         if (zero && t.storage == CNNRT_STORAGE_INPUT) {
@@ -160,26 +232,21 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
             (t.offset < 0 || t.offset > d->arena_floats_per_sample ||
              stride > d->arena_floats_per_sample - t.offset))
             throw Error(label + " lies outside the activation arena");
+        if (t.storage == CNNRT_STORAGE_TRAIN &&
+            (t.offset < 0 || t.offset > d->train_arena_floats_per_sample ||
+             stride > d->train_arena_floats_per_sample - t.offset))
+            throw Error(label + " lies outside the training arena");
     }
 
-    for (int k = 0; k < d->num_kernels; ++k) {
-        const cnnrt_kernel_desc &kd = d->kernels[k];
-        std::string label = kd.name ? "kernel '" + std::string(kd.name) + "'"
-                                    : "kernel #" + std::to_string(k);
-        if (!kd.fn) throw Error(label + " has no function");
-        if (kd.num_args < 1 || !kd.args) throw Error(label + " has no arguments");
-        for (int a = 0; a < kd.num_args; ++a)
-            if (kd.args[a] < 0 || kd.args[a] >= d->num_tensors)
-                throw Error(label + " refers to a missing tensor");
-        const cnnrt_tensor_desc &out = d->tensors[kd.args[kd.num_args - 1]];
-        if (out.storage == CNNRT_STORAGE_INPUT)
-            throw Error(label + " writes the input");
-    }
+    validate_kernels(d, d->kernels, d->num_kernels, false);
+    validate_training(d);
 
     if (d->result_tensor < 0 || d->result_tensor >= d->num_tensors)
         throw Error("desc result_tensor is out of range");
     const cnnrt_tensor_desc &r = d->tensors[d->result_tensor];
-    if (r.storage == CNNRT_STORAGE_PARAM) throw Error("desc result_tensor is a parameter");
+    if (r.storage != CNNRT_STORAGE_INPUT && r.storage != CNNRT_STORAGE_OUTPUT &&
+        r.storage != CNNRT_STORAGE_ACTIVATION)
+        throw Error("desc result_tensor is not an input, output or activation tensor");
     const int64_t *rd = &tdims[size_t(d->result_tensor) * kTensorInfo];
     if (rd[0] * rd[1] * rd[2] != d->output_size)
         throw Error("desc result_tensor has " + std::to_string(rd[0] * rd[1] * rd[2]) +
@@ -216,6 +283,125 @@ void validate_derived(const cnnrt_model_desc *d, int i) {
                         std::to_string(channels) + " elements");
         }
     }
+}
+
+// Where a call's tensors live. Training-only fields are null for inference.
+struct Buffers {
+    const float *input = nullptr;
+    float *output = nullptr;
+    float *arena = nullptr;        // ACTIVATION
+    float *train_arena = nullptr;  // TRAIN
+    const cnnrt_model::Weights *weights = nullptr;
+    std::vector<std::vector<float>> *grads = nullptr;       // GRAD, per parameter
+    std::vector<std::vector<float>> *new_params = nullptr;  // NEW_PARAM, per parameter
+    const int32_t *labels = nullptr;
+    uint32_t *seed = nullptr;
+    int batch = 0;
+};
+
+struct FreeDeleter {
+    void operator()(float *p) const { std::free(p); }
+};
+
+// Builds each kernel's halide_buffer_t arguments and runs the kernels in order.
+void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int n,
+                 const Buffers &io) {
+    const cnnrt_model_desc *d = model->desc;
+    const int batch = io.batch;
+    static float dummy = 0.0f;  // host for zero-element parameters; never dereferenced
+    std::vector<halide_buffer_t> bufs;
+    std::vector<halide_dimension_t> dims;
+    std::vector<void *> args;
+    for (int k = 0; k < n; ++k) {
+        const cnnrt_kernel_desc &kd = kernels[k];
+        bufs.assign(size_t(kd.num_args), halide_buffer_t());
+        dims.assign(size_t(kd.num_args) * 4, halide_dimension_t());
+        args.assign(size_t(kd.num_args), nullptr);
+        for (int a = 0; a < kd.num_args; ++a) {
+            const int ti = kd.args[a];
+            const cnnrt_tensor_desc &t = d->tensors[ti];
+            halide_buffer_t &b = bufs[size_t(a)];
+            halide_dimension_t *dim = &dims[size_t(a) * 4];
+            b.type.code = halide_type_float;
+            b.type.bits = 32;
+            b.type.lanes = 1;
+            b.dim = dim;
+            if (t.storage == CNNRT_STORAGE_SEED) {
+                args[size_t(a)] = io.seed;  // a scalar argument: a pointer to its value
+                continue;
+            }
+            if (t.storage == CNNRT_STORAGE_LABELS) {
+                b.type.code = halide_type_int;
+                b.host = reinterpret_cast<uint8_t *>(const_cast<int32_t *>(io.labels));
+                b.dimensions = 1;
+                dim[0] = halide_dimension_t(0, batch, 1);
+            } else if (t.storage == CNNRT_STORAGE_PARAM || t.storage == CNNRT_STORAGE_GRAD ||
+                       t.storage == CNNRT_STORAGE_NEW_PARAM) {
+                const cnnrt_param_desc &p = d->params[t.index];
+                // Kernels never write parameters (validated): casting away const is safe.
+                const std::vector<float> &v =
+                    t.storage == CNNRT_STORAGE_PARAM ? (*io.weights)[size_t(t.index)]
+                    : t.storage == CNNRT_STORAGE_GRAD ? (*io.grads)[size_t(t.index)]
+                                                      : (*io.new_params)[size_t(t.index)];
+                b.host = reinterpret_cast<uint8_t *>(
+                    v.empty() ? &dummy : const_cast<float *>(v.data()));
+                b.dimensions = p.rank;
+                int64_t stride = 1;
+                for (int r = 0; r < p.rank; ++r) {  // Halide dim r = PyTorch dim rank-1-r
+                    int64_t extent = p.shape[p.rank - 1 - r];
+                    dim[r] = halide_dimension_t(0, int32_t(extent), int32_t(stride));
+                    stride *= extent;
+                }
+            } else {
+                const int64_t *td = &model->tensor_dims[size_t(ti) * kTensorInfo];
+                float *host = t.storage == CNNRT_STORAGE_INPUT ? const_cast<float *>(io.input)
+                              : t.storage == CNNRT_STORAGE_OUTPUT ? io.output
+                              : t.storage == CNNRT_STORAGE_TRAIN  ? io.train_arena + t.offset * batch
+                                                                  : io.arena + t.offset * batch;
+                b.host = reinterpret_cast<uint8_t *>(host + td[3]);
+                b.dimensions = 4;
+                dim[0] = halide_dimension_t(0, int32_t(td[0]), 1);
+                dim[1] = halide_dimension_t(0, int32_t(td[1]), int32_t(td[0]));
+                dim[2] = halide_dimension_t(0, int32_t(td[2]), int32_t(td[0] * td[1]));
+                dim[3] = halide_dimension_t(0, batch, int32_t(td[4]));
+            }
+            args[size_t(a)] = &b;
+        }
+        t_halide_msg.clear();
+        int rc = kd.fn(args.data());
+        if (rc != 0) {
+            std::string name = kd.name ? kd.name : "#" + std::to_string(k);
+            std::string why = t_halide_msg.empty() ? "Halide error code " + std::to_string(rc)
+                                                   : t_halide_msg;
+            throw Error(std::string(io.seed ? "training " : "") + "kernel '" + name +
+                        "' failed: " + why);
+        }
+    }
+}
+
+// Every buffer Halide sees must have extents/strides that fit int32.
+void check_batch(const cnnrt_model *model, int batch, int64_t arena_per_sample,
+                 int64_t &arena_floats) {
+    const cnnrt_model_desc *d = model->desc;
+    for (int i = 0; i < d->num_tensors; ++i) {
+        const int s = d->tensors[i].storage;
+        if (s != CNNRT_STORAGE_INPUT && s != CNNRT_STORAGE_OUTPUT &&
+            s != CNNRT_STORAGE_ACTIVATION && s != CNNRT_STORAGE_TRAIN)
+            continue;
+        const int64_t *td = &model->tensor_dims[size_t(i) * kTensorInfo];
+        if (mul_checked(td[4], batch) > kI32Max)
+            throw Error("batch " + std::to_string(batch) + " is too large for this model");
+    }
+    arena_floats = mul_checked(arena_per_sample, batch);
+    if (arena_floats < 0 || uint64_t(arena_floats) > SIZE_MAX / sizeof(float))
+        throw Error("batch " + std::to_string(batch) + " is too large for this model");
+}
+
+// The dropout seed of training step `step`: a hash of a fixed constant and the step, so
+// runs are reproducible and a resumed run continues the same sequence.
+uint32_t step_seed(uint64_t step) {
+    uint64_t state = 0x636e6e72745f7365ULL ^ (step * 0xD1B54A32D192ED03ULL);
+    return uint32_t(splitmix64(state) >> 32);
 }
 
 void init_param(const cnnrt_param_desc &p, int index, std::vector<float> &v) {
@@ -359,20 +545,8 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         install_halide_error_handler();
         const cnnrt_model_desc *d = model->desc;
 
-        // Every buffer Halide sees must have extents/strides that fit int32.
-        for (int i = 0; i < d->num_tensors; ++i) {
-            if (d->tensors[i].storage == CNNRT_STORAGE_PARAM) continue;
-            const int64_t *td = &model->tensor_dims[size_t(i) * kTensorInfo];
-            if (mul_checked(td[4], batch) > kI32Max)
-                throw Error("batch " + std::to_string(batch) + " is too large for this model");
-        }
-        int64_t arena_floats = mul_checked(d->arena_floats_per_sample, batch);
-        if (arena_floats < 0 || uint64_t(arena_floats) > SIZE_MAX / sizeof(float))
-            throw Error("batch " + std::to_string(batch) + " is too large for this model");
-
-        struct FreeDeleter {
-            void operator()(float *p) const { std::free(p); }
-        };
+        int64_t arena_floats = 0;
+        check_batch(model, batch, d->arena_floats_per_sample, arena_floats);
         std::unique_ptr<float, FreeDeleter> arena;
         if (arena_floats > 0) {
             arena.reset(static_cast<float *>(std::malloc(size_t(arena_floats) * sizeof(float))));
@@ -381,62 +555,13 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         }
 
         const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
-        static float dummy = 0.0f;  // host for zero-element parameters; never dereferenced
-        std::vector<halide_buffer_t> bufs;
-        std::vector<halide_dimension_t> dims;
-        std::vector<void *> args;
-        for (int k = 0; k < d->num_kernels; ++k) {
-            const cnnrt_kernel_desc &kd = d->kernels[k];
-            bufs.assign(size_t(kd.num_args), halide_buffer_t());
-            dims.assign(size_t(kd.num_args) * 4, halide_dimension_t());
-            args.assign(size_t(kd.num_args), nullptr);
-            for (int a = 0; a < kd.num_args; ++a) {
-                const int ti = kd.args[a];
-                const cnnrt_tensor_desc &t = d->tensors[ti];
-                halide_buffer_t &b = bufs[size_t(a)];
-                halide_dimension_t *dim = &dims[size_t(a) * 4];
-                b.type.code = halide_type_float;
-                b.type.bits = 32;
-                b.type.lanes = 1;
-                b.dim = dim;
-                if (t.storage == CNNRT_STORAGE_PARAM) {
-                    const cnnrt_param_desc &p = d->params[t.index];
-                    // Kernels never write parameters: casting away const is safe.
-                    const std::vector<float> &v = (*weights)[size_t(t.index)];
-                    b.host = reinterpret_cast<uint8_t *>(
-                        v.empty() ? &dummy : const_cast<float *>(v.data()));
-                    b.dimensions = p.rank;
-                    int64_t stride = 1;
-                    for (int r = 0; r < p.rank; ++r) {  // Halide dim r = PyTorch dim rank-1-r
-                        int64_t extent = p.shape[p.rank - 1 - r];
-                        dim[r] = halide_dimension_t(0, int32_t(extent), int32_t(stride));
-                        stride *= extent;
-                    }
-                } else {
-                    const int64_t *td = &model->tensor_dims[size_t(ti) * kTensorInfo];
-                    float *host = t.storage == CNNRT_STORAGE_INPUT ? const_cast<float *>(input)
-                                  : t.storage == CNNRT_STORAGE_OUTPUT
-                                      ? output
-                                      : arena.get() + t.offset * batch;
-                    b.host = reinterpret_cast<uint8_t *>(host + td[3]);
-                    b.dimensions = 4;
-                    dim[0] = halide_dimension_t(0, int32_t(td[0]), 1);
-                    dim[1] = halide_dimension_t(0, int32_t(td[1]), int32_t(td[0]));
-                    dim[2] = halide_dimension_t(0, int32_t(td[2]), int32_t(td[0] * td[1]));
-                    dim[3] = halide_dimension_t(0, batch, int32_t(td[4]));
-                }
-                args[size_t(a)] = &b;
-            }
-            t_halide_msg.clear();
-            int rc = kd.fn(args.data());
-            if (rc != 0) {
-                std::string name = kd.name ? kd.name : "#" + std::to_string(k);
-                std::string why = t_halide_msg.empty()
-                                      ? "Halide error code " + std::to_string(rc)
-                                      : t_halide_msg;
-                throw Error("kernel '" + name + "' failed: " + why);
-            }
-        }
+        Buffers bufs;
+        bufs.input = input;
+        bufs.output = output;
+        bufs.arena = arena.get();
+        bufs.weights = weights.get();
+        bufs.batch = batch;
+        run_kernels(model, d->kernels, d->num_kernels, bufs);
 
         const cnnrt_tensor_desc &r = d->tensors[d->result_tensor];
         if (r.storage != CNNRT_STORAGE_OUTPUT) {
@@ -453,6 +578,93 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
                                 n * sizeof(float));
             }
         }
+    });
+}
+
+int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labels, int batch,
+                     float *loss) {
+    return guarded([&] {
+        if (!model) throw Error("model is NULL");
+        if (!input) throw Error("input is NULL");
+        if (!labels) throw Error("labels is NULL");
+        if (!loss) throw Error("loss is NULL");
+        if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
+        const cnnrt_model_desc *d = model->desc;
+        require_training(d);
+        for (int i = 0; i < batch; ++i)
+            if (labels[i] < 0 || labels[i] >= d->num_classes)
+                throw Error("label " + std::to_string(labels[i]) + " at index " + std::to_string(i) +
+                            " is out of range [0, " + std::to_string(d->num_classes) + ")");
+        install_halide_error_handler();
+
+        // Serialises training-state users (train_step, set_*, checkpoints, load_weights);
+        // inference does not take this lock and keeps using its snapshots.
+        std::lock_guard<std::mutex> train_lock(model->train_mutex);
+        int64_t arena_floats = 0;
+        check_batch(model, batch, d->train_arena_floats_per_sample, arena_floats);
+        // Zeroed, so that a kernel reading memory it did not write is at least deterministic.
+        std::unique_ptr<float, FreeDeleter> arena;
+        if (arena_floats > 0) {
+            arena.reset(static_cast<float *>(std::calloc(size_t(arena_floats), sizeof(float))));
+            if (!arena) throw Error("out of memory allocating a " +
+                                    std::to_string(arena_floats * 4) + "-byte training arena");
+        }
+
+        const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
+        // Gradients start at zero; new buffer values start at the current values, so a
+        // kernel that leaves part of one unwritten leaves it unchanged.
+        std::vector<std::vector<float>> grads(size_t(d->num_params)), new_params(grads.size());
+        std::vector<bool> has_new(grads.size(), false);
+        const std::vector<bool> has_grad = params_with_grad(d);
+        for (int i = 0; i < d->num_params; ++i)
+            if (has_grad[size_t(i)]) grads[size_t(i)].assign(size_t(param_numel(d->params[i])), 0.0f);
+        for (int i = 0; i < d->num_tensors; ++i) {
+            const cnnrt_tensor_desc &t = d->tensors[i];
+            if (t.storage != CNNRT_STORAGE_NEW_PARAM || has_new[size_t(t.index)]) continue;
+            has_new[size_t(t.index)] = true;
+            new_params[size_t(t.index)] = (*weights)[size_t(t.index)];
+        }
+        uint32_t seed = step_seed(model->train_steps);
+
+        Buffers io;
+        io.input = input;
+        io.train_arena = arena.get();
+        io.weights = weights.get();
+        io.grads = &grads;
+        io.new_params = &new_params;
+        io.labels = labels;
+        io.seed = &seed;
+        io.batch = batch;
+        run_kernels(model, d->train_kernels, d->num_train_kernels, io);
+
+        double total = 0.0;
+        for (int k = 0; k < d->num_loss_terms; ++k) {
+            const cnnrt_loss_term &lt = d->loss_terms[k];
+            const cnnrt_tensor_desc &t = d->tensors[lt.tensor];
+            const int64_t *td = &model->tensor_dims[size_t(lt.tensor) * kTensorInfo];
+            const float *v = arena.get() + t.offset * batch + td[3];
+            double sum = 0.0;
+            for (int i = 0; i < batch; ++i) sum += double(v[int64_t(i) * td[4]]);
+            total += double(lt.weight) * (sum / batch);
+        }
+        const float result = float(total);
+        if (!std::isfinite(total) || !std::isfinite(result))
+            throw Error(std::string("loss is not finite (") + (std::isnan(total) ? "nan" : "inf") +
+                        "); the weights are unchanged");
+
+        // Copy on write: infer calls in flight keep the old set.
+        auto next = std::make_shared<cnnrt_model::Weights>(*weights);
+        cnnrt_optimizer opt = model->optimizer;
+        apply_optimizer(d, opt, *next, grads);
+        for (int i = 0; i < d->num_params; ++i)
+            if (has_new[size_t(i)]) (*next)[size_t(i)].swap(new_params[size_t(i)]);
+        compute_derived(d, *next);
+
+        // Commit: nothing below throws.
+        model->publish(std::move(next));
+        model->optimizer = std::move(opt);
+        ++model->train_steps;
+        *loss = result;
     });
 }
 

@@ -39,14 +39,27 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
  * the optimiser resets its state. */
 int cnnrt_set_sgd(cnnrt_model *model, float lr, float momentum, float weight_decay);
 int cnnrt_set_adam(cnnrt_model *model, float lr, float beta1, float beta2, float eps, float weight_decay);
+/* Changes the current optimiser's learning rate, keeping its state (a
+ * learning-rate schedule, like torch's StepLR). */
+int cnnrt_set_lr(cnnrt_model *model, float lr);
 /* One step: forward in training mode, mean cross-entropy (+ weighted aux
  * losses), backward, optimiser update. Writes the loss. Labels out of range,
- * batch < 1, a NaN or infinite loss: an error, and the weights stay as they
- * were. Not to be run concurrently with another train_step on one model. */
+ * batch < 1, a NaN or infinite loss, a failing kernel: an error, and the
+ * weights, the optimiser state and the step counter stay as they were.
+ * Hyper-parameters are float32; the update is torch's for those float32
+ * values. A parameter no GRAD tensor refers to is not updated (like torch's
+ * grad None). The dropout seed of a step is a hash of a fixed constant and the
+ * model's count of successful steps (restored by load_checkpoint).
+ * Concurrency: train_step, set_sgd/set_adam, the checkpoint functions and
+ * load_weights take a per-model lock, so they serialise (running train_step
+ * from two threads is safe but pointless); infer never waits and keeps the
+ * weights it started with. */
 int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labels, int batch, float *loss);
 /* Weights plus optimiser state (kind, hyper-parameters, step count, moment
  * buffers) in one safetensors file, written atomically, so training resumes
- * bit-identically. Loading is all or nothing. */
+ * bit-identically. Loading is all or nothing. The state is stored in tensors
+ * named "__optim__.*" (layout in Weights.cpp); load_weights skips those, so a
+ * checkpoint also loads as plain weights (leaving the optimiser as it was). */
 int cnnrt_save_checkpoint(const cnnrt_model *model, const char *path);
 int cnnrt_load_checkpoint(cnnrt_model *model, const char *path);
 

@@ -4,6 +4,18 @@
 //   {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
 //    "__metadata__": {string: string}}
 // then the data buffer; offsets are relative to its start and must index it fully.
+//
+// A checkpoint (cnnrt_save_checkpoint) is the same file plus the training state, in
+// tensors whose names start with "__optim__." (plain weight loading skips them):
+//   __optim__.kind        I64 [1]  0 = SGD, 1 = Adam
+//   __optim__.hparams     F32 [6]  lr, momentum, beta1, beta2, eps, weight_decay
+//                                  (the kind's unused slots hold their defaults)
+//   __optim__.step        I64 [1]  optimiser steps since it was set (Adam's bias correction)
+//   __optim__.train_step  I64 [1]  successful train_steps (the dropout seed's counter)
+//   __optim__.momentum.<param>                            SGD with momentum != 0, step > 0
+//   __optim__.exp_avg.<param>, __optim__.exp_avg_sq.<param>   Adam, step > 0
+// The moment buffers (F32, the parameter's shape) exist for exactly the parameters the
+// optimiser updates (learned, not derived, with a GRAD tensor), and only then.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,11 +91,51 @@ struct Range {
     std::string name;
 };
 
-void load(cnnrt_model *model, const char *path_c) {
+const char kOptimPrefix[] = "__optim__.";
+
+bool is_optim_name(const std::string &name) { return name.rfind(kOptimPrefix, 0) == 0; }
+
+// An __optim__.* entry of a checkpoint, checked generically but not yet interpreted.
+struct OptimEntry {
+    std::string dtype;
+    std::vector<uint64_t> dims;
+    uint64_t begin;
+};
+
+// The moment buffers optimiser `o` holds, by tensor name suffix: (name, parameter, slot).
+struct StateTensor {
+    std::string name;
+    int param;
+    int slot;  // 1: buf1, 2: buf2
+};
+
+std::vector<StateTensor> state_tensors(const cnnrt_model_desc *d, const cnnrt_optimizer &o) {
+    std::vector<StateTensor> out;
+    if (o.step == 0) return out;
+    const std::vector<bool> has_grad = params_with_grad(d);
+    for (int i = 0; i < d->num_params; ++i) {
+        if (!has_grad[size_t(i)] || !is_trainable(d->params[i])) continue;
+        const std::string p = d->params[i].name;
+        if (o.kind == cnnrt_optimizer::SGD) {
+            if (o.momentum != 0.0f) out.push_back({kOptimPrefix + ("momentum." + p), i, 1});
+        } else {
+            out.push_back({kOptimPrefix + ("exp_avg." + p), i, 1});
+            out.push_back({kOptimPrefix + ("exp_avg_sq." + p), i, 2});
+        }
+    }
+    return out;
+}
+
+// Loads weights (checkpoint false: __optim__.* entries are skipped) or a checkpoint
+// (weights and training state). All or nothing.
+void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
     if (!model) throw Error("model is NULL");
     if (!path_c) throw Error("path is NULL");
     const std::string path = path_c;
     const cnnrt_model_desc *d = model->desc;
+    if (checkpoint) require_training(d);
+    // Serialised with train_step, so a step in flight cannot overwrite what is loaded.
+    std::lock_guard<std::mutex> train_lock(model->train_mutex);
 
     File file;
     file.f = std::fopen(path_c, "rb");
@@ -128,6 +180,7 @@ void load(cnnrt_model *model, const char *path_c) {
     std::vector<Range> ranges;
     std::vector<uint64_t> begin_of(size_t(d->num_params), 0);
     std::vector<bool> seen(size_t(d->num_params), false);
+    std::unordered_map<std::string, OptimEntry> optim;
     for (const auto &[name, entry] : root.members) {
         const std::string t = "tensor '" + name + "'";
         if (name == "__metadata__") {
@@ -168,6 +221,10 @@ void load(cnnrt_model *model, const char *path_c) {
                         std::to_string(e) + "] beyond the " + std::to_string(data_size) +
                         "-byte data buffer (file truncated?)");
         ranges.push_back({b, e, name});
+        if (is_optim_name(name)) {  // training state: only checkpoints read it
+            if (checkpoint) optim.emplace(name, OptimEntry{dtype->text, dims, b});
+            continue;
+        }
         if (ends_with(name, "num_batches_tracked")) continue;  // PyTorch bookkeeping
         if (is_ignored(d, name)) continue;  // e.g. an aux head's weights in an inference build
 
@@ -222,7 +279,87 @@ void load(cnnrt_model *model, const char *path_c) {
                 path);
     }
     compute_derived(d, *staging);
+
+    cnnrt_optimizer opt;
+    uint64_t train_steps = 0;
+    if (checkpoint) {
+        auto take = [&](const std::string &name, const char *dtype,
+                        const std::vector<uint64_t> &dims) -> uint64_t {
+            auto it = optim.find(name);
+            if (it == optim.end())
+                throw Error("'" + path + "' is not a checkpoint of this model: missing tensor '" +
+                            name + "'");
+            const OptimEntry &e = it->second;
+            if (e.dtype != dtype)
+                throw Error("tensor '" + name + "' has dtype " + e.dtype + ", expected " + dtype);
+            if (e.dims != dims)
+                throw Error("tensor '" + name + "' has shape " + shape_text(e.dims) +
+                            ", expected " + shape_text(dims));
+            const uint64_t begin = data_start + e.begin;
+            optim.erase(it);  // byte counts were checked against dtype below by the caller
+            return begin;
+        };
+        auto read_i64 = [&](const std::string &name) {
+            int64_t v = 0;
+            read_at(file.f, take(name, "I64", {1}), &v, sizeof v, path);
+            if (v < 0) throw Error("tensor '" + name + "' is negative");
+            return v;
+        };
+        // Byte counts of the __optim__ entries, checked before anything is read.
+        for (const auto &[name, e] : optim) {
+            uint64_t n = 1;
+            for (uint64_t x : e.dims) n = x && n > UINT64_MAX / 8 / x ? UINT64_MAX / 8 : n * x;
+            if (e.dtype != "I64" && e.dtype != "F32")
+                throw Error("tensor '" + name + "' has dtype " + e.dtype + ", expected F32 or I64");
+            const uint64_t elem = e.dtype == "I64" ? 8 : 4;
+            const Range *r = nullptr;
+            for (const Range &x : ranges)
+                if (x.name == name) r = &x;
+            if (!r || r->end - r->begin != n * elem)
+                throw Error("tensor '" + name + "' has " +
+                            std::to_string(r ? r->end - r->begin : 0) + " bytes of data, expected " +
+                            std::to_string(n * elem));
+        }
+        const int64_t kind = read_i64(std::string(kOptimPrefix) + "kind");
+        if (kind != cnnrt_optimizer::SGD && kind != cnnrt_optimizer::ADAM)
+            throw Error("tensor '__optim__.kind' holds an unknown optimiser kind " +
+                        std::to_string(kind));
+        opt.kind = int(kind);
+        float h[6];
+        read_at(file.f, take(std::string(kOptimPrefix) + "hparams", "F32", {6}), h, sizeof h, path);
+        opt.lr = h[0], opt.momentum = h[1], opt.beta1 = h[2], opt.beta2 = h[3], opt.eps = h[4],
+        opt.weight_decay = h[5];
+        try {
+            validate_optimizer(opt);
+        } catch (const Error &e) {
+            throw Error("'" + path + "' has invalid optimiser hyper-parameters: " + e.msg);
+        }
+        opt.step = read_i64(std::string(kOptimPrefix) + "step");
+        train_steps = uint64_t(read_i64(std::string(kOptimPrefix) + "train_step"));
+        opt.buf1.assign(size_t(d->num_params), {});
+        opt.buf2.assign(size_t(d->num_params), {});
+        for (const StateTensor &st : state_tensors(d, opt)) {
+            const cnnrt_param_desc &p = d->params[st.param];
+            std::vector<float> &v = (st.slot == 1 ? opt.buf1 : opt.buf2)[size_t(st.param)];
+            v.resize(size_t(param_numel(p)));
+            read_at(file.f, take(st.name, "F32", std::vector<uint64_t>(p.shape, p.shape + p.rank)),
+                    v.data(), v.size() * sizeof(float), path);
+            if (st.slot == 2)
+                for (float x : v)
+                    if (!(x >= 0.0f))
+                        throw Error("tensor '" + st.name + "' holds a negative or NaN value");
+        }
+        if (!optim.empty())
+            throw Error("unexpected tensor '" + optim.begin()->first + "' for a " +
+                        (opt.kind == cnnrt_optimizer::SGD ? "SGD" : "Adam") +
+                        " optimiser at step " + std::to_string(opt.step));
+    }
+
     model->publish(std::move(staging));
+    if (checkpoint) {
+        model->optimizer = std::move(opt);
+        model->train_steps = train_steps;
+    }
 }
 
 // Removes the temporary file unless released.
@@ -249,36 +386,71 @@ void write_all(int fd, const void *data, size_t n, const std::string &path) {
     }
 }
 
-void save(const cnnrt_model *model, const char *path_c) {
+// One tensor of a file being written.
+struct OutTensor {
+    std::string name;
+    const char *dtype;
+    std::vector<int64_t> shape;
+    const void *data;
+    uint64_t bytes;
+};
+
+// Saves the weights, plus the training state when `checkpoint`. Atomic: a temporary file
+// renamed over `path`.
+void save(const cnnrt_model *model, const char *path_c, bool checkpoint) {
     if (!model) throw Error("model is NULL");
     if (!path_c) throw Error("path is NULL");
     const std::string path = path_c;
     if (path.empty()) throw Error("path is empty");
     const cnnrt_model_desc *d = model->desc;
+    if (checkpoint) require_training(d);
+    // A checkpoint's weights and optimiser state must come from the same step.
+    std::unique_lock<std::mutex> train_lock(model->train_mutex, std::defer_lock);
+    if (checkpoint) train_lock.lock();
     const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
 
-    std::vector<int> order;  // stored parameters, by name
-    for (int i = 0; i < d->num_params; ++i)
-        if (d->params[i].derive == CNNRT_DERIVE_NONE) order.push_back(i);
-    std::sort(order.begin(), order.end(), [d](int a, int b) {
-        return std::strcmp(d->params[a].name, d->params[b].name) < 0;
-    });
+    std::vector<OutTensor> out;
+    for (int i = 0; i < d->num_params; ++i) {
+        const cnnrt_param_desc &p = d->params[i];
+        if (p.derive != CNNRT_DERIVE_NONE) continue;
+        const std::vector<float> &v = (*weights)[size_t(i)];
+        out.push_back({p.name, "F32", std::vector<int64_t>(p.shape, p.shape + p.rank), v.data(),
+                       uint64_t(v.size()) * 4});
+    }
+    const cnnrt_optimizer &o = model->optimizer;
+    const int64_t kind = o.kind, step = o.step, train_step = int64_t(model->train_steps);
+    const float hparams[6] = {o.lr, o.momentum, o.beta1, o.beta2, o.eps, o.weight_decay};
+    if (checkpoint) {
+        out.push_back({std::string(kOptimPrefix) + "kind", "I64", {1}, &kind, 8});
+        out.push_back({std::string(kOptimPrefix) + "hparams", "F32", {6}, hparams, sizeof hparams});
+        out.push_back({std::string(kOptimPrefix) + "step", "I64", {1}, &step, 8});
+        out.push_back({std::string(kOptimPrefix) + "train_step", "I64", {1}, &train_step, 8});
+        for (const StateTensor &st : state_tensors(d, o)) {
+            const cnnrt_param_desc &p = d->params[st.param];
+            const std::vector<float> &v = (st.slot == 1 ? o.buf1 : o.buf2)[size_t(st.param)];
+            if (v.size() != size_t(param_numel(p)))
+                throw Error("internal error: optimiser state of " + std::string(p.name) +
+                            " is missing");
+            out.push_back({st.name, "F32", std::vector<int64_t>(p.shape, p.shape + p.rank),
+                           v.data(), uint64_t(v.size()) * 4});
+        }
+    }
+    std::sort(out.begin(), out.end(),
+              [](const OutTensor &a, const OutTensor &b) { return a.name < b.name; });
 
     std::string header = "{\"__metadata__\":{\"format\":\"pt\"}";
     uint64_t offset = 0;
-    for (int i : order) {
-        const cnnrt_param_desc &p = d->params[i];
+    for (const OutTensor &t : out) {
         header += ',';
-        json::append_quoted(header, p.name);
-        header += ":{\"dtype\":\"F32\",\"shape\":[";
-        for (int k = 0; k < p.rank; ++k) {
+        json::append_quoted(header, t.name.c_str());
+        header += ":{\"dtype\":\"" + std::string(t.dtype) + "\",\"shape\":[";
+        for (size_t k = 0; k < t.shape.size(); ++k) {
             if (k) header += ',';
-            header += std::to_string(p.shape[k]);
+            header += std::to_string(t.shape[k]);
         }
-        const uint64_t bytes = uint64_t(param_numel(p)) * 4;
         header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
-                  std::to_string(offset + bytes) + "]}";
-        offset += bytes;
+                  std::to_string(offset + t.bytes) + "]}";
+        offset += t.bytes;
     }
     header += '}';
     while ((8 + header.size()) % 8 != 0) header += ' ';  // align the data buffer
@@ -296,10 +468,7 @@ void save(const cnnrt_model *model, const char *path_c) {
     for (int i = 0; i < 8; ++i) len_bytes[i] = (unsigned char)(uint64_t(header.size()) >> (8 * i));
     write_all(tmp.fd, len_bytes, 8, tmp.path);
     write_all(tmp.fd, header.data(), header.size(), tmp.path);
-    for (int i : order) {
-        const std::vector<float> &v = (*weights)[size_t(i)];
-        write_all(tmp.fd, v.data(), v.size() * sizeof(float), tmp.path);
-    }
+    for (const OutTensor &t : out) write_all(tmp.fd, t.data, size_t(t.bytes), tmp.path);
     if (::fsync(tmp.fd) != 0) throw Error("cannot sync '" + tmp.path + "': " + errno_text());
     int fd = tmp.fd;
     tmp.fd = -1;
@@ -323,11 +492,19 @@ void save(const cnnrt_model *model, const char *path_c) {
 extern "C" {
 
 int cnnrt_load_weights(cnnrt_model *model, const char *path) {
-    return cnnrt::guarded([&] { cnnrt::load(model, path); });
+    return cnnrt::guarded([&] { cnnrt::load(model, path, false); });
 }
 
 int cnnrt_save_weights(const cnnrt_model *model, const char *path) {
-    return cnnrt::guarded([&] { cnnrt::save(model, path); });
+    return cnnrt::guarded([&] { cnnrt::save(model, path, false); });
+}
+
+int cnnrt_save_checkpoint(const cnnrt_model *model, const char *path) {
+    return cnnrt::guarded([&] { cnnrt::save(model, path, true); });
+}
+
+int cnnrt_load_checkpoint(cnnrt_model *model, const char *path) {
+    return cnnrt::guarded([&] { cnnrt::load(model, path, true); });
 }
 
 }  // extern "C"

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -750,3 +751,590 @@ TEST(Idx, Errors) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- training
+
+namespace {
+
+using Params = std::vector<std::vector<float>>;
+namespace tm = trainmodel;
+
+struct Batch {
+    std::vector<float> x;
+    std::vector<int32_t> y;
+    int n;
+};
+
+Batch make_batch(int n, uint32_t seed) {
+    Batch b{random_floats(size_t(n) * tm::TIN, seed), std::vector<int32_t>(size_t(n)), n};
+    for (int i = 0; i < n; ++i) b.y[size_t(i)] = int32_t((seed + uint32_t(i) * 7) % tm::K);
+    return b;
+}
+
+// torch.optim's formulas, written out independently of the runtime.
+struct RefOptim {
+    bool adam = false;
+    float lr = 0.01f, mom = 0, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0;
+    int step = 0;
+    Params m, v;  // momentum_buffer / exp_avg, exp_avg_sq (params 0 and 1)
+
+    void apply(Params &p, const Params &g) {
+        if (m.empty()) m.assign(2, {}), v.assign(2, {});
+        ++step;
+        for (int i = 0; i < 2; ++i) {
+            std::vector<float> &w = p[size_t(i)];
+            for (size_t j = 0; j < w.size(); ++j) {
+                float d = g[size_t(i)][j] + wd * w[j];
+                if (!adam) {
+                    if (mom != 0) {
+                        if (step == 1 && j == 0) m[size_t(i)].assign(w.size(), 0);
+                        m[size_t(i)][j] = step == 1 ? d : mom * m[size_t(i)][j] + d;
+                        d = m[size_t(i)][j];
+                    }
+                    w[j] -= lr * d;
+                } else {
+                    if (step == 1 && j == 0) m[size_t(i)].assign(w.size(), 0), v[size_t(i)].assign(w.size(), 0);
+                    float &mm = m[size_t(i)][j], &vv = v[size_t(i)][j];
+                    mm = b1 * mm + (1 - b1) * d;
+                    vv = b2 * vv + (1 - b2) * d * d;
+                    const double bc1 = 1 - std::pow(double(b1), step), bc2 = 1 - std::pow(double(b2), step);
+                    const float denom = std::sqrt(vv) / float(std::sqrt(bc2)) + eps;
+                    w[j] -= float(lr / bc1) * mm / denom;
+                }
+            }
+        }
+    }
+};
+
+// One reference step: returns the loss; updates p (incl. running stats and folds).
+float ref_step(Params &p, RefOptim &opt, const Batch &b) {
+    const int n = b.n;
+    std::vector<float> logits(size_t(n) * tm::K), loss(static_cast<size_t>(n)), dl(size_t(n) * tm::K);
+    tm::forward(b.x.data(), p[0].data(), p[1].data(), n, logits.data());
+    std::vector<float> nm(tm::K), nv(tm::K);
+    tm::stats(logits.data(), p[2].data(), p[3].data(), n, nm.data(), nv.data());
+    tm::loss_grad(logits.data(), b.y.data(), n, loss.data(), dl.data());
+    Params g = {std::vector<float>(tm::K * tm::TIN), std::vector<float>(tm::K)};
+    tm::backward(b.x.data(), dl.data(), n, g[0].data(), g[1].data());
+    opt.apply(p, g);
+    p[2] = nm, p[3] = nv;
+    for (int o = 0; o < tm::K; ++o) {
+        const double s = 1.0 / std::sqrt(double(p[3][size_t(o)]) + double(tm::kEps));
+        for (int k = 0; k < tm::TIN; ++k)
+            p[4][size_t(o * tm::TIN + k)] = float(double(p[0][size_t(o * tm::TIN + k)]) * s);
+        p[5][size_t(o)] = float((double(p[1][size_t(o)]) - double(p[2][size_t(o)])) * s);
+    }
+    double sum = 0;
+    for (float l : loss) sum += l;
+    return float(sum / n);
+}
+
+void expect_params_near(const Params &got, const Params &want, float tol, const char *what) {
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i].size(), want[i].size());
+        for (size_t j = 0; j < got[i].size(); ++j)
+            EXPECT_NEAR(got[i][j], want[i][j], tol * std::max(1.0f, std::fabs(want[i][j])))
+                << what << " param " << i << "[" << j << "]";
+    }
+}
+
+void check_optimizer(RefOptim ref, bool set_adam) {
+    Model m(&tm::kTrainDesc);
+    ASSERT_NE(m.m, nullptr) << err();
+    if (set_adam)
+        ASSERT_EQ(cnnrt_set_adam(m, ref.lr, ref.b1, ref.b2, ref.eps, ref.wd), 0) << err();
+    else
+        ASSERT_EQ(cnnrt_set_sgd(m, ref.lr, ref.mom, ref.wd), 0) << err();
+    Params p = params_of(m);
+    for (int s = 0; s < 3; ++s) {
+        Batch b = make_batch(5, uint32_t(10 + s));
+        float loss = -1;
+        ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), b.n, &loss), 0) << err();
+        const float want = ref_step(p, ref, b);
+        EXPECT_NEAR(loss, want, 1e-6f * std::max(1.0f, want)) << "step " << s;
+        expect_params_near(params_of(m), p, 1e-6f, "after step");
+    }
+}
+
+}  // namespace
+
+TEST(Train, SgdMomentumWeightDecayMatchesTorchFormulas) {
+    RefOptim r;
+    r.lr = 0.5f, r.mom = 0.9f, r.wd = 0.01f;
+    check_optimizer(r, false);
+}
+
+TEST(Train, SgdPlainMatchesTorchFormulas) {
+    RefOptim r;
+    r.lr = 0.1f;
+    check_optimizer(r, false);
+}
+
+TEST(Train, AdamMatchesTorchFormulas) {
+    RefOptim r;
+    r.adam = true, r.lr = 0.05f, r.b1 = 0.8f, r.b2 = 0.99f, r.eps = 1e-6f, r.wd = 0.02f;
+    check_optimizer(r, true);
+}
+
+TEST(Train, DefaultOptimizerIsSgdLr001) {
+    Model m(&tm::kTrainDesc), n(&tm::kTrainDesc);
+    ASSERT_EQ(cnnrt_set_sgd(n, 0.01f, 0, 0), 0) << err();
+    Batch b = make_batch(4, 3);
+    float l1, l2;
+    ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), b.n, &l1), 0) << err();
+    ASSERT_EQ(cnnrt_train_step(n, b.x.data(), b.y.data(), b.n, &l2), 0) << err();
+    EXPECT_EQ(params_of(m), params_of(n));
+    EXPECT_EQ(l1, l2);
+}
+
+TEST(Train, BadHyperParameters) {
+    Model m(&tm::kTrainDesc);
+    const float nan = std::nanf(""), inf = INFINITY;
+    EXPECT_NE(cnnrt_set_sgd(m, -1, 0, 0), 0);
+    EXPECT_NE(err().find("lr"), std::string::npos) << err();
+    EXPECT_NE(cnnrt_set_sgd(m, nan, 0, 0), 0);
+    EXPECT_NE(cnnrt_set_sgd(m, inf, 0, 0), 0);
+    EXPECT_NE(cnnrt_set_sgd(m, 0.1f, -0.5f, 0), 0);
+    EXPECT_NE(err().find("momentum"), std::string::npos) << err();
+    EXPECT_NE(cnnrt_set_sgd(m, 0.1f, 0, -1), 0);
+    EXPECT_NE(err().find("weight_decay"), std::string::npos) << err();
+    EXPECT_NE(cnnrt_set_adam(m, 0.1f, 1.0f, 0.9f, 1e-8f, 0), 0);
+    EXPECT_NE(err().find("beta1"), std::string::npos) << err();
+    EXPECT_NE(cnnrt_set_adam(m, 0.1f, 0.9f, -0.1f, 1e-8f, 0), 0);
+    EXPECT_NE(err().find("beta2"), std::string::npos) << err();
+    EXPECT_NE(cnnrt_set_adam(m, 0.1f, 0.9f, 0.9f, 0, 0), 0);
+    EXPECT_NE(err().find("eps"), std::string::npos) << err();
+    EXPECT_NE(cnnrt_set_adam(m, 0.1f, 0.9f, 0.9f, nan, 0), 0);
+    EXPECT_NE(cnnrt_set_adam(m, 0.1f, 0.9f, 0.9f, 1e-8f, nan), 0);
+    EXPECT_NE(cnnrt_set_sgd(nullptr, 0.1f, 0, 0), 0);
+    EXPECT_EQ(err(), "model is NULL");
+    EXPECT_EQ(cnnrt_set_adam(m, 0, 0, 0, 1e-8f, 0), 0) << err();
+}
+
+TEST(Train, SetOptimizerResetsState) {
+    // SGD momentum, 2 steps, re-set: the next step starts a fresh momentum buffer.
+    Model a(&tm::kTrainDesc);
+    ASSERT_EQ(cnnrt_set_sgd(a, 0.1f, 0.9f, 0), 0);
+    Batch b = make_batch(3, 1);
+    float loss;
+    for (int i = 0; i < 2; ++i) ASSERT_EQ(cnnrt_train_step(a, b.x.data(), b.y.data(), 3, &loss), 0);
+    ASSERT_EQ(cnnrt_set_sgd(a, 0.1f, 0.9f, 0), 0);
+    Params p = params_of(a);
+    RefOptim r;
+    r.lr = 0.1f, r.mom = 0.9f;
+    ASSERT_EQ(cnnrt_train_step(a, b.x.data(), b.y.data(), 3, &loss), 0);
+    ref_step(p, r, b);
+    expect_params_near(params_of(a), p, 1e-6f, "after reset");
+}
+
+TEST(Train, ArgumentErrorsChangeNothing) {
+    Model m(&tm::kTrainDesc);
+    ASSERT_EQ(cnnrt_set_adam(m, 0.01f, 0.9f, 0.999f, 1e-8f, 0), 0);
+    Batch b = make_batch(4, 9);
+    float loss = 123;
+    EXPECT_NE(cnnrt_train_step(nullptr, b.x.data(), b.y.data(), 4, &loss), 0);
+    EXPECT_EQ(err(), "model is NULL");
+    EXPECT_NE(cnnrt_train_step(m, nullptr, b.y.data(), 4, &loss), 0);
+    EXPECT_EQ(err(), "input is NULL");
+    EXPECT_NE(cnnrt_train_step(m, b.x.data(), nullptr, 4, &loss), 0);
+    EXPECT_EQ(err(), "labels is NULL");
+    EXPECT_NE(cnnrt_train_step(m, b.x.data(), b.y.data(), 4, nullptr), 0);
+    EXPECT_EQ(err(), "loss is NULL");
+    EXPECT_NE(cnnrt_train_step(m, b.x.data(), b.y.data(), 0, &loss), 0);
+    EXPECT_EQ(err(), "batch must be >= 1, got 0");
+    EXPECT_NE(cnnrt_train_step(m, b.x.data(), b.y.data(), -3, &loss), 0);
+
+    const Params before = params_of(m);
+    b.y[2] = tm::K;
+    EXPECT_NE(cnnrt_train_step(m, b.x.data(), b.y.data(), 4, &loss), 0);
+    EXPECT_EQ(err(), "label 3 at index 2 is out of range [0, 3)");
+    b.y[2] = 0, b.y[3] = -1;
+    EXPECT_NE(cnnrt_train_step(m, b.x.data(), b.y.data(), 4, &loss), 0);
+    EXPECT_EQ(err(), "label -1 at index 3 is out of range [0, 3)");
+    b.y[3] = 1;
+
+    // A NaN in the input makes the loss NaN: an error, nothing changes.
+    Batch bad = b;
+    bad.x[1] = std::nanf("");
+    EXPECT_NE(cnnrt_train_step(m, bad.x.data(), bad.y.data(), 4, &loss), 0);
+    EXPECT_NE(err().find("loss is not finite (nan)"), std::string::npos) << err();
+    EXPECT_EQ(loss, 123.0f);
+    EXPECT_EQ(params_of(m), before);
+
+    // The optimiser state and step counter did not move either: the next good step
+    // equals the first step of a fresh model.
+    Model fresh(&tm::kTrainDesc);
+    ASSERT_EQ(cnnrt_set_adam(fresh, 0.01f, 0.9f, 0.999f, 1e-8f, 0), 0);
+    float l1, l2;
+    ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 4, &l1), 0) << err();
+    const uint32_t seed1 = tm::g_last_seed;
+    ASSERT_EQ(cnnrt_train_step(fresh, b.x.data(), b.y.data(), 4, &l2), 0) << err();
+    EXPECT_EQ(tm::g_last_seed, seed1);
+    EXPECT_EQ(params_of(m), params_of(fresh));
+    EXPECT_EQ(l1, l2);
+}
+
+namespace {
+int k_fail(void **) { return -7; }
+}  // namespace
+
+TEST(Train, KernelFailureChangesNothing) {
+    cnnrt_kernel_desc kernels[4];
+    std::copy(std::begin(tm::kTrainKernels), std::end(tm::kTrainKernels), kernels);
+    kernels[3].fn = k_fail;
+    cnnrt_model_desc d = tm::kTrainDesc;
+    d.train_kernels = kernels;
+    Model m(&d);
+    ASSERT_NE(m.m, nullptr) << err();
+    const Params before = params_of(m);
+    Batch b = make_batch(2, 4);
+    float loss;
+    EXPECT_NE(cnnrt_train_step(m, b.x.data(), b.y.data(), 2, &loss), 0);
+    EXPECT_EQ(err(), "training kernel 'bwd' failed: Halide error code -7");
+    EXPECT_EQ(params_of(m), before);
+}
+
+TEST(Train, NotCompiledForTraining) {
+    Model m;  // the inference-only test model
+    ASSERT_NE(m.m, nullptr) << err();
+    std::vector<float> x(IN);
+    int32_t y = 0;
+    float loss;
+    EXPECT_NE(cnnrt_train_step(m, x.data(), &y, 1, &loss), 0);
+    EXPECT_EQ(err(), "model 'testnet' was compiled without --train: it cannot be trained");
+    EXPECT_NE(cnnrt_set_sgd(m, 0.1f, 0, 0), 0);
+    EXPECT_NE(err().find("without --train"), std::string::npos);
+    EXPECT_NE(cnnrt_set_adam(m, 0.1f, 0.9f, 0.99f, 1e-8f, 0), 0);
+    EXPECT_NE(err().find("without --train"), std::string::npos);
+    TempDir dir;
+    EXPECT_NE(cnnrt_save_checkpoint(m, dir.file("c").c_str()), 0);
+    EXPECT_NE(err().find("without --train"), std::string::npos);
+    EXPECT_NE(cnnrt_load_checkpoint(m, dir.file("c").c_str()), 0);
+    EXPECT_NE(err().find("without --train"), std::string::npos);
+    EXPECT_TRUE(list_dir(dir.path).empty());
+}
+
+TEST(Train, NewParamsAndDerivedParamsAfterStep) {
+    Model m(&tm::kTrainDesc);
+    ASSERT_NE(m.m, nullptr) << err();
+    Batch b = make_batch(6, 21);
+    float loss;
+    ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 6, &loss), 0) << err();
+    const Params p = params_of(m);
+    // Running stats moved away from (0, 1) to 0.9*old + 0.1*batch stats.
+    Params start = Params(6);
+    start[2].assign(tm::K, 0.0f), start[3].assign(tm::K, 1.0f);
+    bool moved = false;
+    for (int o = 0; o < tm::K; ++o) moved |= p[2][size_t(o)] != 0.0f || p[3][size_t(o)] != 1.0f;
+    EXPECT_TRUE(moved);
+    // Derived parameters follow the new weights and statistics.
+    for (int o = 0; o < tm::K; ++o) {
+        const double s = 1.0 / std::sqrt(double(p[3][size_t(o)]) + double(tm::kEps));
+        EXPECT_EQ(p[5][size_t(o)], float((double(p[1][size_t(o)]) - double(p[2][size_t(o)])) * s));
+        for (int k = 0; k < tm::TIN; ++k)
+            EXPECT_EQ(p[4][size_t(o * tm::TIN + k)], float(double(p[0][size_t(o * tm::TIN + k)]) * s));
+    }
+    // ...and inference uses them.
+    std::vector<float> out(6 * tm::K), want(6 * tm::K);
+    ASSERT_EQ(cnnrt_infer(m, b.x.data(), 6, out.data()), 0) << err();
+    tm::forward(b.x.data(), p[4].data(), p[5].data(), 6, want.data());
+    EXPECT_EQ(out, want);
+}
+
+TEST(Train, SeedsFollowTheStepCounter) {
+    Model a(&tm::kTrainDesc), b(&tm::kTrainDesc);
+    Batch x = make_batch(2, 5);
+    float loss;
+    std::vector<uint32_t> sa, sb;
+    for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(cnnrt_train_step(a, x.x.data(), x.y.data(), 2, &loss), 0);
+        sa.push_back(tm::g_last_seed);
+    }
+    for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(cnnrt_train_step(b, x.x.data(), x.y.data(), 2, &loss), 0);
+        sb.push_back(tm::g_last_seed);
+    }
+    EXPECT_EQ(sa, sb);
+    EXPECT_EQ(std::set<uint32_t>(sa.begin(), sa.end()).size(), sa.size());
+}
+
+TEST(Train, LossTermsAreWeightedMeans) {
+    const cnnrt_loss_term terms[] = {{tm::T_LOSS, 1.0f}, {tm::T_LOSS, 0.25f}};
+    cnnrt_model_desc d = tm::kTrainDesc;
+    d.loss_terms = terms;
+    d.num_loss_terms = 2;
+    Model m(&d), ref(&tm::kTrainDesc);
+    Batch b = make_batch(7, 8);
+    float l1, l2;
+    ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 7, &l1), 0) << err();
+    ASSERT_EQ(cnnrt_train_step(ref, b.x.data(), b.y.data(), 7, &l2), 0) << err();
+    EXPECT_NEAR(l1, 1.25f * l2, 1e-6f);
+}
+
+TEST(Train, RejectsBadTrainDescs) {
+    auto expect_bad = [](const cnnrt_model_desc &d, const std::string &what) {
+        cnnrt_model *m = cnnrt_create(&d);
+        EXPECT_EQ(m, nullptr) << what;
+        cnnrt_destroy(m);
+        EXPECT_NE(err().find(what), std::string::npos) << err();
+    };
+    cnnrt_model_desc d = tm::kTrainDesc;
+    d.train_arena_floats_per_sample = tm::kTrainArena - 1;
+    expect_bad(d, "outside the training arena");
+
+    cnnrt_tensor_desc t[tm::T_COUNT];
+    auto reset = [&] {
+        std::copy(std::begin(tm::kTensors), std::end(tm::kTensors), t);
+        d = tm::kTrainDesc;
+        d.tensors = t;
+    };
+    reset();
+    t[tm::T_GW].index = 99;
+    expect_bad(d, "missing parameter");
+    reset();
+    t[tm::T_GW].index = 2;  // a buffer
+    expect_bad(d, "has no gradient");
+    reset();
+    t[tm::T_GW].index = 4;  // derived
+    expect_bad(d, "has no gradient");
+    reset();
+    t[tm::T_NEW_MEAN].index = 0;  // not a buffer
+    expect_bad(d, "not a (non-derived) buffer");
+    reset();
+    t[tm::T_LOSS].storage = 42;
+    expect_bad(d, "unknown storage");
+
+    const cnnrt_loss_term bad_terms[] = {{tm::T_LOGITS, 1.0f}};
+    reset();
+    d.loss_terms = bad_terms;
+    expect_bad(d, "dims {1, 1, 1}");
+    const cnnrt_loss_term bad_terms2[] = {{tm::T_W, 1.0f}};
+    d.loss_terms = bad_terms2;
+    expect_bad(d, "not a TRAIN tensor");
+    const cnnrt_loss_term bad_terms3[] = {{99, 1.0f}};
+    d.loss_terms = bad_terms3;
+    expect_bad(d, "loss term #0 refers to a missing tensor");
+    const cnnrt_loss_term bad_terms4[] = {{tm::T_LOSS, NAN}};
+    d.loss_terms = bad_terms4;
+    expect_bad(d, "non-finite weight");
+    reset();
+    d.num_loss_terms = 0;
+    expect_bad(d, "no loss terms");
+    reset();
+    d.num_classes = 0;
+    expect_bad(d, "num_classes");
+    reset();
+    d.train_kernels = nullptr;
+    expect_bad(d, "NULL training table");
+
+    cnnrt_kernel_desc k[4];
+    std::copy(std::begin(tm::kTrainKernels), std::end(tm::kTrainKernels), k);
+    const int bad_args[] = {tm::T_INPUT, 77};
+    reset();
+    d.train_kernels = k;
+    k[0].args = bad_args, k[0].num_args = 2;
+    expect_bad(d, "training kernel 'fwd' refers to a missing tensor");
+    const int writes_param[] = {tm::T_INPUT, tm::T_W};
+    k[0].args = writes_param;
+    expect_bad(d, "does not write a TRAIN, GRAD or NEW_PARAM tensor");
+    const int uses_output[] = {tm::T_INPUT, tm::T_OUTPUT, tm::T_LOGITS};
+    k[0].args = uses_output, k[0].num_args = 3;
+    expect_bad(d, "inference output/activation");
+    // Inference kernels cannot use training storages.
+    const int infer_bad[] = {tm::T_INPUT, tm::T_GW, tm::T_BF, tm::T_OUTPUT};
+    const cnnrt_kernel_desc ik[] = {{"infer", tm::k_infer, 4, infer_bad}};
+    reset();
+    d.kernels = ik;
+    expect_bad(d, "training-only tensor");
+    reset();
+    d.result_tensor = tm::T_LOGITS;
+    expect_bad(d, "result_tensor");
+
+    // Without training kernels the training fields may all be zero.
+    reset();
+    d.num_train_kernels = 0, d.train_kernels = nullptr, d.num_loss_terms = 0,
+    d.loss_terms = nullptr, d.num_classes = 0;
+    Model ok(&d);
+    EXPECT_NE(ok.m, nullptr) << err();
+}
+
+TEST(Train, InferDuringTrainingIsSafe) {
+    Model m(&tm::kTrainDesc);
+    ASSERT_EQ(cnnrt_set_adam(m, 0.01f, 0.9f, 0.999f, 1e-8f, 0), 0);
+    std::atomic<bool> done{false};
+    std::atomic<int> failures{0}, calls{0};
+    Batch probe = make_batch(3, 77);
+    std::thread reader([&] {
+        std::vector<float> out(3 * tm::K);
+        while (!done) {
+            if (cnnrt_infer(m, probe.x.data(), 3, out.data()) != 0) ++failures;
+            for (float v : out)
+                if (!std::isfinite(v)) ++failures;
+            ++calls;
+        }
+    });
+    while (calls == 0) std::this_thread::yield();  // overlap for sure
+    float loss;
+    for (int s = 0; s < 300; ++s) {
+        Batch b = make_batch(8, uint32_t(s));
+        ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 8, &loss), 0) << err();
+    }
+    done = true;
+    reader.join();
+    EXPECT_EQ(failures, 0);
+    EXPECT_GT(calls, 0);
+}
+
+// ---------------------------------------------------------------- checkpoints
+
+namespace {
+
+// Trains `steps` steps on batches seed0, seed0+1, ... and returns the losses.
+std::vector<float> train(cnnrt_model *m, int steps, uint32_t seed0, std::vector<uint32_t> *seeds = nullptr) {
+    std::vector<float> losses;
+    for (int s = 0; s < steps; ++s) {
+        Batch b = make_batch(5, seed0 + uint32_t(s));
+        float loss = 0;
+        EXPECT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 5, &loss), 0) << err();
+        if (seeds) seeds->push_back(tm::g_last_seed);
+        losses.push_back(loss);
+    }
+    return losses;
+}
+
+void check_resume(bool adam) {
+    auto set = [adam](cnnrt_model *m) {
+        return adam ? cnnrt_set_adam(m, 0.05f, 0.9f, 0.99f, 1e-7f, 0.01f)
+                    : cnnrt_set_sgd(m, 0.2f, 0.9f, 0.01f);
+    };
+    TempDir dir;
+    const std::string ck = dir.file("ck.safetensors");
+    Model a(&tm::kTrainDesc);
+    ASSERT_EQ(set(a), 0);
+    train(a, 3, 100);
+    ASSERT_EQ(cnnrt_save_checkpoint(a, ck.c_str()), 0) << err();
+    EXPECT_EQ(list_dir(dir.path), std::vector<std::string>{"ck.safetensors"});
+    std::vector<uint32_t> seeds_a, seeds_b;
+    const std::vector<float> la = train(a, 3, 103, &seeds_a);
+
+    Model b(&tm::kTrainDesc);  // default optimiser: the checkpoint replaces it
+    ASSERT_EQ(cnnrt_load_checkpoint(b, ck.c_str()), 0) << err();
+    const std::vector<float> lb = train(b, 3, 103, &seeds_b);
+    EXPECT_EQ(la, lb);
+    EXPECT_EQ(seeds_a, seeds_b);
+    EXPECT_EQ(params_of(a), params_of(b));  // bit-identical
+
+    // A checkpoint also loads as plain weights.
+    Model c(&tm::kTrainDesc);
+    ASSERT_EQ(cnnrt_load_weights(c, ck.c_str()), 0) << err();
+    Model d(&tm::kTrainDesc);
+    ASSERT_EQ(cnnrt_load_checkpoint(d, ck.c_str()), 0) << err();
+    EXPECT_EQ(params_of(c), params_of(d));
+
+    // ...but a plain weights file is not a checkpoint.
+    ASSERT_EQ(cnnrt_save_weights(a, dir.file("w.safetensors").c_str()), 0) << err();
+    EXPECT_NE(cnnrt_load_checkpoint(d, dir.file("w.safetensors").c_str()), 0);
+    EXPECT_NE(err().find("missing tensor '__optim__."), std::string::npos) << err();
+}
+
+}  // namespace
+
+TEST(Checkpoint, SgdMomentumResumeIsBitIdentical) { check_resume(false); }
+TEST(Checkpoint, AdamResumeIsBitIdentical) { check_resume(true); }
+
+TEST(Checkpoint, CorruptFilesFailCleanly) {
+    TempDir dir;
+    const std::string ck = dir.file("ck.safetensors");
+    Model a(&tm::kTrainDesc);
+    ASSERT_EQ(cnnrt_set_adam(a, 0.05f, 0.9f, 0.99f, 1e-7f, 0.01f), 0);
+    train(a, 2, 1);
+    ASSERT_EQ(cnnrt_save_checkpoint(a, ck.c_str()), 0) << err();
+    const std::string good = read_file(ck);
+    EXPECT_NE(good.find("__optim__.exp_avg_sq.fc.weight"), std::string::npos);
+    EXPECT_EQ(good.find("running_mean\\\""), std::string::npos);  // no stray quoting
+    EXPECT_EQ(good.find("momentum."), std::string::npos);
+
+    // The victim model: a distinct state that must survive every failed load.
+    Model m(&tm::kTrainDesc);
+    ASSERT_EQ(cnnrt_set_sgd(m, 0.1f, 0.5f, 0), 0);
+    train(m, 1, 50);
+    const Params before = params_of(m);
+    auto next_step = [](cnnrt_model *x) {
+        Batch b = make_batch(5, 999);
+        float loss = 0;
+        EXPECT_EQ(cnnrt_train_step(x, b.x.data(), b.y.data(), 5, &loss), 0) << err();
+        return std::make_pair(params_of(x), tm::g_last_seed.load());
+    };
+    Model twin(&tm::kTrainDesc);  // the same history as m
+    ASSERT_EQ(cnnrt_set_sgd(twin, 0.1f, 0.5f, 0), 0);
+    train(twin, 1, 50);
+
+    const std::string bad = dir.file("bad.safetensors");
+    int failures = 0;
+    for (size_t len = 0; len < good.size(); len += (len < 300 ? 1 : 7)) {
+        write_file(bad, good.substr(0, len));
+        if (cnnrt_load_checkpoint(m, bad.c_str()) != 0) ++failures;
+    }
+    std::mt19937 g(3);
+    for (int i = 0; i < 300; ++i) {
+        std::string s = good;
+        s[g() % s.size()] ^= char(1 + g() % 255);
+        write_file(bad, s);
+        if (cnnrt_load_checkpoint(m, bad.c_str()) == 0) {
+            ASSERT_EQ(cnnrt_load_checkpoint(m, ck.c_str()), 0);
+        }
+    }
+    EXPECT_GT(failures, 0);
+
+    // Targeted corruptions.
+    auto patch = [&](const std::string &from, const std::string &to) {
+        // Edit the JSON header, then rebuild the file with the new header length.
+        const size_t hlen = size_t(uint8_t(good[0])) + 256 * size_t(uint8_t(good[1]));
+        std::string h = good.substr(8, hlen);
+        size_t at = h.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        h.replace(at, from.size(), to);
+        write_file(bad, with_header(h, good.substr(8 + hlen)));
+        return cnnrt_load_checkpoint(m, bad.c_str());
+    };
+    EXPECT_NE(patch("\"__optim__.kind\":{\"dtype\":\"I64\"", "\"__optim__.kind\":{\"dtype\":\"F64\""), 0);
+    EXPECT_NE(err().find("F64"), std::string::npos) << err();
+    EXPECT_NE(patch("__optim__.exp_avg.fc.bias", "__optim__.exp_avg.fc.bia_"), 0);
+    EXPECT_NE(err().find("__optim__.exp_avg"), std::string::npos) << err();
+    EXPECT_NE(patch("__optim__.hparams\":{\"dtype\":\"F32\",\"shape\":[6]",
+                    "__optim__.hparams\":{\"dtype\":\"F32\",\"shape\":[3,2]"), 0);
+    EXPECT_NE(err().find("shape"), std::string::npos) << err();
+    EXPECT_NE(patch("\"format\":\"pt\"}", "\"format\":\"pt\"},\"__optim__.extra\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}"), 0);
+    EXPECT_NE(err().find("unexpected tensor '__optim__.extra'"), std::string::npos) << err();
+    // A bad kind value: find the kind tensor's data and overwrite it.
+    {
+        Model k(&tm::kTrainDesc);
+        ASSERT_EQ(cnnrt_set_sgd(k, 0.1f, 0, 0), 0);  // SGD without momentum: no buffers
+        ASSERT_EQ(cnnrt_save_checkpoint(k, ck.c_str()), 0) << err();
+        std::string s = read_file(ck);
+        EXPECT_EQ(s.find("__optim__.momentum"), std::string::npos);
+        const size_t hdr = 8 + size_t(uint8_t(s[0])) + 256 * size_t(uint8_t(s[1]));
+        const std::string key = "\"__optim__.kind\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[";
+        const size_t p = s.find(key);
+        ASSERT_NE(p, std::string::npos);
+        const size_t off = std::stoul(s.substr(p + key.size()));
+        s[hdr + off] = 7;
+        write_file(bad, s);
+        EXPECT_NE(cnnrt_load_checkpoint(m, bad.c_str()), 0);
+        EXPECT_NE(err().find("unknown optimiser kind 7"), std::string::npos) << err();
+        s[hdr + off] = 0;
+        s[hdr + off + 7] = char(0x80);  // negative
+        write_file(bad, s);
+        EXPECT_NE(cnnrt_load_checkpoint(m, bad.c_str()), 0);
+    }
+
+    // After all that, m still behaves exactly like its twin (unless a random corruption
+    // happened to load, in which case it was reloaded from the good checkpoint: skip).
+    if (params_of(m) == before) {
+        auto [pm, sm] = next_step(m);
+        auto [pt, st] = next_step(twin);
+        EXPECT_EQ(pm, pt);
+        EXPECT_EQ(sm, st);
+    }
+}

@@ -13,6 +13,8 @@
 
 #include <HalideRuntime.h>
 
+#include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -130,5 +132,219 @@ inline std::vector<float> reference(const std::vector<std::vector<float>> &p,
 }
 
 }  // namespace testmodel
+
+// ---------------------------------------------------------------- a trainable model
+//
+//   logits = fc.weight [K, TIN] @ x + fc.bias                  (training forward)
+//   bn.running_mean/var <- 0.9 * old + 0.1 * batch mean/var of the logits (NEW_PARAM)
+//   loss_i = cross-entropy(logits_i, label_i); dlogits = (softmax - onehot) / batch
+//   grads of fc.weight, fc.bias (GRAD)
+// Inference uses the folded parameters (derived: fc.weight / sqrt(var + eps), ...), so
+// a step's new running statistics show up in infer through the derived parameters.
+namespace trainmodel {
+
+using testmodel::at;
+using testmodel::is4d;
+
+constexpr int TIN = 4, K = 3;
+constexpr float kEps = 1e-5f;
+
+inline std::atomic<uint32_t> g_last_seed{0};
+inline std::atomic<int> g_train_calls{0};
+
+// The math, on plain arrays: x [n, TIN], W [K, TIN] row-major.
+inline void forward(const float *x, const float *w, const float *b, int n, float *logits) {
+    for (int i = 0; i < n; ++i)
+        for (int o = 0; o < K; ++o) {
+            float acc = b[o];
+            for (int k = 0; k < TIN; ++k) acc += w[o * TIN + k] * x[i * TIN + k];
+            logits[i * K + o] = acc;
+        }
+}
+inline void stats(const float *logits, const float *mean, const float *var, int n, float *new_mean,
+                  float *new_var) {
+    for (int o = 0; o < K; ++o) {
+        float mu = 0;
+        for (int i = 0; i < n; ++i) mu += logits[i * K + o];
+        mu /= float(n);
+        float v = 0;
+        for (int i = 0; i < n; ++i) v += (logits[i * K + o] - mu) * (logits[i * K + o] - mu);
+        v /= float(n);
+        new_mean[o] = 0.9f * mean[o] + 0.1f * mu;
+        new_var[o] = 0.9f * var[o] + 0.1f * v;
+    }
+}
+inline void loss_grad(const float *logits, const int32_t *labels, int n, float *loss, float *dl) {
+    for (int i = 0; i < n; ++i) {
+        float m = logits[i * K];
+        for (int o = 1; o < K; ++o) m = std::max(m, logits[i * K + o]);
+        float s = 0;
+        for (int o = 0; o < K; ++o) s += std::exp(logits[i * K + o] - m);
+        loss[i] = -(logits[i * K + labels[i]] - m - std::log(s));
+        for (int o = 0; o < K; ++o)
+            dl[i * K + o] = (std::exp(logits[i * K + o] - m) / s - (o == labels[i] ? 1.f : 0.f)) / float(n);
+    }
+}
+inline void backward(const float *x, const float *dl, int n, float *gw, float *gb) {
+    for (int o = 0; o < K; ++o) {
+        gb[o] = 0;
+        for (int i = 0; i < n; ++i) gb[o] += dl[i * K + o];
+        for (int k = 0; k < TIN; ++k) {
+            gw[o * TIN + k] = 0;
+            for (int i = 0; i < n; ++i) gw[o * TIN + k] += dl[i * K + o] * x[i * TIN + k];
+        }
+    }
+}
+
+// Buffer <-> plain array helpers that check the runtime's buffer shapes.
+inline bool get4(halide_buffer_t *b, int c, std::vector<float> &v) {
+    if (!is4d(b, 1, 1, c)) return false;
+    const int n = b->dim[3].extent;
+    v.resize(size_t(n) * c);
+    for (int i = 0; i < n; ++i)
+        for (int o = 0; o < c; ++o) v[size_t(i) * c + o] = at(b, 0, 0, o, i);
+    return true;
+}
+inline bool put4(halide_buffer_t *b, int c, const std::vector<float> &v) {
+    if (!is4d(b, 1, 1, c)) return false;
+    for (int i = 0; i < b->dim[3].extent; ++i)
+        for (int o = 0; o < c; ++o) at(b, 0, 0, o, i) = v[size_t(i) * c + o];
+    return true;
+}
+inline bool is_param(halide_buffer_t *b, int rows, int cols) {  // PyTorch [rows, cols] or [rows]
+    if (b->type.code != halide_type_float || b->type.bits != 32) return false;
+    if (cols == 0) return b->dimensions == 1 && b->dim[0].extent == rows && b->dim[0].stride == 1;
+    return b->dimensions == 2 && b->dim[0].extent == cols && b->dim[0].stride == 1 &&
+           b->dim[1].extent == rows && b->dim[1].stride == cols;
+}
+inline float *fp(halide_buffer_t *b) { return reinterpret_cast<float *>(b->host); }
+
+// args: input, fc.weight, fc.bias, seed, logits
+inline int k_train_fwd(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    std::vector<float> x, logits;
+    if (!get4(b[0], TIN, x) || !is_param(b[1], K, TIN) || !is_param(b[2], K, 0)) return -2;
+    g_last_seed = *static_cast<const uint32_t *>(args[3]);
+    ++g_train_calls;
+    const int n = b[0]->dim[3].extent;
+    logits.resize(size_t(n) * K);
+    forward(x.data(), fp(b[1]), fp(b[2]), n, logits.data());
+    return put4(b[4], K, logits) && b[4]->dim[3].extent == n ? 0 : -3;
+}
+// args: logits, bn.running_mean, bn.running_var, new mean, new var
+inline int k_train_stats(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    std::vector<float> logits;
+    for (int i = 1; i < 5; ++i)
+        if (!is_param(b[i], K, 0)) return -2;
+    if (!get4(b[0], K, logits)) return -2;
+    stats(logits.data(), fp(b[1]), fp(b[2]), b[0]->dim[3].extent, fp(b[3]), fp(b[4]));
+    return 0;
+}
+// args: logits, labels, loss, dlogits
+inline int k_train_loss(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    std::vector<float> logits;
+    if (!get4(b[0], K, logits)) return -2;
+    const int n = b[0]->dim[3].extent;
+    halide_buffer_t *l = b[1];
+    if (l->type.code != halide_type_int || l->type.bits != 32 || l->type.lanes != 1 ||
+        l->dimensions != 1 || l->dim[0].min != 0 || l->dim[0].extent != n || l->dim[0].stride != 1)
+        return -3;
+    std::vector<float> loss(static_cast<size_t>(n)), dl(size_t(n) * K);
+    loss_grad(logits.data(), reinterpret_cast<const int32_t *>(l->host), n, loss.data(), dl.data());
+    return put4(b[2], 1, loss) && put4(b[3], K, dl) ? 0 : -4;
+}
+// args: input, dlogits, grad fc.weight, grad fc.bias
+inline int k_train_bwd(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    std::vector<float> x, dl;
+    if (!get4(b[0], TIN, x) || !get4(b[1], K, dl) || !is_param(b[2], K, TIN) || !is_param(b[3], K, 0))
+        return -2;
+    for (int i = 0; i < K * TIN; ++i)
+        if (fp(b[2])[i] != 0.0f) return -5;  // the runtime zeroes gradients
+    backward(x.data(), dl.data(), b[0]->dim[3].extent, fp(b[2]), fp(b[3]));
+    return 0;
+}
+// args: input, folded weight, folded bias, output
+inline int k_infer(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    std::vector<float> x, y;
+    if (!get4(b[0], TIN, x) || !is_param(b[1], K, TIN) || !is_param(b[2], K, 0)) return -2;
+    const int n = b[0]->dim[3].extent;
+    y.resize(size_t(n) * K);
+    forward(x.data(), fp(b[1]), fp(b[2]), n, y.data());
+    return put4(b[3], K, y) ? 0 : -3;
+}
+
+inline const cnnrt_param_desc kParams[] = {
+    {"fc.weight", 2, {K, TIN, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, TIN, NOT_DERIVED, 0},
+    {"fc.bias", 1, {K, 0, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, TIN, NOT_DERIVED, 0},
+    {"bn.running_mean", 1, {K, 0, 0, 0}, CNNRT_INIT_ZEROS, 0, NOT_DERIVED, 1},
+    {"bn.running_var", 1, {K, 0, 0, 0}, CNNRT_INIT_ONES, 0, NOT_DERIVED, 1},
+    {"fc.weight.folded", 2, {K, TIN, 0, 0}, CNNRT_INIT_ZEROS, 0, CNNRT_DERIVE_FOLD_BN_WEIGHT,
+     {0, 1, -1, -1, 2, 3}, kEps, 0},
+    {"fc.bias.folded", 1, {K, 0, 0, 0}, CNNRT_INIT_ZEROS, 0, CNNRT_DERIVE_FOLD_BN_BIAS,
+     {0, 1, -1, -1, 2, 3}, kEps, 0},
+};
+
+enum {
+    T_INPUT, T_W, T_B, T_MEAN, T_VAR, T_WF, T_BF, T_OUTPUT, T_LOGITS, T_LOSS, T_DLOGITS,
+    T_GW, T_GB, T_NEW_MEAN, T_NEW_VAR, T_LABELS, T_SEED, T_COUNT
+};
+constexpr int64_t kTrainArena = K + 1 + K;
+inline const cnnrt_tensor_desc kTensors[T_COUNT] = {
+    {CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 0, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 1, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 2, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 3, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 4, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_PARAM, 5, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_OUTPUT, 0, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_TRAIN, 0, 0, {1, 1, K}, 0, 0},
+    {CNNRT_STORAGE_TRAIN, 0, K, {1, 1, 1}, 0, 0},
+    {CNNRT_STORAGE_TRAIN, 0, K + 1, {1, 1, K}, 0, 0},
+    {CNNRT_STORAGE_GRAD, 0, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_GRAD, 1, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_NEW_PARAM, 2, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_NEW_PARAM, 3, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_LABELS, 0, 0, {0, 0, 0}, 0, 0},
+    {CNNRT_STORAGE_SEED, 0, 0, {0, 0, 0}, 0, 0},
+};
+
+inline const int kInferArgs[] = {T_INPUT, T_WF, T_BF, T_OUTPUT};
+inline const int kFwdArgs[] = {T_INPUT, T_W, T_B, T_SEED, T_LOGITS};
+inline const int kStatsArgs[] = {T_LOGITS, T_MEAN, T_VAR, T_NEW_MEAN, T_NEW_VAR};
+inline const int kLossArgs[] = {T_LOGITS, T_LABELS, T_LOSS, T_DLOGITS};
+inline const int kBwdArgs[] = {T_INPUT, T_DLOGITS, T_GW, T_GB};
+inline const cnnrt_kernel_desc kInferKernels[] = {{"infer", k_infer, 4, kInferArgs}};
+inline const cnnrt_kernel_desc kTrainKernels[] = {
+    {"fwd", k_train_fwd, 5, kFwdArgs},
+    {"stats", k_train_stats, 5, kStatsArgs},
+    {"loss", k_train_loss, 4, kLossArgs},
+    {"bwd", k_train_bwd, 4, kBwdArgs},
+};
+inline const cnnrt_loss_term kLossTerms[] = {{T_LOSS, 1.0f}};
+
+inline cnnrt_model_desc make_desc() {
+    cnnrt_model_desc d{};
+    d.network = "trainnet";
+    d.input_dims[0] = TIN, d.input_dims[1] = 1, d.input_dims[2] = 1;
+    d.output_size = K;
+    d.num_params = 6, d.params = kParams;
+    d.num_tensors = T_COUNT, d.tensors = kTensors;
+    d.num_kernels = 1, d.kernels = kInferKernels;
+    d.result_tensor = T_OUTPUT;
+    d.arena_floats_per_sample = 0;
+    d.num_train_kernels = 4, d.train_kernels = kTrainKernels;
+    d.train_arena_floats_per_sample = kTrainArena;
+    d.num_loss_terms = 1, d.loss_terms = kLossTerms;
+    d.num_classes = K;
+    return d;
+}
+inline const cnnrt_model_desc kTrainDesc = make_desc();
+
+}  // namespace trainmodel
 
 #endif

@@ -72,13 +72,27 @@ class Graph:
         self.run(torch.zeros([1] + self.input_shape), _ShapeRecorder(shapes))
         return shapes
 
-    def run(self, x, params):
+    def run(self, x, params, training=False, logits=False):
+        """The network's output; training=True uses batch statistics (updating
+        the running ones in `params`, as torch does); logits=True returns the
+        input of a final softmax (what the training loss is computed from)."""
         values = {0: x}
+        result = self.result
+        if logits:
+            last = next(n for n in self.nodes if n[0] == result)
+            if last[1] == "softmax":
+                result = last[2][0]
         for nid, op, operands, a, name in self.nodes:
             ins = [values[o] for o in operands]
-            values[nid] = _OPS[op](ins, a, lambda s: params[name + "." + s] if not isinstance(params, _ShapeRecorder)
-                                   else params.get(name + "." + s))
-        return values[self.result]
+            get = (lambda s, name=name: params[name + "." + s]) if not isinstance(params, _ShapeRecorder) \
+                else (lambda s, name=name: params.get(name + "." + s))
+            if training and op == "batchnorm":
+                values[nid] = _batchnorm_train(ins, a, get)
+            elif training and op == "dropout" and a["p"] != 0:
+                raise ValueError("the reference cannot reproduce cnnc's dropout masks; use p=0")
+            else:
+                values[nid] = _OPS[op](ins, a, get)
+        return values[result]
 
 
 class _ShapeRecorder(dict):
@@ -127,6 +141,11 @@ def _batchnorm(ins, a, get):
     w, b = _param(get, "weight", lambda: c), _param(get, "bias", lambda: c)
     m, v = _param(get, "running_mean", lambda: c), _param(get, "running_var", lambda: c)
     return F.batch_norm(ins[0], m, v, w, b, training=False, eps=a["eps"])
+
+
+def _batchnorm_train(ins, a, get):
+    return F.batch_norm(ins[0], get("running_mean"), get("running_var"), get("weight"), get("bias"),
+                        training=True, momentum=a["momentum"], eps=a["eps"])
 
 
 _OPS = {

@@ -18,6 +18,8 @@ OPTIONS:
   --emit=<what>          print instead of compiling: ir (textual IR), header (C API),
                          dot (Graphviz; fused kernels as clusters)
   --summary              print a table of layers, parameters and MFLOPs
+  --train                also generate the training step: backward kernels, SGD/Adam
+                         (<name>_train_step); inference stays optimised
   -O0                    no optimisation passes (no fusion)
   --passes=<a,b,...>     run exactly these passes, in order (e.g. on a dumped .ir file)
   --disable-pass=<name>  skip one pass (repeatable)
@@ -68,6 +70,8 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             if (v != "ir" && v != "header" && v != "dot")
                 return error = "unknown --emit kind '" + v + "' (ir, header, dot)", ParseResult::Error;
             opt.emit = v;
+        } else if (a == "--train") {
+            opt.train = true;
         } else if (a == "--summary") {
             opt.summary = true;
         } else if (a == "-O0") {

@@ -16,6 +16,7 @@ struct Options {
     bool noCache = false;
     bool keepTemps = false;
     bool passesGiven = false;
+    bool train = false;     // also generate the training step (backward kernels)
     std::string cacheDir;
     PassManagerOptions passes;
 };

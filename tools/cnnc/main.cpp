@@ -99,13 +99,34 @@ int compile(const Options &opt) {
         return 0;
     }
 
+    // Training runs on the network as written: aux heads and dropout kept,
+    // nothing folded or fused.
+    Graph trainingGraph;
+    if (opt.train) {
+        trainingGraph = sourceGraph;
+        PassManagerOptions pm;
+        pm.pass.inference = false;
+        pm.only = {"verify", "dce"};
+        pm.dump = &std::cerr;
+        pm.printAfterAll = opt.passes.printAfterAll;
+        try {
+            runPasses(trainingGraph, pm);
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "cnnc: error: %s\n", e.what());
+            return 1;
+        }
+    }
+
     CodegenOptions cg;
+    if (opt.train) cg.training = &trainingGraph;
     cg.outputPath = opt.output;
     cg.cacheDir = opt.cacheDir;
     cg.noCache = opt.noCache;
     cg.keepTemps = opt.keepTemps;
     std::set<std::string> kept;
     for (const Param *p : graph.parameters()) kept.insert(p->name);
+    if (opt.train)
+        for (const Param *p : trainingGraph.parameters()) kept.insert(p->name);
     for (const Param *p : sourceGraph.parameters())
         if (!p->decl.derived() && !kept.count(p->name)) cg.ignoredParams.push_back(p->name);
     if (!opt.quiet) cg.progress = progressBar;

@@ -1,0 +1,37 @@
+// What ops see when lowered for training instead of inference: batchnorm uses
+// batch statistics and reports updated running statistics; dropout draws a
+// mask from the step's seed.
+#pragma once
+#include <map>
+#include <vector>
+
+#include <Halide.h>
+
+namespace cnnc {
+
+struct TrainingMode {
+    Halide::Expr seed;  // uint32 seed of this step (a kernel parameter)
+    Halide::Expr batch; // the batch extent (statistics over it)
+    // New values of buffer parameters (index into Node::params), e.g. running
+    // statistics; the forward kernel writes them as extra outputs.
+    std::map<int, Halide::Func> newParams;
+};
+
+struct LowerCtx;
+
+// A hand-written adjoint (OpDef::backward) sees the forward's inputs (through
+// `forward`), d loss / d output as `dy`, and returns d loss / d each operand
+// and parameter (an undefined Func where it has none, e.g. buffers).
+struct BackwardCtx {
+    LowerCtx &forward;
+    Halide::Func dy;    // indexed (x, y, c, n) over the node's output
+    Halide::Expr batch; // extent of n
+    std::vector<Halide::Func> inputGrads; // one per operand
+    std::vector<Halide::Func> paramGrads; // one per parameter
+};
+
+// A deterministic uniform value in [0, 1) for each element and seed: an
+// integer hash, so forward and backward kernels draw the same dropout mask.
+Halide::Expr uniformHash(Halide::Expr seed, Halide::Expr x, Halide::Expr y, Halide::Expr c, Halide::Expr n);
+
+} // namespace cnnc

@@ -1,0 +1,320 @@
+#include "codegen/TrainingPlan.h"
+
+#include <map>
+#include <stdexcept>
+
+#include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
+#include "ir/Kernels.h"
+#include "runtime/ModelDesc.h"
+
+using namespace Halide;
+
+namespace cnnc {
+
+namespace {
+
+// Where each value and gradient lives during a step.
+struct TrainStorage {
+    std::vector<int64_t> forward;  // per node: TRAIN offset (-1: the input, or a view's root decides)
+    std::vector<int64_t> gradient; // per node: TRAIN offset of d loss / d node (-1: none)
+    int64_t floats = 0;
+
+    int64_t take(int64_t size) {
+        int64_t at = floats;
+        floats += size;
+        return at;
+    }
+};
+
+TensorRef trainTensor(int64_t offset, const TensorType &t) {
+    TensorRef r;
+    r.storage = CNNRT_STORAGE_TRAIN;
+    r.offset = offset;
+    r.dims[0] = t.width(), r.dims[1] = t.height(), r.dims[2] = t.channels();
+    return r;
+}
+
+TensorRef paramTensor(int storage, int index) {
+    TensorRef r;
+    r.storage = storage;
+    r.index = index;
+    return r;
+}
+
+TensorRef simple(int storage) {
+    TensorRef r;
+    r.storage = storage;
+    return r;
+}
+
+// The node whose output is the logits of a head: softmax(z) trains on z.
+int logitsOf(const Graph &g, int node) {
+    const Node &n = g.node(node);
+    return !n.isInput() && n.def->name == "softmax" ? n.operands[0] : node;
+}
+
+std::string nodeSignature(const Graph &g, const Node &n, const std::string &role) {
+    std::string s = "cnnc-train-1:" + role + ":" + n.opName() + "{";
+    for (auto &[k, v] : n.attrs.items()) s += k + "=" + formatAttr(v) + ",";
+    s += "}(";
+    for (int op : n.operands) s += g.node(op).type.str() + (g.node(op).isInput() ? "i" : "") + ",";
+    s += "):" + n.type.str();
+    for (const Param &p : n.params) s += p.decl.buffer ? "b" : "p";
+    if (n.def->traits.stochastic) s += "#" + std::to_string(n.id); // each instance draws its own mask
+    return s;
+}
+
+// Inputs every training kernel of a node shares: seed, operands, parameters.
+struct NodeInputs {
+    Halide::Param<uint32_t> seed{"seed"};
+    std::vector<ImageParam> operands, params;
+    std::vector<Func> operandFuncs, paramFuncs;
+    std::vector<Argument> arguments;
+};
+
+void declareInputs(const Graph &g, const Node &n, NodeInputs &in) {
+    in.arguments.push_back(in.seed);
+    for (size_t i = 0; i < n.operands.size(); ++i) {
+        ImageParam p(Float(32), 4, "in" + std::to_string(i));
+        constrainActivation(p, g.node(n.operands[i]).type);
+        Var x, y, c, b;
+        Func f("in" + std::to_string(i) + "_f");
+        f(x, y, c, b) = p(x, y, c, b);
+        in.operands.push_back(p), in.operandFuncs.push_back(f), in.arguments.push_back(p);
+    }
+    for (size_t i = 0; i < n.params.size(); ++i) {
+        const auto &shape = n.params[i].decl.shape;
+        ImageParam p(Float(32), int(shape.size()), "p" + std::to_string(i));
+        constrainParam(p, shape);
+        std::vector<Var> vars(shape.size());
+        std::vector<Expr> args(vars.begin(), vars.end());
+        Func f("p" + std::to_string(i) + "_f");
+        f(vars) = p(args);
+        in.params.push_back(p), in.paramFuncs.push_back(f), in.arguments.push_back(p);
+    }
+}
+
+BuiltKernel buildForward(const Graph &g, int id) {
+    const Node &n = g.node(id);
+    NodeInputs in;
+    declareInputs(g, n, in);
+    LowerCtx ctx{n, g.operandTypes(n), in.operandFuncs, in.paramFuncs};
+    TrainingMode mode{in.seed, n.operands.empty() ? Expr(1) : in.operands[0].dim(3).extent(), {}};
+    ctx.training = &mode;
+    Func value = n.def->lower(ctx);
+    Var x("x"), y("y"), c("c"), b("b");
+    Func out("output");
+    out(x, y, c, b) = value(x, y, c, b);
+    constrainActivation(out.output_buffer(), n.type);
+    std::vector<Func> outputs{out};
+    for (auto &[index, f] : mode.newParams) {
+        Var i("i");
+        Func p("new_param" + std::to_string(index));
+        p(i) = f(i);
+        constrainParam(p.output_buffer(), n.params[size_t(index)].decl.shape);
+        outputs.push_back(p);
+    }
+    out.parallel(b);
+    return BuiltKernel{Pipeline(outputs), in.arguments};
+}
+
+// d loss / d operands and parameters of one node, given d loss / d node:
+// Halide differentiates the node's own lowering. Operand gradients accumulate
+// into their buffers (a value used twice receives two contributions).
+BuiltKernel buildBackward(const Graph &g, int id, const std::vector<bool> &operandNeedsGrad) {
+    const Node &n = g.node(id);
+    NodeInputs in;
+    declareInputs(g, n, in);
+    ImageParam dy(Float(32), 4, "dy");
+    constrainActivation(dy, n.type);
+    in.arguments.push_back(dy);
+    std::vector<ImageParam> old;
+    for (size_t i = 0; i < n.operands.size(); ++i) {
+        if (!operandNeedsGrad[i]) continue;
+        ImageParam p(Float(32), 4, "grad_in" + std::to_string(i));
+        constrainActivation(p, g.node(n.operands[i]).type);
+        old.push_back(p);
+        in.arguments.push_back(p);
+    }
+    LowerCtx ctx{n, g.operandTypes(n), in.operandFuncs, in.paramFuncs};
+    TrainingMode mode{in.seed, dy.dim(3).extent(), {}};
+    ctx.training = &mode;
+    Var x("x"), y("y"), c("c"), b("b");
+    // Zero outside the node's bounds: gathers may read the adjoint past the
+    // edges (as Halide's own Buffer overload of propagate_adjoints does).
+    Func adjoint = BoundaryConditions::constant_exterior(dy, 0.0f);
+    std::vector<Func> inputGrads(n.operands.size()), paramGrads(n.params.size());
+    if (n.def->backward) {
+        BackwardCtx bctx{ctx, adjoint, dy.dim(3).extent(), inputGrads, paramGrads};
+        n.def->backward(bctx);
+        inputGrads = bctx.inputGrads, paramGrads = bctx.paramGrads;
+    } else {
+        Func value = n.def->lower(ctx);
+        // Halide 14's propagate_adjoints reads each Range as [min, max] (its
+        // Buffer overload passes extent - 1), so pass the last index.
+        Region bounds = {{0, int(n.type.width()) - 1}, {0, int(n.type.height()) - 1},
+                         {0, int(n.type.channels()) - 1}, {0, dy.dim(3).extent() - 1}};
+        Derivative d = propagate_adjoints(value, adjoint, bounds);
+        for (size_t i = 0; i < n.operands.size(); ++i) inputGrads[i] = d(in.operandFuncs[i]);
+        for (size_t i = 0; i < n.params.size(); ++i) paramGrads[i] = d(in.paramFuncs[i]);
+    }
+
+    std::vector<Func> outputs;
+    size_t k = 0;
+    for (size_t i = 0; i < n.operands.size(); ++i) {
+        if (!operandNeedsGrad[i]) continue;
+        Func gi("grad_out" + std::to_string(i));
+        Func di = inputGrads[i];
+        Expr contribution = di.defined() ? di(x, y, c, b) : Expr(0.0f);
+        gi(x, y, c, b) = old[k++](x, y, c, b) + contribution;
+        constrainActivation(gi.output_buffer(), g.node(n.operands[i]).type);
+        gi.parallel(b);
+        outputs.push_back(gi);
+    }
+    for (size_t i = 0; i < n.params.size(); ++i) {
+        if (n.params[i].decl.buffer) continue;
+        const auto &shape = n.params[i].decl.shape;
+        std::vector<Var> vars(shape.size());
+        std::vector<Expr> args(vars.begin(), vars.end());
+        Func gp("grad_p" + std::to_string(i));
+        Func dp = paramGrads[i];
+        gp(vars) = dp.defined() ? dp(args) : Expr(0.0f);
+        constrainParam(gp.output_buffer(), shape);
+        outputs.push_back(gp);
+    }
+    return BuiltKernel{Pipeline(outputs), in.arguments};
+}
+
+// Per-sample cross-entropy of softmax(logits) against the labels, and
+// d loss / d logits = weight * (softmax - onehot) / batch, accumulated.
+BuiltKernel buildLoss(const TensorType &logits, float weight) {
+    int K = int(logits.channels());
+    ImageParam z(Float(32), 4, "logits"), old(Float(32), 4, "grad_in");
+    ImageParam labels(Int(32), 1, "labels");
+    constrainActivation(z, logits);
+    constrainActivation(old, logits);
+    labels.dim(0).set_min(0);
+    Var x("x"), y("y"), c("c"), b("b");
+    RDom r(0, K, "r");
+    Func peak("peak"), total("total");
+    peak(b) = maximum(z(0, 0, r, b));
+    total(b) = sum(exp(z(0, 0, r, b) - peak(b)));
+    peak.compute_root();
+    total.compute_root();
+    Expr label = clamp(labels(b), 0, K - 1);
+    Func loss("loss");
+    loss(x, y, c, b) = log(total(b)) + peak(b) - z(0, 0, label, b);
+    constrainActivation(loss.output_buffer(), TensorType{{1}});
+    Func grad("grad");
+    Expr softmax = exp(z(x, y, c, b) - peak(b)) / total(b);
+    Expr onehot = select(c == label, 1.0f, 0.0f);
+    grad(x, y, c, b) = old(x, y, c, b) + (softmax - onehot) * (weight / cast<float>(z.dim(3).extent()));
+    constrainActivation(grad.output_buffer(), logits);
+    return BuiltKernel{Pipeline({loss, grad}), {z, labels, old}};
+}
+
+} // namespace
+
+TrainingPlan planTraining(const Graph &g, const std::function<int(const std::string &)> &paramIndex,
+                          const Target &target) {
+    (void)target;
+    TrainingPlan plan;
+    std::vector<std::pair<int, float>> heads{{logitsOf(g, g.result), 1.0f}};
+    for (const AuxHead &a : g.aux) heads.push_back({logitsOf(g, a.node), float(a.weight)});
+    for (auto &[node, weight] : heads) {
+        const TensorType &t = g.node(node).type;
+        if (t.height() != 1 || t.width() != 1)
+            throw std::runtime_error("training needs each head to return class scores [N, K]; '" +
+                                     g.node(node).opName() + "' returns " + t.str());
+        if (g.node(node).isInput()) throw std::runtime_error("training needs at least one layer");
+    }
+    plan.numClasses = int(g.node(heads[0].first).type.channels());
+
+    // Nodes the losses depend on: they run forward, and (but the input) backward.
+    std::vector<bool> needed(g.nodes.size(), false);
+    for (auto &h : heads) needed[size_t(h.first)] = true;
+    for (size_t i = g.nodes.size(); i-- > 0;)
+        if (needed[i])
+            for (int op : g.nodes[i].operands) needed[size_t(op)] = true;
+
+    TrainStorage st;
+    st.forward.assign(g.nodes.size(), -1);
+    st.gradient.assign(g.nodes.size(), -1);
+    for (auto &n : g.nodes) {
+        if (!needed[size_t(n.id)] || n.isInput()) continue;
+        int64_t size = n.type.elementsPerSample();
+        st.forward[size_t(n.id)] = n.def->traits.view ? -1 : st.take(size);
+        st.gradient[size_t(n.id)] = st.take(size);
+    }
+    auto forwardRef = [&](int id) {
+        int root = id;
+        while (!g.node(root).isInput() && g.node(root).def->traits.view) root = g.node(root).operands[0];
+        if (g.node(root).isInput()) {
+            TensorRef r = simple(CNNRT_STORAGE_INPUT);
+            const TensorType &t = g.node(id).type;
+            r.dims[0] = t.width(), r.dims[1] = t.height(), r.dims[2] = t.channels();
+            return r;
+        }
+        return trainTensor(st.forward[size_t(root)], g.node(id).type);
+    };
+    auto gradRef = [&](int id) { return trainTensor(st.gradient[size_t(id)], g.node(id).type); };
+    auto nodeInputs = [&](const Node &n) {
+        std::vector<TensorRef> args{simple(CNNRT_STORAGE_SEED)};
+        for (int op : n.operands) args.push_back(forwardRef(op));
+        for (const Param &p : n.params) args.push_back(paramTensor(CNNRT_STORAGE_PARAM, paramIndex(p.name)));
+        return args;
+    };
+
+    for (auto &n : g.nodes) {
+        if (!needed[size_t(n.id)] || n.isInput() || n.def->traits.view) continue;
+        PlannedKernel k;
+        k.label = "%" + std::to_string(n.id) + " " + n.opName() + " (train forward)";
+        k.signature = nodeSignature(g, n, "forward");
+        k.build = [&g, id = n.id] { return buildForward(g, id); };
+        k.args = nodeInputs(n);
+        k.args.push_back(forwardRef(n.id));
+        // The training lowering reports a new value for every buffer (running statistics).
+        for (const Param &p : n.params)
+            if (p.decl.buffer) k.args.push_back(paramTensor(CNNRT_STORAGE_NEW_PARAM, paramIndex(p.name)));
+        plan.kernels.push_back(std::move(k));
+    }
+
+    for (auto &[node, weight] : heads) {
+        TensorRef loss = trainTensor(st.take(1), TensorType{{1}});
+        PlannedKernel k;
+        k.label = "cross-entropy of %" + std::to_string(node);
+        const TensorType t = g.node(node).type;
+        float w = weight;
+        k.signature = "cnnc-train-1:loss:" + t.str() + ":" + std::to_string(w);
+        k.build = [t, w] { return buildLoss(t, w); };
+        k.args = {forwardRef(node), simple(CNNRT_STORAGE_LABELS), gradRef(node), loss, gradRef(node)};
+        plan.kernels.push_back(std::move(k));
+        plan.lossTerms.push_back({loss, weight});
+    }
+
+    for (size_t i = g.nodes.size(); i-- > 0;) {
+        const Node &n = g.nodes[i];
+        if (!needed[i] || n.isInput()) continue;
+        std::vector<bool> operandNeedsGrad;
+        for (int op : n.operands) operandNeedsGrad.push_back(!g.node(op).isInput());
+        PlannedKernel k;
+        k.label = "%" + std::to_string(n.id) + " " + n.opName() + " (backward)";
+        k.signature = nodeSignature(g, n, "backward");
+        for (bool b : operandNeedsGrad) k.signature += b ? "g" : "-";
+        k.build = [&g, id = n.id, operandNeedsGrad] { return buildBackward(g, id, operandNeedsGrad); };
+        k.args = nodeInputs(n);
+        k.args.push_back(gradRef(n.id));
+        for (size_t o = 0; o < n.operands.size(); ++o)
+            if (operandNeedsGrad[o]) k.args.push_back(gradRef(n.operands[o]));
+        for (size_t o = 0; o < n.operands.size(); ++o)
+            if (operandNeedsGrad[o]) k.args.push_back(gradRef(n.operands[o]));
+        for (const Param &p : n.params)
+            if (!p.decl.buffer) k.args.push_back(paramTensor(CNNRT_STORAGE_GRAD, paramIndex(p.name)));
+        plan.kernels.push_back(std::move(k));
+    }
+    plan.arenaFloats = st.floats;
+    return plan;
+}
+
+} // namespace cnnc

@@ -1,0 +1,45 @@
+// The training step as kernels: the forward pass in training mode (one kernel
+// per op, every activation kept), the cross-entropy of each head, and the
+// backward pass, each op's gradient derived from its own forward lowering with
+// Halide's automatic differentiation.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <Halide.h>
+
+#include "codegen/KernelBuilder.h"
+#include "ir/Graph.h"
+
+namespace cnnc {
+
+// A buffer a training kernel reads or writes (see cnnrt_tensor_desc).
+struct TensorRef {
+    int storage = 0;    // enum cnnrt_storage
+    int index = 0;      // parameter index for PARAM, GRAD, NEW_PARAM
+    int64_t offset = 0; // per-sample floats, for TRAIN
+    int64_t dims[3] = {0, 0, 0};
+};
+
+struct PlannedKernel {
+    std::string label;
+    std::string signature; // cache key text
+    std::function<BuiltKernel()> build;
+    std::vector<TensorRef> args;
+};
+
+struct TrainingPlan {
+    std::vector<PlannedKernel> kernels;
+    int64_t arenaFloats = 0;
+    std::vector<std::pair<TensorRef, float>> lossTerms; // per-sample loss tensors, weights
+    int numClasses = 0;
+};
+
+// `graph`: the network for training (aux heads and dropout kept, nothing
+// folded or fused). paramIndex maps a parameter name to its index in the
+// library's parameter table.
+TrainingPlan planTraining(const Graph &graph, const std::function<int(const std::string &)> &paramIndex,
+                          const Halide::Target &target);
+
+} // namespace cnnc

@@ -1,0 +1,177 @@
+// cnnrt: optimisers (torch.optim semantics) and their configuration.
+//
+// The update formulas follow torch 1.13's single-tensor implementations
+// (torch/optim/sgd.py _single_tensor_sgd, adam.py _single_tensor_adam, non-amsgrad,
+// not maximize): element-wise float32 arithmetic, with the scalar factors (Adam's
+// bias corrections and step size) computed in double from the float32
+// hyper-parameters and rounded to float32 where torch applies them to a tensor.
+// torch skips parameters whose .grad is None; likewise, a parameter that no GRAD
+// tensor refers to is not updated and has no optimiser state.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "runtime/Internal.h"
+#include "runtime/Runtime.h"
+
+namespace cnnrt {
+
+void require_training(const cnnrt_model_desc *d) {
+    if (d->num_train_kernels == 0)
+        throw Error("model '" + std::string(d->network ? d->network : "?") +
+                    "' was compiled without --train: it cannot be trained");
+}
+
+std::vector<bool> params_with_grad(const cnnrt_model_desc *d) {
+    std::vector<bool> out(size_t(d->num_params), false);
+    for (int i = 0; i < d->num_tensors; ++i)
+        if (d->tensors[i].storage == CNNRT_STORAGE_GRAD) out[size_t(d->tensors[i].index)] = true;
+    return out;
+}
+
+void apply_optimizer(const cnnrt_model_desc *d, cnnrt_optimizer &opt, cnnrt_model::Weights &w,
+                     const std::vector<std::vector<float>> &grads) {
+    const std::vector<bool> has_grad = params_with_grad(d);
+    const bool first = opt.step == 0;
+    const bool sgd = opt.kind == cnnrt_optimizer::SGD;
+    const bool with_state = !sgd || opt.momentum != 0.0f;
+    if (first) {
+        // torch creates the state lazily on the first step.
+        opt.buf1.assign(size_t(d->num_params), {});
+        opt.buf2.assign(size_t(d->num_params), {});
+    }
+    opt.step += 1;
+
+    const float lr = opt.lr, wd = opt.weight_decay;
+    // Adam's scalars, as torch computes them (Python floats, i.e. double).
+    const double bc1 = 1.0 - std::pow(double(opt.beta1), double(opt.step));
+    const double bc2 = 1.0 - std::pow(double(opt.beta2), double(opt.step));
+    const float neg_step_size = float(-(double(lr) / bc1));
+    const float bc2_sqrt = float(std::sqrt(bc2));
+    const float b1 = opt.beta1, b2 = opt.beta2, eps = opt.eps;
+    const float one_minus_b1 = float(1.0 - double(b1)), one_minus_b2 = float(1.0 - double(b2));
+    const float mom = opt.momentum, neg_lr = -lr;
+
+    for (int i = 0; i < d->num_params; ++i) {
+        if (!has_grad[size_t(i)] || !is_trainable(d->params[i])) continue;
+        std::vector<float> &p = w[size_t(i)];
+        const std::vector<float> &g0 = grads[size_t(i)];
+        std::vector<float> &m = opt.buf1[size_t(i)];
+        std::vector<float> &v = opt.buf2[size_t(i)];
+        if (first && with_state) {
+            m.assign(p.size(), 0.0f);
+            if (!sgd) v.assign(p.size(), 0.0f);
+        }
+        if (g0.size() != p.size() || (with_state && m.size() != p.size()) ||
+            (!sgd && v.size() != p.size()))
+            throw Error("internal error: optimiser state does not match parameter #" +
+                        std::to_string(i));
+        const size_t n = p.size();
+        if (sgd) {
+            for (size_t j = 0; j < n; ++j) {
+                float g = g0[j];
+                if (wd != 0.0f) g = g + wd * p[j];           // d_p.add(param, alpha=wd)
+                if (mom != 0.0f) {
+                    m[j] = first ? g : m[j] * mom + g;        // clone / mul_(mom).add_(d_p)
+                    g = m[j];
+                }
+                p[j] = p[j] + neg_lr * g;                     // param.add_(d_p, alpha=-lr)
+            }
+        } else {
+            for (size_t j = 0; j < n; ++j) {
+                float g = g0[j];
+                if (wd != 0.0f) g = g + wd * p[j];
+                m[j] = m[j] * b1 + one_minus_b1 * g;           // mul_(b1).add_(g, alpha=1-b1)
+                v[j] = v[j] * b2 + one_minus_b2 * g * g;       // mul_(b2).addcmul_(g, g, 1-b2)
+                const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;
+                p[j] = p[j] + neg_step_size * (m[j] / denom);  // addcdiv_(m, denom, -step_size)
+            }
+        }
+    }
+}
+
+namespace {
+
+void check_hparam(bool ok, const char *what, float value) {
+    if (!ok) throw Error(std::string(what) + ", got " + std::to_string(value));
+}
+
+}  // namespace
+
+void validate_optimizer(const cnnrt_optimizer &o) {
+    if (o.kind == cnnrt_optimizer::SGD) {
+        check_hparam(std::isfinite(o.lr) && o.lr >= 0, "SGD lr must be finite and >= 0", o.lr);
+        check_hparam(std::isfinite(o.momentum) && o.momentum >= 0,
+                     "SGD momentum must be finite and >= 0", o.momentum);
+        check_hparam(std::isfinite(o.weight_decay) && o.weight_decay >= 0,
+                     "SGD weight_decay must be finite and >= 0", o.weight_decay);
+    } else if (o.kind == cnnrt_optimizer::ADAM) {
+        check_hparam(std::isfinite(o.lr) && o.lr >= 0, "Adam lr must be finite and >= 0", o.lr);
+        check_hparam(o.beta1 >= 0 && o.beta1 < 1, "Adam beta1 must be in [0, 1)", o.beta1);
+        check_hparam(o.beta2 >= 0 && o.beta2 < 1, "Adam beta2 must be in [0, 1)", o.beta2);
+        check_hparam(std::isfinite(o.eps) && o.eps > 0, "Adam eps must be finite and > 0", o.eps);
+        check_hparam(std::isfinite(o.weight_decay) && o.weight_decay >= 0,
+                     "Adam weight_decay must be finite and >= 0", o.weight_decay);
+    } else {
+        throw Error("unknown optimiser kind " + std::to_string(o.kind));
+    }
+}
+
+namespace {
+
+void set_optimizer(cnnrt_model *model, const cnnrt_optimizer &opt) {
+    std::lock_guard<std::mutex> lock(model->train_mutex);
+    model->optimizer = opt;  // a fresh optimiser: no state, step 0
+}
+
+}  // namespace
+}  // namespace cnnrt
+
+using namespace cnnrt;
+
+extern "C" {
+
+int cnnrt_set_sgd(cnnrt_model *model, float lr, float momentum, float weight_decay) {
+    return guarded([&] {
+        if (!model) throw Error("model is NULL");
+        require_training(model->desc);
+        cnnrt_optimizer opt;
+        opt.kind = cnnrt_optimizer::SGD;
+        opt.lr = lr;
+        opt.momentum = momentum;
+        opt.weight_decay = weight_decay;
+        validate_optimizer(opt);
+        set_optimizer(model, opt);
+    });
+}
+
+int cnnrt_set_adam(cnnrt_model *model, float lr, float beta1, float beta2, float eps,
+                   float weight_decay) {
+    return guarded([&] {
+        if (!model) throw Error("model is NULL");
+        require_training(model->desc);
+        cnnrt_optimizer opt;
+        opt.kind = cnnrt_optimizer::ADAM;
+        opt.lr = lr;
+        opt.beta1 = beta1;
+        opt.beta2 = beta2;
+        opt.eps = eps;
+        opt.weight_decay = weight_decay;
+        validate_optimizer(opt);
+        set_optimizer(model, opt);
+    });
+}
+
+int cnnrt_set_lr(cnnrt_model *model, float lr) {
+    return guarded([&] {
+        if (!model) throw Error("model is NULL");
+        require_training(model->desc);
+        std::lock_guard<std::mutex> lock(model->train_mutex);
+        cnnrt_optimizer opt = model->optimizer;
+        opt.lr = lr;
+        validate_optimizer(opt);
+        model->optimizer.lr = lr;  // state (moments, step count) is kept, as torch's lr schedulers do
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Training steps of a cnnc library against PyTorch.
+
+    train_conformance.py --cnnc build/cnnc model.cnn [--steps 3] [--batch 5] [--tol 1e-3]
+
+Compiles the model with `--train`, gives cnnc and PyTorch the same random
+weights (a safetensors file), then runs --steps SGD steps (lr 0.01, momentum
+0.9, weight decay 5e-4) on the same random batches. The losses and, after the
+last step, every weight and running statistic must agree within --tol
+relative to each tensor's largest magnitude. PyTorch executes the network
+with torch.nn.functional (tests/torch/ir_reference.py) in training mode.
+Exit 0: match; 1: mismatch; 77: PyTorch missing (ctest skip).
+"""
+
+import argparse
+import ctypes
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as e:
+    print(f"SKIP: PyTorch/numpy not available ({e})")
+    sys.exit(77)
+
+import conformance
+import ir_reference
+import safetensors_io
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--cnnc", required=True)
+    ap.add_argument("model")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=5)
+    ap.add_argument("--tol", type=float, default=1e-3)
+    ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    args = ap.parse_args()
+
+    gen = torch.Generator().manual_seed(1)
+    ir = subprocess.run([args.cnnc, args.model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
+    graph = ir_reference.Graph(ir)
+    weights = conformance.random_weights(graph.parameter_shapes(), gen)
+    classes = graph.run(torch.zeros([1] + graph.input_shape), weights, logits=True).shape[1]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        so = os.path.join(tmp, graph.name + ".so")
+        subprocess.run([args.cnnc, args.model, "--train", "-o", so, "-q"], check=True)
+        st = os.path.join(tmp, "w.safetensors")
+        safetensors_io.save({k: v.numpy() for k, v in weights.items()}, st)
+        lib, f = conformance.load_model(so, graph.name)
+        f("train_step").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+                                    ctypes.POINTER(ctypes.c_float)]
+        f("set_sgd").argtypes = [ctypes.c_void_p, ctypes.c_float, ctypes.c_float, ctypes.c_float]
+        f("set_adam").argtypes = [ctypes.c_void_p] + [ctypes.c_float] * 5
+        f("save_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        model = f("create")()
+        ok = lambda rc, what: rc == 0 or sys.exit(f"{what} failed: {f('last_error')().decode()}")
+        ok(f("load_weights")(model, st.encode()), "load_weights")
+
+        params = {k: v.clone().requires_grad_(not k.endswith(("running_mean", "running_var")))
+                  for k, v in weights.items()}
+        learned = [v for v in params.values() if v.requires_grad]
+        if args.optimizer == "sgd":
+            ok(f("set_sgd")(model, 0.01, 0.9, 5e-4), "set_sgd")
+            opt = torch.optim.SGD(learned, lr=0.01, momentum=0.9, weight_decay=5e-4)
+        else:
+            ok(f("set_adam")(model, 1e-3, 0.9, 0.999, 1e-8, 5e-4), "set_adam")
+            opt = torch.optim.Adam(learned, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=5e-4)
+
+        worst = 0.0
+        for step in range(args.steps):
+            x = torch.randn([args.batch] + graph.input_shape, generator=gen)
+            y = torch.randint(0, classes, (args.batch,), generator=gen)
+            opt.zero_grad()
+            ref_loss = F.cross_entropy(graph.run(x, params, training=True, logits=True).reshape(args.batch, -1), y)
+            ref_loss.backward()
+            opt.step()
+            loss = ctypes.c_float()
+            xin = np.ascontiguousarray(x.numpy(), np.float32)
+            yin = np.ascontiguousarray(y.numpy(), np.int32)
+            ok(f("train_step")(model, xin.ctypes.data, yin.ctypes.data, args.batch, ctypes.byref(loss)), "train_step")
+            err = abs(loss.value - ref_loss.item()) / max(abs(ref_loss.item()), 1e-12)
+            worst = max(worst, err)
+            print(f"step {step + 1}: loss cnnc {loss.value:.6f} torch {ref_loss.item():.6f} (rel err {err:.2e})")
+
+        out = os.path.join(tmp, "after.safetensors")
+        ok(f("save_weights")(model, out.encode()), "save_weights")
+        after = safetensors_io.load(out)
+        for name, ref in params.items():
+            ref = ref.detach().numpy()
+            err = float(np.abs(after[name] - ref).max()) / max(float(np.abs(ref).max()), 1e-12)
+            worst = max(worst, err)
+            if err > args.tol:
+                print(f"  {name}: max rel err {err:.2e}")
+        print(f"{graph.name}: worst relative error {worst:.2e} (tol {args.tol:g})")
+        f("destroy")(model)
+    return 0 if worst <= args.tol else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
