@@ -107,6 +107,14 @@ BuiltKernel buildForward(const Graph &g, int id) {
     Func out("output");
     out(x, y, c, b) = value(x, y, c, b);
     constrainActivation(out.output_buffer(), n.type);
+    // The op's inference schedule serves its training forward too.
+    if (n.def->schedule) {
+        Target host = get_host_target();
+        ScheduleCtx sctx{ctx, value, out, n.type, host, host.natural_vector_size<float>(), x, y, c, b};
+        n.def->schedule(sctx);
+    } else {
+        out.parallel(b);
+    }
     std::vector<Func> outputs{out};
     for (auto &[index, f] : mode.newParams) {
         Var i("i");
@@ -115,7 +123,6 @@ BuiltKernel buildForward(const Graph &g, int id) {
         constrainParam(p.output_buffer(), n.params[size_t(index)].decl.shape);
         outputs.push_back(p);
     }
-    out.parallel(b);
     return BuiltKernel{Pipeline(outputs), in.arguments};
 }
 

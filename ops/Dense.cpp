@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -74,6 +75,34 @@ void schedule(ScheduleCtx &s) {
     }
 }
 
+// The adjoint, written out so each gradient is a vectorized dot product:
+//   d weight(k, j) = sum over n of dy(j, n) * in(k, n)    (k contiguous)
+//   d input(k, n)  = sum over j of dy(j, n) * weight(k, j)
+//   d bias(j)      = sum over n of dy(j, n)
+void backward(BackwardCtx &b) {
+    LowerCtx &ctx = b.forward;
+    int K = int(ctx.inputTypes[0].channels()), units = int(ctx.outType().channels());
+    Var k("k"), j("j"), n = ctx.n;
+    Func in = ctx.inputs[0], weight = ctx.params[0];
+    RDom over(0, b.batch, ctx.fname("r_batch"));
+    Func dw(ctx.fname("d_weight"));
+    dw(k, j) = sum(b.dy(0, 0, j, over) * in(0, 0, k, over));
+    dw.compute_root().parallel(j).vectorize(k, 8, TailStrategy::GuardWithIf);
+    b.paramGrads[0] = dw;
+    if (kernelHasBias(ctx.attrs()) && ctx.params.size() > 1) {
+        Func db(ctx.fname("d_bias"));
+        db(j) = sum(b.dy(0, 0, j, over));
+        db.compute_root();
+        b.paramGrads[1] = db;
+    }
+    RDom r(0, units, ctx.fname("r_units"));
+    Func dx(ctx.fname("d_input"));
+    dx(ctx.x, ctx.y, k, n) = sum(b.dy(0, 0, r, n) * weight(k, r));
+    dx.compute_root().parallel(n).vectorize(k, 8, TailStrategy::GuardWithIf);
+    b.inputGrads[0] = dx;
+    (void)K;
+}
+
 } // namespace
 
 void defineDense() {
@@ -89,6 +118,7 @@ void defineDense() {
     d.flops = flops;
     d.lower = lower;
     d.schedule = schedule;
+    d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }
 

@@ -75,6 +75,11 @@ struct Error : std::exception {
 
 int64_t param_numel(const cnnrt_param_desc &p);
 
+// Per-kernel timing (Profile.cpp), on when CNNRT_PROFILE is set.
+bool profile_enabled();
+double profile_now();
+void profile_record(const char *kernel, double seconds);
+
 // True for parameters the optimiser updates: learned (not a buffer) and not derived.
 inline bool is_trainable(const cnnrt_param_desc &p) {
     return p.derive == CNNRT_DERIVE_NONE && !p.buffer;
