@@ -55,6 +55,7 @@ def load_model(so_path, name):
     f("load_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     f("infer").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
     f("destroy").argtypes = [ctypes.c_void_p]
+    f("output_size").restype = ctypes.c_int
     return lib, f
 
 

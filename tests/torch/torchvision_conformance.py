@@ -47,6 +47,7 @@ except ImportError as e:
 
 import ir_reference
 import safetensors_io
+from conformance import load_model as load_library
 
 # Published trainable-parameter counts (torchvision weights' meta "num_params";
 # GoogLeNet's is without its auxiliary heads).
@@ -79,18 +80,6 @@ def build_torch_model(name, seed):
                 m.running_mean.normal_(0.0, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     return model.eval()
-
-
-def load_library(so_path, name):
-    lib = ctypes.CDLL(so_path)
-    f = lambda n: getattr(lib, f"{name}_{n}")
-    f("create").restype = ctypes.c_void_p
-    f("last_error").restype = ctypes.c_char_p
-    f("load_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    f("infer").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-    f("destroy").argtypes = [ctypes.c_void_p]
-    f("output_size").restype = ctypes.c_int
-    return lib, f
 
 
 def compile_model(cnnc, cnn, so, flags):
