@@ -52,6 +52,38 @@ Func lowerTraining(LowerCtx &ctx, float eps) {
     return f;
 }
 
+// The training-mode adjoint, written out (autodiff of the batch statistics
+// recomputes them per element): with x^ = (x - mean) / sqrt(var + eps), M = N*H*W,
+//   d gamma = sum dy * x^,   d beta = sum dy,
+//   dx = gamma / sqrt(var + eps) * (dy - (d beta + x^ * d gamma) / M).
+void backward(BackwardCtx &b) {
+    LowerCtx &ctx = b.forward;
+    const TensorType &t = ctx.inputTypes[0];
+    float eps = float(ctx.attrs().getFloat("eps"));
+    Func in = ctx.inputs[0];
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
+    RDom r(0, int(t.width()), 0, int(t.height()), 0, b.batch, ctx.fname("r_grad"));
+    Expr count = cast<float>(b.batch * int(t.width() * t.height()));
+    Func mean(ctx.fname("g_mean")), invstd(ctx.fname("g_invstd"));
+    mean(c) = sum(in(r.x, r.y, c, r.z)) / count;
+    mean.compute_root().parallel(c);
+    Expr centred = in(r.x, r.y, c, r.z) - mean(c);
+    invstd(c) = 1.0f / sqrt(sum(centred * centred) / count + eps);
+    invstd.compute_root().parallel(c);
+    Expr xhat = (in(r.x, r.y, c, r.z) - mean(c)) * invstd(c);
+    Func dgamma(ctx.fname("d_weight")), dbeta(ctx.fname("d_bias"));
+    dgamma(c) = sum(b.dy(r.x, r.y, c, r.z) * xhat);
+    dbeta(c) = sum(b.dy(r.x, r.y, c, r.z));
+    dgamma.compute_root().parallel(c);
+    dbeta.compute_root().parallel(c);
+    Expr xhatAt = (in(x, y, c, n) - mean(c)) * invstd(c);
+    Func dx(ctx.fname("d_input"));
+    dx(x, y, c, n) = ctx.params[0](c) * invstd(c) * (b.dy(x, y, c, n) - (dbeta(c) + xhatAt * dgamma(c)) / count);
+    b.inputGrads[0] = dx;
+    b.paramGrads[0] = dgamma;
+    b.paramGrads[1] = dbeta;
+}
+
 Func lower(LowerCtx &ctx) {
     float eps = float(ctx.attrs().getFloat("eps"));
     if (ctx.training) return lowerTraining(ctx, eps);
@@ -74,6 +106,7 @@ void defineBatchNorm() {
     d.params = params;
     d.flops = flops;
     d.lower = lower;
+    d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }
 
