@@ -71,12 +71,6 @@ Halide::Target kernelTarget() {
     return t.with_feature(Halide::Target::NoRuntime);
 }
 
-// Storage decisions for every node whose memory a kernel touches.
-struct Storage {
-    int kind = CNNRT_STORAGE_ACTIVATION;
-    int64_t offset = 0;
-};
-
 class ModuleWriter {
 public:
     // params: every parameter of the library, the inference graph's first.
@@ -97,7 +91,7 @@ public:
             << "#include \"runtime/Runtime.h\"\n\n";
         if (training_) emitTrainTable(body);
         for (auto &fn : uniqueFns()) out << "extern int " << fn << "_argv(void **args);\n";
-        out << "\n" << paramTable() << tensorTable() << body.str() << descriptor() << api();
+        out << "\n" << paramTable() << body.str() << descriptor() << api();
         return out.str();
     }
 
@@ -220,11 +214,6 @@ private:
         case ParamDerivation::FoldBatchNormBias: return CNNRT_DERIVE_FOLD_BN_BIAS;
         }
         return CNNRT_DERIVE_NONE;
-    }
-
-    std::string tensorTable() const {
-        // Emitted after the kernel table fills tensors_, but printed before it.
-        return "";
     }
 
     std::string descriptor() const {
