@@ -4,6 +4,9 @@
     bench/bench.py fusion [--runs 7]          fused vs --disable-pass=fuse: conv stack, LeNet-5
     bench/bench.py torch  [--models lenet5 alexnet ...] [--batches 1 8]
                                               cnnc vs PyTorch 1.13 (same run, alternating)
+    bench/bench.py train  [--models lenet5 resnet18]
+                                              one SGD training step (LeNet-5 batch 64,
+                                              ResNet-18 batch 8) vs PyTorch
 
 Each figure is the median of --runs timed runs after a warm-up; the variants
 are timed alternately inside one process so machine noise hits both alike.
@@ -182,17 +185,81 @@ def bench_torch(args, tmp):
     return rows
 
 
+def bench_train(args, tmp):
+    import torch
+    import torch.nn.functional as F
+    import ir_reference
+    torch.set_num_threads(os.cpu_count())
+    batches = {"lenet5": 64, "resnet18": 8}
+    rows = []
+    for m in args.models:
+        model = os.path.join(ROOT, "examples", m + ".cnn")
+        so = os.path.join(tmp, m + "-train.so")
+        subprocess.run([CNNC, model, "--train", "-o", so, "-q"], check=True)
+        ir = subprocess.run([CNNC, model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
+        graph = ir_reference.Graph(ir)
+        batch = batches.get(m, 8)
+        lib = ctypes.CDLL(so)
+        f = lambda n: getattr(lib, f"{graph.name}_{n}")
+        f("create").restype = ctypes.c_void_p
+        f("train_step").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
+                                    ctypes.POINTER(ctypes.c_float)]
+        f("set_sgd").argtypes = [ctypes.c_void_p, ctypes.c_float, ctypes.c_float, ctypes.c_float]
+        model_ptr = f("create")()
+        f("set_sgd")(model_ptr, 0.01, 0.9, 5e-4)
+        x = np.random.default_rng(0).random((batch, *graph.input_shape), dtype=np.float32)
+        classes = graph.run(torch.zeros([1] + graph.input_shape),
+                            {k: torch.zeros(s) for k, s in graph.parameter_shapes().items()}, logits=True).shape[1]
+        y = np.random.default_rng(1).integers(0, classes, batch).astype(np.int32)
+        loss = ctypes.c_float()
+
+        def cnnc_step(_):
+            if f("train_step")(model_ptr, x.ctypes.data, y.ctypes.data, batch, ctypes.byref(loss)) != 0:
+                raise RuntimeError("train_step failed")
+
+        params = {k: (torch.randn(s) * 0.05).requires_grad_(not k.endswith(("running_mean", "running_var")))
+                  for k, s in graph.parameter_shapes().items()}
+        for k, v in params.items():
+            if k.endswith("running_var"):
+                v.data.fill_(1.0)
+        opt = torch.optim.SGD([v for v in params.values() if v.requires_grad], lr=0.01, momentum=0.9,
+                              weight_decay=5e-4)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y).long()
+
+        def torch_step(_):
+            opt.zero_grad()
+            F.cross_entropy(graph.run(tx, params, training=True, logits=True).reshape(batch, -1), ty).backward()
+            opt.step()
+
+        times = {"cnnc": [], "torch": []}
+        cnnc_step(None), torch_step(None)
+        for _ in range(args.runs):
+            times["cnnc"].append(timed(cnnc_step, None))
+            times["torch"].append(timed(torch_step, None))
+        t = {k: statistics.median(v) for k, v in times.items()}
+        rows.append({"model": graph.name, "batch": batch, "cnnc_ms": t["cnnc"] * 1e3, "torch_ms": t["torch"] * 1e3,
+                     "ratio": t["cnnc"] / t["torch"]})
+    print("| model | batch | cnnc step ms | PyTorch step ms | cnnc/PyTorch |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['model']} | {r['batch']} | {r['cnnc_ms']:.1f} | {r['torch_ms']:.1f} | {r['ratio']:.2f} |")
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description="cnnc benchmarks (see the module docstring)")
-    ap.add_argument("suite", choices=["fusion", "torch"])
+    ap.add_argument("suite", choices=["fusion", "torch", "train"])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--batches", type=int, nargs="+", default=None)
     ap.add_argument("--models", nargs="+", default=["lenet5", "alexnet", "resnet18", "googlenet", "vgg16"])
     args = ap.parse_args()
     if args.batches is None:
         args.batches = [1, 64] if args.suite == "fusion" else [1, 8]
+    if args.suite == "train" and args.models == ap.get_default("models"):
+        args.models = ["lenet5", "resnet18"]
     with tempfile.TemporaryDirectory() as tmp:
-        rows = bench_fusion(args, tmp) if args.suite == "fusion" else bench_torch(args, tmp)
+        suites = {"fusion": bench_fusion, "torch": bench_torch, "train": bench_train}
+        rows = suites[args.suite](args, tmp)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     out = os.path.join(ROOT, "bench", "results", args.suite + ".json")
     with open(out, "w") as f:
