@@ -46,6 +46,22 @@ void Graph::retain(const std::vector<bool> &keep) {
     aux = std::move(keptAux);
 }
 
+void Graph::bypassNodes(const std::function<bool(Node &)> &removes) {
+    std::vector<int> replacement(nodes.size());
+    std::vector<bool> keep(nodes.size(), true);
+    for (auto &n : nodes) {
+        replacement[size_t(n.id)] = n.id;
+        for (int &op : n.operands) op = replacement[size_t(op)];
+        if (!n.isInput() && removes(n)) {
+            replacement[size_t(n.id)] = n.operands[0];
+            keep[size_t(n.id)] = false;
+        }
+    }
+    result = replacement[size_t(result)];
+    for (auto &a : aux) a.node = replacement[size_t(a.node)];
+    retain(keep);
+}
+
 std::vector<int> Graph::useCounts() const {
     std::vector<int> uses(nodes.size(), 0);
     for (auto &n : nodes)

@@ -1,6 +1,7 @@
 // The graph IR: a network as a list of SSA nodes in topological order.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ struct Graph {
     // Removes nodes not in `keep` (a flag per node id) and renumbers the rest,
     // preserving order. Operands, result and aux heads are remapped.
     void retain(const std::vector<bool> &keep);
+    // Visits nodes in order (operands already remapped); where `removes` says
+    // so, the node goes away and its users, the result and aux heads read its
+    // first operand instead.
+    void bypassNodes(const std::function<bool(Node &)> &removes);
     // Number of users of each node (result and aux heads count as users).
     std::vector<int> useCounts() const;
     // All parameters in node order.

@@ -10,25 +10,17 @@ namespace cnnc {
 void foldBatchNorm(Graph &g, const PassOptions &options) {
     if (!options.inference) return;
     std::vector<int> uses = g.useCounts();
-    std::vector<int> replacement(g.nodes.size());
-    std::vector<bool> keep(g.nodes.size(), true);
-    for (auto &n : g.nodes) {
-        replacement[size_t(n.id)] = n.id;
-        for (int &op : n.operands) op = replacement[size_t(op)];
-        if (n.isInput() || n.def->name != "batchnorm") continue;
+    g.bypassNodes([&](Node &n) {
+        if (n.def->name != "batchnorm") return false;
         Node &producer = g.node(n.operands[0]);
         if (producer.isInput() || !producer.def->traits.absorbsBatchNorm || uses[size_t(producer.id)] != 1 ||
             producer.attrs.has("fold_bn"))
-            continue;
+            return false;
         producer.attrs.set("fold_bn", n.name);
         producer.attrs.set("fold_eps", n.attrs.getFloat("eps"));
         attachParams(producer, g.operandTypes(producer));
-        replacement[size_t(n.id)] = producer.id;
-        keep[size_t(n.id)] = false;
-    }
-    g.result = replacement[size_t(g.result)];
-    for (auto &a : g.aux) a.node = replacement[size_t(a.node)];
-    g.retain(keep);
+        return true; // the batchnorm's users now read the folded producer
+    });
 }
 
 } // namespace cnnc
