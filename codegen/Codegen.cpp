@@ -21,6 +21,7 @@
 #include "codegen/KernelCache.h"
 #include "codegen/Parallel.h"
 #include "codegen/TrainingPlan.h"
+#include "codegen/TuningDb.h"
 #include "passes/MemoryPlan.h"
 #include "runtime/ModelDesc.h"
 
@@ -63,12 +64,6 @@ void run(const std::vector<std::string> &argv) {
 std::string envOr(const char *name, const char *fallback) {
     const char *v = std::getenv(name);
     return v && *v ? v : fallback;
-}
-
-Halide::Target kernelTarget() {
-    Halide::Target t = Halide::get_host_target();
-    if (const char *env = std::getenv("CNNC_TARGET"); env && *env) t = Halide::Target(env);
-    return t.with_feature(Halide::Target::NoRuntime);
 }
 
 class ModuleWriter {
@@ -172,10 +167,7 @@ private:
             out << "static const int k" << k << "_args[] = {";
             for (size_t i = 0; i < args.size(); ++i) out << (i ? ", " : "") << args[i];
             out << "};\n";
-            const Node &last = g_.node(spec.nodes.back());
-            std::string label = "%" + std::to_string(last.id) + " " + last.opName();
-            if (!last.name.empty()) label += " " + last.name;
-            table << "    {" << cString(label) << ", " << fns_[k] << "_argv, " << args.size() << ", k" << k
+            table << "    {" << cString(kernelLabel(g_, spec)) << ", " << fns_[k] << "_argv, " << args.size() << ", k" << k
                   << "_args},\n";
         }
         resultTensor_ = activation(g_.result);
@@ -272,6 +264,22 @@ void writeFile(const std::string &path, const std::string &text) {
     if (!f.good()) throw std::runtime_error("cannot write " + path);
 }
 
+// The schedule a kernel compiles with: the tuning database's choice when it
+// has one that is still in the op's schedule space, else the default.
+KernelBuildOptions kernelBuildOptions(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
+                                      const CodegenOptions &options) {
+    KernelBuildOptions build;
+    build.autoscheduler = options.autoscheduler;
+    if (!build.autoscheduler.empty()) return build;
+    std::optional<ScheduleChoice> wanted = options.forcedSchedule;
+    if (!wanted && options.tuning)
+        if (std::optional<TuningEntry> entry = options.tuning->lookup(spec.signature, target)) wanted = entry->choice;
+    if (!wanted) return build;
+    std::vector<ScheduleChoice> space = scheduleSpace(graph, spec);
+    if (std::find(space.begin(), space.end(), *wanted) != space.end()) build.choice = *wanted;
+    return build;
+}
+
 } // namespace
 
 CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &options) {
@@ -295,19 +303,24 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     std::map<std::string, std::string> objects; // function name -> object path
     std::vector<std::function<void()>> jobs;
     for (size_t k = 0; k < kernels.size(); ++k) {
-        std::string key = KernelCache::key(kernels[k].signature, target);
+        KernelBuildOptions build = kernelBuildOptions(graph, kernels[k], target, options);
+        std::string key = KernelCache::key(kernels[k].signature + "|" + build.choice.str() + "|" + build.autoscheduler, target);
         fns[k] = KernelCache::functionName(key);
         if (objects.count(fns[k])) continue; // identical layers share one kernel
         objects[fns[k]] = cache.objectPath(key);
         ++stats.uniqueKernels;
+        if (!build.choice.isDefault()) ++stats.tunedKernels;
         if (cache.has(key)) {
             ++stats.cachedKernels;
             continue;
         }
-        jobs.push_back([&graph, &kernels, &cache, target, key, k] {
-            cache.compile([&] { return buildKernel(graph, kernels[k], target); }, target, key);
+        jobs.push_back([&graph, &kernels, &cache, target, key, k, build] {
+            cache.compile([&] { return buildKernel(graph, kernels[k], target, build); }, target, key);
         });
     }
+    if (options.forcedSchedule && stats.tunedKernels == 0)
+        throw std::runtime_error("schedule '" + options.forcedSchedule->str() +
+                                 "' is not a candidate of any kernel of this model (see 'cnnc tune')");
     // Every parameter of the library: the inference graph's, then those only
     // training uses (aux heads).
     std::vector<const Param *> params = graph.parameters();

@@ -2,9 +2,11 @@
 // Halide (cached), emit the model's tables and C API, link one .so.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "codegen/ScheduleChoice.h"
 #include "ir/Graph.h"
 
 namespace cnnc {
@@ -21,6 +23,14 @@ struct CodegenOptions {
     // When set, the library can train: this is the network for training (aux
     // heads and dropout kept, nothing folded or fused); see TrainingPlan.h.
     const Graph *training = nullptr;
+    // Tuned schedules (cnnc tune); null: every kernel uses its default schedule.
+    const class TuningDb *tuning = nullptr;
+    // Non-empty: Halide's autoscheduler of that name schedules every inference
+    // kernel instead of the ops' schedules (see KernelBuildOptions).
+    std::string autoscheduler;
+    // Set: every kernel whose schedule space contains this choice uses it,
+    // whatever the database says (experiments, tests of each schedule).
+    std::optional<ScheduleChoice> forcedSchedule;
     // Progress callback: (kernels done, kernels total).
     std::function<void(int, int)> progress;
 };
@@ -29,6 +39,7 @@ struct CodegenStats {
     int kernels = 0;         // kernel calls in the model
     int uniqueKernels = 0;   // distinct compiled kernels
     int cachedKernels = 0;   // of those, found in the cache
+    int tunedKernels = 0;    // distinct kernels scheduled from the tuning database
     int64_t arenaFloatsPerSample = 0;
 };
 

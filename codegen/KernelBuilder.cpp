@@ -1,6 +1,11 @@
 #include "codegen/KernelBuilder.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <unistd.h>
 #include <map>
+#include <thread>
 
 #include "codegen/LowerCtx.h"
 
@@ -26,7 +31,50 @@ void constrainParam(OutputImageParam p, const std::vector<int64_t> &shape) {
     }
 }
 
-BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target &target) {
+Target kernelTarget() {
+    Target t = get_host_target();
+    if (const char *env = std::getenv("CNNC_TARGET"); env && *env) t = Target(env);
+    return t.with_feature(Target::NoRuntime);
+}
+
+// The anchor: the first node with a schedule hook (conv, dense), if any.
+static int anchorIndex(const Graph &graph, const KernelSpec &spec) {
+    for (size_t i = 0; i < spec.nodes.size(); ++i)
+        if (graph.node(spec.nodes[i]).def->schedule) return int(i);
+    return -1;
+}
+
+std::vector<ScheduleChoice> scheduleSpace(const Graph &graph, const KernelSpec &spec) {
+    int a = anchorIndex(graph, spec);
+    if (a < 0) return {};
+    const Node &anchor = graph.node(spec.nodes[size_t(a)]);
+    if (!anchor.def->scheduleSpace) return {};
+    std::vector<TensorType> inputs = graph.operandTypes(anchor);
+    return anchor.def->scheduleSpace(OpCall{inputs, anchor.attrs}, graph.node(spec.nodes.back()).type);
+}
+
+std::string kernelLabel(const Graph &graph, const KernelSpec &spec) {
+    const Node &last = graph.node(spec.nodes.back());
+    std::string label = "%" + std::to_string(last.id) + " " + last.opName();
+    int a = anchorIndex(graph, spec);
+    const Node &named = a >= 0 ? graph.node(spec.nodes[size_t(a)]) : last;
+    if (!named.name.empty()) label += " " + named.name;
+    return label;
+}
+
+// Halide's autoschedulers need the extents of every input and of the output.
+static void setEstimates(ImageParam p, const std::vector<int> &extents) {
+    Region region;
+    for (int e : extents) region.push_back(Range(0, e));
+    p.set_estimates(region);
+}
+
+static std::vector<int> activationExtents(const TensorType &t, int batch) {
+    return {int(t.width()), int(t.height()), int(t.channels()), batch};
+}
+
+BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target &target,
+                        const KernelBuildOptions &options) {
     BuiltKernel built;
     std::map<int, Func> value;
     std::vector<ImageParam> externals;
@@ -36,6 +84,8 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
         constrainActivation(p, t);
         value[spec.externals[i]] = p;
         built.arguments.push_back(p);
+        built.inputs.push_back(p);
+        if (!options.autoscheduler.empty()) setEstimates(p, activationExtents(t, options.estimatedBatch));
     }
     std::map<const Param *, ImageParam> paramImages;
     for (size_t i = 0; i < spec.params.size(); ++i) {
@@ -43,12 +93,21 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
         constrainParam(p, spec.params[i]->decl.shape);
         paramImages.emplace(spec.params[i], p);
         built.arguments.push_back(p);
+        built.inputs.push_back(p);
+        if (!options.autoscheduler.empty()) {
+            std::vector<int> extents;
+            for (auto d = spec.params[i]->decl.shape.rbegin(); d != spec.params[i]->decl.shape.rend(); ++d)
+                extents.push_back(int(*d));
+            setEstimates(p, extents);
+        }
     }
 
     std::vector<std::unique_ptr<LowerCtx>> contexts;
+    int anchorAt = options.autoscheduler.empty() ? anchorIndex(graph, spec) : -1;
     for (int id : spec.nodes) {
         const Node &n = graph.node(id);
         auto ctx = std::make_unique<LowerCtx>(LowerCtx{n, graph.operandTypes(n), {}, {}});
+        if (int(contexts.size()) == anchorAt) ctx->choice = options.choice;
         for (int op : n.operands) ctx->inputs.push_back(value.at(op));
         for (const Param &p : n.params)
             if (p.decl.kernelArg) ctx->params.push_back(paramImages.at(&p));
@@ -63,18 +122,40 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
     output(x, y, c, n) = value.at(last.id)(x, y, c, n);
     constrainActivation(output.output_buffer(), last.type, spec.outputSampleStride);
 
-    ScheduleCtx *anchor = nullptr;
-    std::unique_ptr<ScheduleCtx> sctx;
-    for (size_t i = 0; i < spec.nodes.size() && !anchor; ++i) {
-        const Node &nd = graph.node(spec.nodes[i]);
-        if (!nd.def->schedule) continue;
-        sctx = std::make_unique<ScheduleCtx>(
-            ScheduleCtx{*contexts[i], value.at(nd.id), output, last.type, target, target.natural_vector_size<float>(), x, y, c, n});
-        anchor = sctx.get();
-        nd.def->schedule(*anchor);
-    }
-    if (!anchor) scheduleElementwiseOutput(output, last.type, target.natural_vector_size<float>(), x, y, c, n);
     built.pipeline = Pipeline(output);
+    if (!options.autoscheduler.empty()) {
+        static const bool loaded = [] {
+            for (const char *plugin : {"adams2019", "li2018", "mullapudi2016"})
+                load_plugin(std::string(CNNC_AUTOSCHEDULER_DIR "/libautoschedule_") + plugin + ".so");
+            return true;
+        }();
+        (void)loaded;
+        output.set_estimates({{0, int(last.type.width())}, {0, int(last.type.height())},
+                              {0, int(last.type.channels())}, {0, options.estimatedBatch}});
+        MachineParams machine(int(std::max(1u, std::thread::hardware_concurrency())), 32 << 20, 40);
+        // The autoschedulers log their search to stderr; keep the compiler's
+        // output readable (failures still arrive as exceptions).
+        std::fflush(stderr);
+        int savedStderr = dup(2), devNull = open("/dev/null", O_WRONLY);
+        if (devNull >= 0) dup2(devNull, 2);
+        try {
+            built.pipeline.auto_schedule(options.autoscheduler, target, machine);
+        } catch (...) {
+            if (savedStderr >= 0) dup2(savedStderr, 2);
+            throw;
+        }
+        if (savedStderr >= 0) dup2(savedStderr, 2), close(savedStderr);
+        if (devNull >= 0) close(devNull);
+        return built;
+    }
+    if (anchorAt >= 0) {
+        const Node &nd = graph.node(spec.nodes[size_t(anchorAt)]);
+        ScheduleCtx sctx{*contexts[size_t(anchorAt)], value.at(nd.id), output, last.type, target,
+                         target.natural_vector_size<float>(), x, y, c, n};
+        nd.def->schedule(sctx);
+    } else {
+        scheduleElementwiseOutput(output, last.type, target.natural_vector_size<float>(), x, y, c, n);
+    }
     return built;
 }
 

@@ -6,6 +6,7 @@
 
 #include <Halide.h>
 
+#include "codegen/ScheduleChoice.h"
 #include "ir/Kernels.h"
 
 namespace cnnc {
@@ -13,9 +14,33 @@ namespace cnnc {
 struct BuiltKernel {
     Halide::Pipeline pipeline;
     std::vector<Halide::Argument> arguments; // externals, then params (output implicit)
+    std::vector<Halide::ImageParam> inputs;  // the same, as ImageParams (for JIT runs)
 };
 
-BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Halide::Target &target);
+struct KernelBuildOptions {
+    ScheduleChoice choice;     // knobs for the anchor's schedule (default: empty)
+    // "Adams2019", "Li2018" or "Mullapudi2016": ignore the ops' schedules and let
+    // Halide's autoscheduler schedule the kernel (for comparison).
+    std::string autoscheduler;
+    // The batch the autoscheduler optimises for. 1, because its schedules may
+    // split the batch loop with tails that shift inwards, which reads before
+    // sample 0 at any batch smaller than the split.
+    int estimatedBatch = 1;
+};
+
+// The target kernels are compiled for: this machine, or $CNNC_TARGET; without
+// Halide's runtime (one copy is linked into each library).
+Halide::Target kernelTarget();
+
+BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
+                        const KernelBuildOptions &options = {});
+
+// The schedules `cnnc tune` may pick for a kernel, default first; empty when
+// the kernel has no anchor with a schedule space.
+std::vector<ScheduleChoice> scheduleSpace(const Graph &graph, const KernelSpec &spec);
+
+// "%12 conv layer1.0.conv1": the kernel's last node, as profiles and tuning show it.
+std::string kernelLabel(const Graph &graph, const KernelSpec &spec);
 
 // Buffer constraints the runtime guarantees: dense NCHW activations with fixed
 // W, H, C and symbolic batch (or a given distance between samples), and dense

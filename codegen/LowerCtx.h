@@ -8,6 +8,7 @@
 
 #include <Halide.h>
 
+#include "codegen/ScheduleChoice.h"
 #include "ir/Graph.h"
 
 namespace cnnc {
@@ -22,6 +23,9 @@ struct LowerCtx {
     std::map<std::string, Halide::Func> stages;
     // Set when lowering the training-mode forward (see codegen/TrainingMode.h).
     struct TrainingMode *training = nullptr;
+    // The kernel's tuned schedule (knobs of the anchor's scheduleSpace); read
+    // by lowerings that choose an algorithm (direct or Winograd convolution).
+    ScheduleChoice choice;
 
     const Attrs &attrs() const { return node.attrs; }
     const TensorType &outType() const { return node.type; }

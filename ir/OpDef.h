@@ -22,6 +22,7 @@ namespace cnnc {
 struct LowerCtx;
 struct ScheduleCtx;
 struct BackwardCtx;
+struct ScheduleChoice;
 
 // A user-facing problem with an op's arguments or input shapes. The caller
 // attaches the source location and turns it into a CompileError.
@@ -104,6 +105,10 @@ struct OpDef {
     ScheduleFn schedule = nullptr; // null: computed inline into its consumer
     // The adjoint written by hand; null: Halide differentiates `lower`.
     BackwardFn backward = nullptr;
+    // Candidate schedules `cnnc tune` times for a kernel this op anchors, whose
+    // result (after fused consumers such as a pool) has type `kernelOutput`.
+    // The first is the default. Null: nothing to tune.
+    std::vector<ScheduleChoice> (*scheduleSpace)(const OpCall &, const TensorType &kernelOutput) = nullptr;
 
     bool hasParams() const { return params != nullptr; }
     const ArgSpec *findArg(const std::string &name) const;

@@ -4,6 +4,7 @@
 
 #include "codegen/LowerCtx.h"
 #include "codegen/TrainingMode.h"
+#include "ops/Conv.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -11,42 +12,13 @@ using namespace Halide;
 namespace cnnc::ops {
 namespace {
 
-struct ConvGeometry {
-    int64_t cin, h, w, filters, groups;
-    Pair size, stride, pad, dilation;
-    bool bias;
-    int64_t oh, ow;
-};
-
-ConvGeometry geometry(const OpCall &call) {
-    const TensorType &in = requireMap(call, "conv");
-    ConvGeometry g;
-    g.cin = in.channels(), g.h = in.height(), g.w = in.width();
-    g.filters = requirePositive(call.attrs, "filters");
-    g.groups = requirePositive(call.attrs, "groups");
-    g.size = requirePair(call.attrs, "size", 1);
-    g.stride = requirePair(call.attrs, "stride", 1);
-    g.pad = requirePair(call.attrs, "pad", 0);
-    g.dilation = requirePair(call.attrs, "dilation", 1);
-    g.bias = call.attrs.getBool("bias");
-    if (g.cin % g.groups != 0)
-        throw OpError("input channels (" + std::to_string(g.cin) + ") are not divisible by groups (" +
-                      std::to_string(g.groups) + ")");
-    if (g.filters % g.groups != 0)
-        throw OpError("filters (" + std::to_string(g.filters) + ") are not divisible by groups (" +
-                      std::to_string(g.groups) + ")");
-    g.oh = windowOutput(g.h, g.size.h, g.stride.h, g.pad.h, g.dilation.h, false, "height");
-    g.ow = windowOutput(g.w, g.size.w, g.stride.w, g.pad.w, g.dilation.w, false, "width");
-    return g;
-}
-
 TensorType inferType(const OpCall &call) {
-    ConvGeometry g = geometry(call);
+    ConvGeometry g = convGeometry(call);
     return mapType(g.filters, g.oh, g.ow);
 }
 
 std::vector<ParamDecl> params(const OpCall &call) {
-    ConvGeometry g = geometry(call);
+    ConvGeometry g = convGeometry(call);
     int64_t fanIn = checkedMul(checkedMul(g.cin / g.groups, g.size.h), g.size.w);
     std::vector<int64_t> wshape{g.filters, g.cin / g.groups, g.size.h, g.size.w};
     if (fanIn < 0 || checkedMul(fanIn, g.filters) < 0) throw OpError("weight tensor is too large");
@@ -54,28 +26,49 @@ std::vector<ParamDecl> params(const OpCall &call) {
 }
 
 int64_t flops(const OpCall &call, const TensorType &out) {
-    ConvGeometry g = geometry(call);
+    ConvGeometry g = convGeometry(call);
     return 2 * out.elementsPerSample() * (g.cin / g.groups) * g.size.h * g.size.w;
 }
 
+// Strided convs read the input at x * stride + kx: vectors of such loads are
+// gathers. With the "phases" knob the padded input is staged deinterleaved,
+// phased(x, p) = padded(x * stride + p), so that each unrolled tap kx reads a
+// contiguous vector: phased(x + kx / stride, kx % stride).
+bool usesPhases(const ConvGeometry &g, const ScheduleChoice &choice) {
+    return g.stride.w > 1 && choice.get("phases", 0) == 1;
+}
+
 Func lower(LowerCtx &ctx) {
-    ConvGeometry g = geometry(OpCall{ctx.inputTypes, ctx.attrs()});
+    ConvGeometry g = convGeometry(OpCall{ctx.inputTypes, ctx.attrs()});
+    if (ctx.choice.get("winograd", 0) == 1 && winogradApplies(g, ctx.outType())) return lowerWinograd(ctx, g);
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
-    Func in = ctx.inputs[0];
     // Always stage the input through an explicitly padded Func: the schedule
     // computes it once per sample (so the select/clamp is paid per element, not
     // per tap) and the conv's register tiles may round up past the edges.
-    in = padSpatial(in, ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
-    ctx.stages["padded"] = in;
+    Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
     Func weight = ctx.params[0];
     int cinPerGroup = int(g.cin / g.groups), coutPerGroup = int(g.filters / g.groups);
     RDom r(0, int(g.size.w), 0, int(g.size.h), 0, cinPerGroup, ctx.fname("r"));
     Expr group = g.groups == 1 ? Expr(0) : c / coutPerGroup;
-    Expr ix = x * int(g.stride.w) + r.x * int(g.dilation.w) - int(g.pad.w);
     Expr iy = y * int(g.stride.h) + r.y * int(g.dilation.h) - int(g.pad.h);
+    Expr ci = group * cinPerGroup + r.z;
+    Expr tap;
+    if (usesPhases(g, ctx.choice)) {
+        int sx = int(g.stride.w);
+        Var p("p");
+        Func phased(ctx.fname("phased"));
+        phased(x, p, y, c, n) = in(x * sx + p - int(g.pad.w), y, c, n);
+        Expr kx = r.x * int(g.dilation.w);
+        tap = phased(x + kx / sx, kx % sx, iy, ci, n);
+        ctx.stages["padded"] = phased;
+    } else {
+        Expr ix = x * int(g.stride.w) + r.x * int(g.dilation.w) - int(g.pad.w);
+        tap = in(ix, iy, ci, n);
+        ctx.stages["padded"] = in;
+    }
     Func acc(ctx.fname("acc"));
     acc(x, y, c, n) = kernelHasBias(ctx.attrs()) ? ctx.params[1](c) : Expr(0.0f);
-    acc(x, y, c, n) += weight(r.x, r.y, r.z, c) * in(ix, iy, group * cinPerGroup + r.z, n);
+    acc(x, y, c, n) += weight(r.x, r.y, r.z, c) * tap;
     ctx.stages["acc"] = acc;
     return acc;
 }
@@ -87,31 +80,100 @@ Func lower(LowerCtx &ctx) {
 // kernels: each step loads a few input vectors, broadcasts a few weights and
 // issues rows x channels FMAs into 12 accumulators (AVX2 has 16 ymm registers).
 // The padded input is staged once per sample, in parallel.
-void schedule(ScheduleCtx &s) {
-    Func acc = s.op.stages.at("acc");
-    Func padded = s.op.stages.at("padded");
-    ConvGeometry g = geometry(OpCall{s.op.inputTypes, s.op.attrs()});
-    const TensorType &t = s.outputType, &convT = s.op.outType();
-    Var x = s.x, y = s.y, c = s.c, n = s.n;
-    const int vw = s.vectorWidth;
+// The register tile and loop blocking of one conv kernel: knobs of its schedule
+// space, or the heuristic default.
+struct ConvTiling {
+    int tileX;   // vectors of x per register tile
+    int tileC;   // output channels per register tile
+    int chunk;   // input channels per block of the reduction (0: all)
+    int rows;    // output rows per task (with a fused pool: pooled rows)
+};
 
-    // Register tile: NX vectors of x (one row) by TC channels, 12 or 8
-    // accumulators. Inspecting the generated loops: taller tiles (several rows)
-    // let LLVM share input vectors between rows, but it then keeps too many of
-    // them live and spills; one row with 2 vectors x 6 channels runs 108 FMAs
-    // per input channel from 18 vector loads and 60 broadcasts, no spills.
+ConvTiling defaultTiling(const ConvGeometry &g, const TensorType &out, int vw) {
+    // One row with 2 vectors x 6 channels runs 108 FMAs per input channel from
+    // 18 vector loads and 60 broadcasts, no spills (taller tiles let LLVM share
+    // input vectors between rows, but it then keeps too many live and spills).
     // The acc buffer is rounded up to whole tiles, so pick the tile that
     // wastes least on this layer's width and channel count.
     auto waste = [](int64_t extent, int64_t tile) { return double((extent + tile - 1) / tile * tile) / double(extent); };
-    int64_t accW = convT.width();
-    int NX = waste(accW, 2 * vw) <= waste(accW, vw) + 0.05 ? 2 : 1;
-    int TC = NX == 2 ? (waste(t.channels(), 6) <= waste(t.channels(), 4) + 0.05 ? 6 : 4) : 8;
-    TC = int(std::min<int64_t>(TC, t.channels()));
-    // Output rows per tile: one row of the conv, or, with a fused pool, a few
-    // pooled rows (whose conv windows overlap, so bigger tiles recompute less).
-    bool pooled = t.height() != convT.height() || t.width() != convT.width();
-    int outRows = 1;
-    if (pooled && t.height() > 1) outRows = int(std::min<int64_t>(convT.height() == 2 * t.height() ? 1 : 4, t.height()));
+    ConvTiling t;
+    t.tileX = waste(g.ow, 2 * vw) <= waste(g.ow, vw) + 0.05 ? 2 : 1;
+    t.tileC = t.tileX == 2 ? (waste(out.channels(), 6) <= waste(out.channels(), 4) + 0.05 ? 6 : 4) : 8;
+    // Input channels in chunks: each x tile then sweeps a few channel planes
+    // (rows x chunk cache lines, few pages) before moving on, instead of every
+    // plane of a large map (measured on VGG's 224x224 layer: ~2x).
+    t.chunk = 8;
+    // With a fused pool, a few pooled rows per task (their conv windows
+    // overlap, so bigger tiles recompute less).
+    bool pooled = out.height() != g.oh || out.width() != g.ow;
+    t.rows = 1;
+    if (pooled && out.height() > 1) t.rows = int(std::min<int64_t>(g.oh == 2 * out.height() ? 1 : 4, out.height()));
+    return t;
+}
+
+ConvTiling tilingFor(const ConvGeometry &g, const TensorType &out, int vw, const ScheduleChoice &choice) {
+    ConvTiling t = defaultTiling(g, out, vw);
+    t.tileX = choice.get("tile_x", t.tileX);
+    t.tileC = choice.get("tile_c", t.tileC);
+    t.chunk = choice.get("chunk", t.chunk);
+    t.rows = choice.get("rows", t.rows);
+    return t;
+}
+
+// What `cnnc tune` tries: register tiles of 8 to 12 accumulators, two input
+// channel blockings, a few pooled rows per task, and deinterleaved input for
+// strided convs. Each must still fit the layer.
+std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &out) {
+    ConvGeometry g = convGeometry(call);
+    const int vw = 8;
+    std::vector<ScheduleChoice> space{ScheduleChoice{}};
+    ConvTiling fallback = defaultTiling(g, out, vw);
+    auto add = [&](ScheduleChoice c) {
+        ConvTiling t = tilingFor(g, out, vw, c);
+        bool sameAsDefault = t.tileX == fallback.tileX && t.tileC == fallback.tileC && t.chunk == fallback.chunk &&
+                             t.rows == fallback.rows && !usesPhases(g, c);
+        if (!sameAsDefault && std::find(space.begin(), space.end(), c) == space.end()) space.push_back(std::move(c));
+    };
+    int64_t cinPerGroup = g.cin / g.groups;
+    std::vector<int> chunks{8};
+    if (cinPerGroup > 16) chunks.push_back(32);
+    std::vector<int> phases{0};
+    if (g.stride.w > 1) phases.push_back(1);
+    for (auto [tx, tc] : {std::pair{2, 6}, {2, 4}, {1, 8}, {3, 4}}) {
+        if (tc > out.channels() || (tx - 1) * vw >= g.ow) continue;
+        for (int chunk : chunks)
+            for (int ph : phases) {
+                ScheduleChoice c;
+                c.knobs = {{"tile_x", tx}, {"tile_c", tc}, {"chunk", chunk}};
+                if (ph) c.knobs["phases"] = 1;
+                add(c);
+            }
+    }
+    bool pooled = out.height() != g.oh || out.width() != g.ow;
+    if (pooled)
+        for (int rows : {1, 2, 4})
+            if (rows <= out.height()) add(ScheduleChoice{{{"rows", rows}}});
+    if (winogradApplies(g, out)) {
+        for (int par : {0, 1}) {
+            space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}}});
+            space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}, {"tile_x", 1}, {"tile_c", 8}}});
+        }
+        space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", 0}, {"rows", 2}}});
+    }
+    return space;
+}
+
+void schedule(ScheduleCtx &s) {
+    if (s.op.stages.count("wino_m")) return scheduleWinograd(s, convGeometry(OpCall{s.op.inputTypes, s.op.attrs()}));
+    Func acc = s.op.stages.at("acc");
+    Func padded = s.op.stages.at("padded");
+    ConvGeometry g = convGeometry(OpCall{s.op.inputTypes, s.op.attrs()});
+    const TensorType &t = s.outputType;
+    Var x = s.x, y = s.y, c = s.c, n = s.n;
+    const int vw = s.vectorWidth;
+    ConvTiling tiling = tilingFor(g, t, vw, s.op.choice);
+    int NX = tiling.tileX, TC = int(std::min<int64_t>(tiling.tileC, t.channels()));
+    int outRows = std::max(1, std::min(tiling.rows, int(t.height())));
 
     Var yo("yo"), yi("yi"), co("co"), ci("ci"), tile("tile");
     int ow = int(t.width());
@@ -122,7 +184,8 @@ void schedule(ScheduleCtx &s) {
     // The staged input: once per sample, parallel over channels x rows.
     Var yc("yc");
     padded.compute_at(s.output, n).fuse(s.op.y, s.op.c, yc).parallel(yc);
-    if (g.w + 2 * g.pad.w >= vw) padded.vectorize(s.op.x, vw);
+    int stagedWidth = int(usesPhases(g, s.op.choice) ? (g.w + 2 * g.pad.w) / g.stride.w : g.w + 2 * g.pad.w);
+    if (stagedWidth >= vw) padded.vectorize(s.op.x, vw);
 
     acc.compute_at(s.output, tile);
     Var xo("xo"), xi("xi");
@@ -130,10 +193,7 @@ void schedule(ScheduleCtx &s) {
     std::vector<RVar> r = acc.rvars(0);
     auto update = acc.update();
     int cinPerGroup = int(g.cin / g.groups);
-    // Input channels in chunks: each x tile then sweeps a few channel planes
-    // (rows x chunk cache lines, few pages) before moving on, instead of every
-    // plane of a large map (measured on VGG's 224x224 layer: ~2x).
-    const int chunk = 8;
+    const int chunk = tiling.chunk;
     update.split(s.op.x, xo, xi, vw * NX, TailStrategy::RoundUp);
     if (chunk > 0 && cinPerGroup > chunk) {
         RVar rzo("rzo"), rzi("rzi");
@@ -159,7 +219,7 @@ void schedule(ScheduleCtx &s) {
 //     read (ix, iy), i.e. where ix + pad - kx * dilation is a multiple of stride.
 void backward(BackwardCtx &b) {
     LowerCtx &ctx = b.forward;
-    ConvGeometry g = geometry(OpCall{ctx.inputTypes, ctx.attrs()});
+    ConvGeometry g = convGeometry(OpCall{ctx.inputTypes, ctx.attrs()});
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), ci("ci"), co("co");
     int cinPerGroup = int(g.cin / g.groups), coutPerGroup = int(g.filters / g.groups);
     int sx = int(g.stride.w), sy = int(g.stride.h), dx = int(g.dilation.w), dy = int(g.dilation.h);
@@ -247,6 +307,7 @@ void defineConv() {
     d.flops = flops;
     d.lower = lower;
     d.schedule = schedule;
+    d.scheduleSpace = scheduleSpace;
     d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }

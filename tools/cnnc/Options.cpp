@@ -1,5 +1,7 @@
 #include "tools/cnnc/Options.h"
 
+#include "codegen/ScheduleChoice.h"
+
 #include <cstdio>
 #include <sstream>
 
@@ -8,10 +10,12 @@ namespace cnnc {
 static const char *kUsage = R"(OVERVIEW: cnnc - compiles a convolutional neural network into a native shared library
 
 USAGE: cnnc [options] <model.cnn | graph.ir>
+       cnnc tune [options] <model.cnn | graph.ir>
 
   cnnc lenet5.cnn -o lenet5.so        compile (Halide kernels + runtime in one .so)
   cnnc lenet5.cnn --emit=header       print the library's C header
   cnnc lenet5.cnn --summary           parameters, shapes and FLOPs per layer
+  cnnc tune resnet18.cnn              time candidate schedules, record the fastest
 
 OPTIONS:
   -o <file>              output library (default: <input stem>.so)
@@ -34,11 +38,26 @@ OPTIONS:
   --no-cache             compile every kernel afresh
   --keep-temps           keep the generated C source and objects
   -q, --quiet            no progress output
+
+SCHEDULES:
+  tune                   (first argument) time each kernel's candidate schedules on this
+                         machine and record the fastest in the tuning database
+  --tuning-db=<file>     the tuning database: compiles read it, tune updates it (default:
+                         $CNNC_TUNING_DB, else tuning/default.tdb in cnnc's source tree)
+  --no-tuning            compile with the default schedules, ignoring the database
+  --tune-batch=<b,...>   batches tune times each candidate at (default: 1,8)
+  --tune-runs=<n>        timed runs per batch, the fastest counts (default: 5)
+  --retune               also tune kernels the database already has
+  --schedule=<knobs>     compile every kernel that has this candidate schedule with it,
+                         e.g. --schedule=winograd=1,wino_par=0 (see the database's lines)
+  --autoschedule=<name>  schedule every inference kernel with Halide's autoscheduler
+                         instead (Adams2019, Li2018 or Mullapudi2016), for comparison
   --version              print the version
   -h, --help             print this help
 
 ENVIRONMENT:
   CNNC_CACHE_DIR  kernel cache directory     CNNC_TARGET  Halide target (default: host)
+  CNNC_TUNING_DB  tuning database
   CC, CXX         compilers used to link the library
 )";
 
@@ -47,6 +66,12 @@ static bool startsWith(const std::string &s, const char *prefix, std::string &re
     if (s.compare(0, p.size(), p) != 0) return false;
     rest = s.substr(p.size());
     return true;
+}
+
+// A small positive decimal number, or -1.
+static int parseCount(const std::string &s) {
+    if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos) return -1;
+    return std::stoi(s);
 }
 
 ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error) {
@@ -112,6 +137,34 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             opt.keepTemps = true;
         } else if (a == "-q" || a == "--quiet") {
             opt.quiet = true;
+        } else if (i == 1 && a == "tune") {
+            opt.tune = true;
+        } else if (startsWith(a, "--tuning-db=", v)) {
+            if (v.empty()) return error = "--tuning-db needs a file name", ParseResult::Error;
+            opt.tuningDb = v;
+        } else if (a == "--no-tuning") {
+            opt.noTuning = true;
+        } else if (a == "--retune") {
+            opt.retune = true;
+        } else if (startsWith(a, "--tune-batch=", v)) {
+            opt.tuneBatches.clear();
+            std::stringstream list(v);
+            for (std::string item; std::getline(list, item, ',');) {
+                int b = parseCount(item);
+                if (b < 1 || b > 4096) return error = "--tune-batch wants batches from 1 to 4096, got '" + item + "'", ParseResult::Error;
+                opt.tuneBatches.push_back(b);
+            }
+            if (opt.tuneBatches.empty()) return error = "--tune-batch needs at least one batch", ParseResult::Error;
+        } else if (startsWith(a, "--tune-runs=", v)) {
+            opt.tuneRuns = parseCount(v);
+            if (opt.tuneRuns < 1 || opt.tuneRuns > 1000) return error = "--tune-runs wants 1 to 1000, got '" + v + "'", ParseResult::Error;
+        } else if (startsWith(a, "--schedule=", v)) {
+            if (!ScheduleChoice::parse(v)) return error = "malformed --schedule '" + v + "' (knob=value,...)", ParseResult::Error;
+            opt.schedule = v;
+        } else if (startsWith(a, "--autoschedule=", v)) {
+            if (v != "Adams2019" && v != "Li2018" && v != "Mullapudi2016")
+                return error = "unknown autoscheduler '" + v + "' (Adams2019, Li2018, Mullapudi2016)", ParseResult::Error;
+            opt.autoscheduler = v;
         } else if (!a.empty() && a[0] == '-' && a != "-") {
             return error = "unknown option '" + a + "'", ParseResult::Error;
         } else if (opt.input.empty()) {

@@ -1,6 +1,7 @@
 // Command-line options of the cnnc driver.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "passes/Pass.h"
 
@@ -18,6 +19,15 @@ struct Options {
     bool passesGiven = false;
     bool train = false;     // also generate the training step (backward kernels)
     std::string cacheDir;
+    // Tuning (cnnc tune) and the schedules a compile uses.
+    bool tune = false;          // "cnnc tune model.cnn"
+    std::string tuningDb;       // "" = TuningDb::defaultPath()
+    bool noTuning = false;      // default schedules only
+    std::vector<int> tuneBatches{1, 8};
+    int tuneRuns = 5;
+    bool retune = false;
+    std::string autoscheduler;  // Halide autoscheduler instead of cnnc's schedules
+    std::string schedule;       // --schedule=<knobs>: force this choice where it applies
     PassManagerOptions passes;
 };
 

@@ -11,6 +11,8 @@
 
 #include "codegen/CHeader.h"
 #include "codegen/Codegen.h"
+#include "codegen/Tuner.h"
+#include "codegen/TuningDb.h"
 #include "frontend/Frontend.h"
 #include "ir/DotPrinter.h"
 #include "ir/IRParser.h"
@@ -44,6 +46,64 @@ void progressBar(int done, int total) {
     std::fprintf(stderr, "\rcompiling kernels [%.*s%*s] %d/%d", filled, "##############################",
                  width - filled, "", done, total);
     if (done == total) std::fprintf(stderr, "\n");
+}
+
+std::string formatSeconds(double s) {
+    char buf[32];
+    if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+    else std::snprintf(buf, sizeof buf, "%ds", int(s));
+    return buf;
+}
+
+// cnnc tune: time every kernel's candidates, keep the database up to date after
+// each kernel, print what changed.
+int tune(const Graph &graph, TuningDb &db, const Options &opt) {
+    TuneOptions to;
+    to.batches = opt.tuneBatches;
+    to.runs = opt.tuneRuns;
+    to.retune = opt.retune;
+    to.note = graph.name;
+    to.kernelDone = [&] { db.save(); };
+    bool tty = isatty(2);
+    if (!opt.quiet)
+        to.progress = [tty](const TuneProgress &p) {
+            if (!tty && p.candidate != p.candidates) return;
+            int width = 20, filled = width * (p.kernel - 1) / p.kernels;
+            std::fprintf(stderr, "\r\033[Ktuning [%.*s%*s] %d/%d %s: candidate %d/%d, best %.3f ms/sample, ~%s left",
+                         filled, "####################", width - filled, "", p.kernel, p.kernels, p.label.c_str(),
+                         p.candidate, p.candidates, p.bestMicros / 1e3, formatSeconds(p.secondsLeft).c_str());
+            if (!tty) std::fprintf(stderr, "\n");
+        };
+    std::vector<TunedKernel> results;
+    try {
+        results = tuneKernels(graph, db, to);
+        db.save();
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "\ncnnc: error: %s\n", e.what());
+        return 1;
+    }
+    if (!opt.quiet && tty && !results.empty()) std::fprintf(stderr, "\n");
+    std::printf("%-36s %10s %12s %12s %7s  %s\n", "kernel", "candidates", "default us", "tuned us", "speedup",
+                "schedule");
+    double before = 0, after = 0;
+    for (const TunedKernel &k : results) {
+        if (k.fromDatabase) {
+            std::printf("%-36s %10s %12s %12.1f %7s  %s (from the database)\n", k.label.c_str(), "-", "-",
+                        k.bestMicros, "-", k.best.str().c_str());
+            continue;
+        }
+        before += k.defaultMicros, after += k.bestMicros;
+        std::printf("%-36s %10d %12.1f %12.1f %6.2fx  %s\n", k.label.c_str(), k.candidates, k.defaultMicros,
+                    k.bestMicros, k.defaultMicros / k.bestMicros, k.best.str().c_str());
+    }
+    if (after > 0)
+        std::printf("tuned kernels: %.1f us -> %.1f us per sample (summed over batches", before, after);
+    if (after > 0) {
+        for (size_t i = 0; i < opt.tuneBatches.size(); ++i) std::printf("%s%d", i ? ", " : " ", opt.tuneBatches[i]);
+        std::printf("), %.2fx\n", before / after);
+    }
+    std::fprintf(stderr, "cnnc: %zu kernels in %s\n", db.size(), db.path().c_str());
+    return 0;
 }
 
 int compile(const Options &opt) {
@@ -99,6 +159,17 @@ int compile(const Options &opt) {
         return 0;
     }
 
+    TuningDb tuning(opt.tuningDb.empty() ? TuningDb::defaultPath() : opt.tuningDb);
+    if (!opt.noTuning || opt.tune) {
+        try {
+            tuning.load();
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return 1;
+        }
+    }
+    if (opt.tune) return tune(graph, tuning, opt);
+
     // Training runs on the network as written: aux heads and dropout kept,
     // nothing folded or fused.
     Graph trainingGraph;
@@ -119,6 +190,9 @@ int compile(const Options &opt) {
 
     CodegenOptions cg;
     if (opt.train) cg.training = &trainingGraph;
+    if (!opt.noTuning) cg.tuning = &tuning;
+    cg.autoscheduler = opt.autoscheduler;
+    if (!opt.schedule.empty()) cg.forcedSchedule = ScheduleChoice::parse(opt.schedule);
     cg.outputPath = opt.output;
     cg.cacheDir = opt.cacheDir;
     cg.noCache = opt.noCache;
@@ -134,8 +208,8 @@ int compile(const Options &opt) {
         CodegenStats stats = compileToSharedLibrary(graph, cg);
         endPhase("codegen + link");
         if (!opt.quiet)
-            std::fprintf(stderr, "cnnc: wrote %s (%d kernel calls, %d distinct kernels, %d from cache)\n",
-                         opt.output.c_str(), stats.kernels, stats.uniqueKernels, stats.cachedKernels);
+            std::fprintf(stderr, "cnnc: wrote %s (%d kernel calls, %d distinct kernels, %d tuned, %d from cache)\n",
+                         opt.output.c_str(), stats.kernels, stats.uniqueKernels, stats.tunedKernels, stats.cachedKernels);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "cnnc: error: %s\n", e.what());
         return 1;

@@ -1,0 +1,133 @@
+#include "codegen/Tuner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <set>
+
+#include <Halide.h>
+
+#include "codegen/Codegen.h"
+#include "codegen/KernelBuilder.h"
+#include "ir/Kernels.h"
+
+using namespace Halide;
+
+namespace cnnc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Deterministic values in [-1, 1): timing never depends on the data, but
+// denormals and NaNs could, so fill every buffer.
+void fillRandom(float *data, size_t count, uint32_t seed) {
+    for (size_t i = 0; i < count; ++i) {
+        seed = seed * 1664525u + 1013904223u;
+        data[i] = float(seed >> 8) / float(1 << 23) - 1.0f;
+    }
+}
+
+} // namespace
+
+double timeKernel(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
+                  const std::vector<int> &batches, int runs) {
+    Target target = kernelTarget();
+    KernelBuildOptions options;
+    options.choice = choice;
+    BuiltKernel kernel = buildKernel(graph, spec, target, options);
+    kernel.pipeline.compile_jit(target.without_feature(Target::NoRuntime));
+    double total = 0;
+    for (int batch : batches) {
+        std::vector<Buffer<float>> inputs;
+        for (size_t i = 0; i < kernel.inputs.size(); ++i) {
+            std::vector<int> extents;
+            if (i < spec.externals.size()) {
+                const TensorType &t = graph.node(spec.externals[i]).type;
+                extents = {int(t.width()), int(t.height()), int(t.channels()), batch};
+            } else {
+                const std::vector<int64_t> &shape = spec.params[i - spec.externals.size()]->decl.shape;
+                for (auto d = shape.rbegin(); d != shape.rend(); ++d) extents.push_back(int(*d));
+            }
+            inputs.emplace_back(extents);
+            fillRandom(inputs.back().data(), inputs.back().number_of_elements(), uint32_t(i + 1));
+            kernel.inputs[i].set(inputs.back());
+        }
+        const TensorType &t = graph.node(spec.nodes.back()).type;
+        int W = int(t.width()), H = int(t.height()), C = int(t.channels());
+        int sampleStride = spec.outputSampleStride ? int(spec.outputSampleStride) : W * H * C;
+        std::vector<float> storage(size_t(sampleStride) * size_t(batch));
+        halide_dimension_t shape[4] = {{0, W, 1}, {0, H, W}, {0, C, W * H}, {0, batch, sampleStride}};
+        Buffer<float> output(storage.data(), 4, shape);
+        kernel.pipeline.realize(output); // warm-up: caches, thread pool, page faults
+        // The fastest of the runs (at least `runs`, and at least 20 ms of them):
+        // other work on the machine only ever adds time, so the minimum is
+        // the steadiest estimate for ranking candidates.
+        double best = 1e30, spent = 0;
+        for (int r = 0; r < std::max(1, runs) || (spent < 0.02 && r < 1000); ++r) {
+            auto start = Clock::now();
+            kernel.pipeline.realize(output);
+            double t = secondsSince(start);
+            best = std::min(best, t), spent += t;
+        }
+        total += best * 1e6 / batch;
+    }
+    return total;
+}
+
+std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const TuneOptions &options) {
+    Target target = kernelTarget();
+    struct Work {
+        const KernelSpec *spec;
+        std::vector<ScheduleChoice> space;
+    };
+    std::vector<KernelSpec> kernels = partitionKernels(graph);
+    std::vector<Work> work;
+    std::vector<TunedKernel> results;
+    std::set<std::string> seen;
+    for (const KernelSpec &k : kernels) {
+        if (!seen.insert(k.signature).second) continue; // identical layers share a kernel
+        std::vector<ScheduleChoice> space = scheduleSpace(graph, k);
+        if (space.size() < 2) continue;
+        if (!options.retune) {
+            if (std::optional<TuningEntry> e = db.lookup(k.signature, target)) {
+                results.push_back({kernelLabel(graph, k), e->choice, e->microsPerSample, 0, 0, true});
+                continue;
+            }
+        }
+        work.push_back({&k, std::move(space)});
+    }
+
+    int totalCandidates = 0, timed = 0;
+    for (const Work &w : work) totalCandidates += int(w.space.size());
+    auto start = Clock::now();
+    for (size_t i = 0; i < work.size(); ++i) {
+        const KernelSpec &spec = *work[i].spec;
+        TunedKernel result;
+        result.label = kernelLabel(graph, spec);
+        result.candidates = int(work[i].space.size());
+        TuneProgress progress{int(i + 1), int(work.size()), result.label, 0, result.candidates, 0, 0};
+        for (const ScheduleChoice &choice : work[i].space) {
+            double micros = timeKernel(graph, spec, choice, options.batches, options.runs);
+            if (choice.isDefault()) result.defaultMicros = micros;
+            if (result.best.isDefault() && result.bestMicros == 0) result.bestMicros = micros, result.best = choice;
+            // A candidate replaces the default only when clearly faster, so
+            // noise does not churn the database.
+            double margin = result.best.isDefault() ? 0.97 : 1.0;
+            if (micros < result.bestMicros * margin) result.bestMicros = micros, result.best = choice;
+            ++timed;
+            progress.candidate++;
+            progress.bestMicros = result.bestMicros;
+            progress.secondsLeft = secondsSince(start) / timed * (totalCandidates - timed);
+            if (options.progress) options.progress(progress);
+        }
+        std::string note = (options.note.empty() ? "" : options.note + " ") + result.label;
+        db.record(spec.signature, target, TuningEntry{result.best, result.bestMicros, note});
+        results.push_back(result);
+        if (options.kernelDone) options.kernelDone();
+    }
+    return results;
+}
+
+} // namespace cnnc

@@ -1,0 +1,51 @@
+// Shared by conv's direct (Conv.cpp) and Winograd (ConvWinograd.cpp) lowerings.
+#pragma once
+#include <Halide.h>
+
+#include "ops/OpHelpers.h"
+
+namespace cnnc {
+struct LowerCtx;
+struct ScheduleCtx;
+}
+
+namespace cnnc::ops {
+
+struct ConvGeometry {
+    int64_t cin, h, w, filters, groups;
+    Pair size, stride, pad, dilation;
+    bool bias;
+    int64_t oh, ow;
+};
+
+inline ConvGeometry convGeometry(const OpCall &call) {
+    const TensorType &in = requireMap(call, "conv");
+    ConvGeometry g;
+    g.cin = in.channels(), g.h = in.height(), g.w = in.width();
+    g.filters = requirePositive(call.attrs, "filters");
+    g.groups = requirePositive(call.attrs, "groups");
+    g.size = requirePair(call.attrs, "size", 1);
+    g.stride = requirePair(call.attrs, "stride", 1);
+    g.pad = requirePair(call.attrs, "pad", 0);
+    g.dilation = requirePair(call.attrs, "dilation", 1);
+    g.bias = call.attrs.getBool("bias");
+    if (g.cin % g.groups != 0)
+        throw OpError("input channels (" + std::to_string(g.cin) + ") are not divisible by groups (" +
+                      std::to_string(g.groups) + ")");
+    if (g.filters % g.groups != 0)
+        throw OpError("filters (" + std::to_string(g.filters) + ") are not divisible by groups (" +
+                      std::to_string(g.groups) + ")");
+    g.oh = windowOutput(g.h, g.size.h, g.stride.h, g.pad.h, g.dilation.h, false, "height");
+    g.ow = windowOutput(g.w, g.size.w, g.stride.w, g.pad.w, g.dilation.w, false, "width");
+    return g;
+}
+
+// Winograd F(2x2, 3x3): a 3x3, stride-1, undilated, ungrouped conv whose
+// kernel writes the conv's own output (no fused pool).
+bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput);
+// The conv as Winograd's transforms and 16 channel GEMMs; returns the output
+// (bias added) over (x, y, c, n), and registers its stages in ctx.stages.
+Halide::Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g);
+void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g);
+
+} // namespace cnnc::ops

@@ -1,0 +1,150 @@
+// Winograd F(2x2, 3x3) convolution (Lavin & Gray, 2015), a candidate schedule
+// of 3x3 convs that `cnnc tune` may pick ("winograd=1").
+//
+// Each 2x2 output tile is computed from a 4x4 input patch d as
+//   Y = A^T [ sum over input channels of (G g G^T) .* (B^T d B) ] A,
+// so a tile costs 16 multiplies per (input, output) channel pair instead of 36:
+// 2.25x fewer FLOPs, spent in 16 independent channel GEMMs (one per position
+// of the 4x4 transformed tile), at the price of transforms and a slightly
+// larger rounding error (tests/ops compare it with direct convolution).
+//
+// Stages (every tensor is indexed by tiles tx, ty and transformed positions xi, nu):
+//   U(co, xi, nu, ci)         = G g G^T      the filters, transformed once per call
+//   V(tx, ty, xi, nu, ci, n)  = B^T d B      the input patches
+//   M(tx, ty, xi, nu, co, n)  = sum_ci U * V the GEMMs: register tiles of tx vectors x co
+//   out(x, y, co, n)          = A^T M A + bias
+#include <algorithm>
+
+#include "codegen/LowerCtx.h"
+#include "ops/Conv.h"
+
+using namespace Halide;
+
+namespace cnnc::ops {
+namespace {
+
+// Rows of the transform matrices, applied along one axis; `k` is the
+// transformed index (unrolled, so mux folds to one row).
+Expr rowBT(Expr k, Expr d0, Expr d1, Expr d2, Expr d3) { return mux(k, {d0 - d2, d1 + d2, d2 - d1, d1 - d3}); }
+Expr rowG(Expr k, Expr g0, Expr g1, Expr g2) {
+    return mux(k, {g0, (g0 + g1 + g2) * 0.5f, (g0 - g1 + g2) * 0.5f, g2});
+}
+Expr rowAT(Expr k, Expr m0, Expr m1, Expr m2, Expr m3) { return mux(k, {m0 + m1 + m2, m1 - m2 - m3}); }
+
+struct Vars {
+    Var tx{"tx"}, ty{"ty"}, xi{"xi"}, nu{"nu"}, ci{"wci"}, co{"wco"};
+};
+
+struct WinogradTiling {
+    int tileX, tileC, rows;
+    bool channelTasks; // parallel over (tile rows x channel blocks), input transformed per sample
+};
+
+WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice) {
+    int64_t tilesX = (g.ow + 1) / 2, tilesY = (g.oh + 1) / 2;
+    WinogradTiling t;
+    t.tileX = choice.get("tile_x", tilesX >= 16 ? 2 : 1);
+    t.tileC = choice.get("tile_c", t.tileX == 2 ? 6 : 8);
+    t.rows = choice.get("rows", 1);
+    t.channelTasks = choice.get("wino_par", tilesY >= 4 ? 0 : 1) == 1;
+    return t;
+}
+
+} // namespace
+
+bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput) {
+    return g.size.w == 3 && g.size.h == 3 && g.stride.w == 1 && g.stride.h == 1 && g.dilation.w == 1 &&
+           g.dilation.h == 1 && g.groups == 1 && g.ow >= 2 && g.oh >= 2 && kernelOutput.width() == g.ow &&
+           kernelOutput.height() == g.oh && kernelOutput.channels() == g.filters;
+}
+
+Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
+    Vars v;
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
+    Func padded = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
+    Func weight = ctx.params[0]; // (kx, ky, ci, co)
+    int px = int(g.pad.w), py = int(g.pad.h);
+
+    Func U(ctx.fname("wino_u"));
+    auto gcol = [&](int ky) {
+        return rowG(v.xi, weight(0, ky, v.ci, v.co), weight(1, ky, v.ci, v.co), weight(2, ky, v.ci, v.co));
+    };
+    U(v.co, v.xi, v.nu, v.ci) = rowG(v.nu, gcol(0), gcol(1), gcol(2));
+
+    Func V(ctx.fname("wino_v"));
+    auto d = [&](int i, int j) { return padded(2 * v.tx + i - px, 2 * v.ty + j - py, v.ci, n); };
+    auto brow = [&](int j) { return rowBT(v.xi, d(0, j), d(1, j), d(2, j), d(3, j)); };
+    V(v.tx, v.ty, v.xi, v.nu, v.ci, n) = rowBT(v.nu, brow(0), brow(1), brow(2), brow(3));
+
+    Func M(ctx.fname("wino_m"));
+    RDom r(0, int(g.cin), ctx.fname("wino_r"));
+    M(v.tx, v.ty, v.xi, v.nu, v.co, n) = 0.0f;
+    M(v.tx, v.ty, v.xi, v.nu, v.co, n) += U(v.co, v.xi, v.nu, r) * V(v.tx, v.ty, v.xi, v.nu, r, n);
+
+    Func out(ctx.fname("wino_out"));
+    Expr tx = x / 2, ty = y / 2;
+    auto m = [&](int xi, int nu) { return M(tx, ty, xi, nu, c, n); };
+    auto arow = [&](int nu) { return rowAT(x % 2, m(0, nu), m(1, nu), m(2, nu), m(3, nu)); };
+    Expr bias = kernelHasBias(ctx.attrs()) ? ctx.params[1](c) : Expr(0.0f);
+    out(x, y, c, n) = rowAT(y % 2, arow(0), arow(1), arow(2), arow(3)) + bias;
+
+    ctx.stages["padded"] = padded;
+    ctx.stages["wino_u"] = U;
+    ctx.stages["wino_v"] = V;
+    ctx.stages["wino_m"] = M;
+    return out;
+}
+
+void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
+    Vars v;
+    Func padded = s.op.stages.at("padded"), U = s.op.stages.at("wino_u"), V = s.op.stages.at("wino_v"),
+         M = s.op.stages.at("wino_m");
+    WinogradTiling tiling = tilingFor(g, s.op.choice);
+    const int vw = s.vectorWidth;
+    int tilesX = int((g.ow + 1) / 2);
+    int tileVector = tileFactor(tilesX, vw);
+    int TC = int(std::min<int64_t>(tiling.tileC, g.filters));
+    Var x = s.x, y = s.y, c = s.c, n = s.n, yo("yo"), yi("yi"), co("co"), cb("cb"), task("task");
+
+    // Output: blocks of 2 * rows output rows (whole tile rows) x TC channels.
+    s.output.split(y, yo, yi, 2 * tiling.rows).split(c, co, cb, TC);
+    if (g.ow >= vw) s.output.vectorize(x, vw);
+    if (tiling.channelTasks) {
+        s.output.reorder(x, yi, cb, yo, co, n).fuse(yo, co, task).parallel(task);
+        M.compute_at(s.output, task);
+        V.compute_at(s.output, n).parallel(v.ci);
+    } else {
+        // The input patches of a block of tile rows are transformed once and
+        // stay in cache while every channel block's GEMMs read them.
+        s.output.reorder(x, yi, cb, co, yo, n).parallel(yo);
+        M.compute_at(s.output, co);
+        V.compute_at(s.output, yo);
+    }
+    padded.compute_at(s.output, n);
+    Var yc("yc");
+    padded.fuse(s.op.y, s.op.c, yc).parallel(yc);
+    if (g.w + 2 * g.pad.w >= vw) padded.vectorize(s.op.x, vw);
+
+    // Storage with the GEMM's reduction (input channels) right after the tile
+    // vectors, for U and V alike: for one (xi, nu) the GEMM then walks both
+    // contiguously instead of one page apart per input channel.
+    V.reorder_storage(v.tx, v.ci, v.ty, v.xi, v.nu, n);
+    V.reorder(v.xi, v.nu, v.tx, v.ty, v.ci, n).unroll(v.xi).unroll(v.nu);
+    V.vectorize(v.tx, tileVector, TailStrategy::RoundUp);
+
+    U.compute_root().reorder_storage(v.co, v.ci, v.xi, v.nu).reorder(v.co, v.xi, v.nu, v.ci).unroll(v.xi).unroll(v.nu).parallel(v.ci);
+    if (g.filters >= vw) U.vectorize(v.co, vw, TailStrategy::RoundUp);
+
+    // The GEMMs: per (xi, nu) and input channel, NX vectors of tiles times TC
+    // output channels accumulate in registers, as in the direct conv.
+    Var txo("txo"), txi("txi");
+    M.vectorize(v.tx, tileVector, TailStrategy::RoundUp);
+    M.update()
+        .split(v.tx, txo, txi, tileVector * tiling.tileX, TailStrategy::RoundUp)
+        .reorder({txi, v.co, M.rvars(0)[0], v.xi, v.nu, txo, v.ty, n})
+        .vectorize(txi, tileVector)
+        .unroll(txi)
+        .unroll(v.co);
+}
+
+} // namespace cnnc::ops

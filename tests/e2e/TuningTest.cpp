@@ -1,0 +1,117 @@
+// cnnc tune and the tuning database: what tuning records is what later
+// compiles use, a bad database is a clear error, tuned libraries compute the
+// same as default ones.
+#include <filesystem>
+#include <regex>
+#include <sstream>
+
+#include "tests/e2e/E2ECommon.h"
+
+namespace cnnc_test {
+namespace {
+
+const char *kNet = "network tuned(x: [4, 12, 10]) {\n"
+                   "  return x -> conv(8, 3, pad=1) -> relu -> conv(6, 3, stride=2) -> relu -> maxpool(2)\n"
+                   "}\n";
+
+struct TunedFixture : ::testing::Test {
+    TempDir tmp;
+    std::string model = tmp.file("tuned.cnn"), db = tmp.file("tuning.tdb");
+    void SetUp() override { writeFile(model, kNet); }
+    ProcResult compile(const std::string &out, std::vector<std::string> extra = {}) {
+        std::vector<std::string> args{model, "-o", tmp.file(out), "--cache-dir=" + tmp.file("cache")};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return runCnnc(args);
+    }
+    std::vector<std::string> dbLines() {
+        std::vector<std::string> lines;
+        std::istringstream in(readFile(db));
+        for (std::string l; std::getline(in, l);)
+            if (!l.empty() && l[0] != '#') lines.push_back(l);
+        return lines;
+    }
+};
+
+TEST_F(TunedFixture, TuneRecordsEveryTunableKernel) {
+    ProcResult r = runCnnc({"tune", model, "--tuning-db=" + db, "--tune-batch=1,3", "--tune-runs=1"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("speedup"), std::string::npos) << r.out;
+    std::vector<std::string> lines = dbLines();
+    ASSERT_EQ(lines.size(), 2u) << readFile(db); // two convs, two kernels
+    std::regex entry("[0-9a-f]{16} [a-z0-9_-]+ [a-z_=0-9,]+ [0-9.]+ # tuned %[0-9]+ .*");
+    for (const std::string &l : lines) EXPECT_TRUE(std::regex_match(l, entry)) << l;
+
+    // Tuning again skips what the database has, unless asked.
+    ProcResult again = runCnnc({"tune", model, "--tuning-db=" + db, "--tune-runs=1"});
+    ASSERT_EQ(again.status, 0) << again.err;
+    EXPECT_NE(again.out.find("from the database"), std::string::npos) << again.out;
+}
+
+TEST_F(TunedFixture, CompilesUseTheDatabaseChoice) {
+    ASSERT_EQ(runCnnc({"tune", model, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1"}).status, 0);
+    // Force a known non-default choice for the 3x3 stride-1 conv (Winograd),
+    // and one no kernel has (ignored, not trusted) for the other.
+    std::vector<std::string> lines = dbLines();
+    ASSERT_EQ(lines.size(), 2u);
+    std::string text;
+    for (std::string l : lines) {
+        std::istringstream f(l);
+        std::string sig, target;
+        f >> sig >> target;
+        bool first = l.find("conv") != std::string::npos && l.find("relu") != std::string::npos &&
+                     l.find("maxpool") == std::string::npos;
+        text += sig + " " + target + " " + (first ? "winograd=1,wino_par=1" : "tile_c=99") + " 1.0\n";
+    }
+    writeFile(db, text);
+    ProcResult tuned = compile("tuned.so", {"--tuning-db=" + db});
+    ASSERT_EQ(tuned.status, 0) << tuned.err;
+    EXPECT_NE(tuned.err.find("1 tuned"), std::string::npos) << tuned.err;
+    ProcResult plain = compile("plain.so", {"--no-tuning"});
+    ASSERT_EQ(plain.status, 0) << plain.err;
+    EXPECT_NE(plain.err.find("0 tuned"), std::string::npos) << plain.err;
+
+    CompiledModel a = compileModel(kNet, "tuned", {"--tuning-db=" + db});
+    CompiledModel b = compileModel(kNet, "tuned", {"--no-tuning"});
+    ASSERT_TRUE(a.ok() && b.ok()) << a.error() << b.error();
+    TensorMap w = randomWeights({{"conv1.weight", {8, 4, 3, 3}}, {"conv1.bias", {8}}, {"conv2.weight", {6, 8, 3, 3}},
+                                 {"conv2.bias", {6}}},
+                                7);
+    ASSERT_EQ(a.setWeights(w), 0) << a.lastError();
+    ASSERT_EQ(b.setWeights(w), 0) << b.lastError();
+    for (int batch : {1, 7}) {
+        std::vector<float> x = randomNormal(size_t(batch) * 4 * 12 * 10, 11u + uint32_t(batch));
+        std::vector<float> ya = a.infer(x, batch), yb = b.infer(x, batch);
+        ASSERT_EQ(ya.size(), yb.size());
+        ASSERT_FALSE(ya.empty());
+        double worst = 0, scale = 1e-30;
+        for (size_t i = 0; i < ya.size(); ++i)
+            worst = std::max(worst, double(std::fabs(ya[i] - yb[i]))), scale = std::max(scale, double(std::fabs(yb[i])));
+        EXPECT_LE(worst, 1e-5 * scale) << "batch " << batch;
+    }
+}
+
+TEST_F(TunedFixture, MalformedDatabaseIsAnError) {
+    for (const char *bad : {"0123456789abcdef x86-64-linux default\n",              // missing time
+                            "0123456789abcdeg x86-64-linux default 1.0\n",          // not hex
+                            "0123456789abcdef no-such-target default 1.0\n",        // target
+                            "0123456789abcdef x86-64-linux tile_c=-1 1.0\n",        // schedule
+                            "0123456789abcdef x86-64-linux default nan\n"}) {       // time
+        writeFile(db, std::string("# ok\n\n") + bad);
+        ProcResult r = compile("never.so", {"--tuning-db=" + db});
+        EXPECT_EQ(r.status, 1) << bad;
+        EXPECT_NE(r.err.find(db + ":3: error:"), std::string::npos) << r.err;
+        EXPECT_FALSE(std::filesystem::exists(tmp.file("never.so")));
+    }
+}
+
+TEST(Tuning, BadOptions) {
+    for (const char *opt : {"--tune-batch=0", "--tune-batch=", "--tune-runs=x", "--autoschedule=Nope", "--schedule=a=",
+                            "--tuning-db="}) {
+        ProcResult r = runCnnc({sourceDir() + "/examples/lenet5.cnn", opt});
+        EXPECT_EQ(r.status, 1) << opt;
+        EXPECT_NE(r.err.find("error"), std::string::npos) << r.err;
+    }
+}
+
+} // namespace
+} // namespace cnnc_test
