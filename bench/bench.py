@@ -3,7 +3,10 @@
 
     bench/bench.py fusion [--runs 7]          fused vs --disable-pass=fuse: conv stack, LeNet-5
     bench/bench.py torch  [--models lenet5 alexnet ...] [--batches 1 8]
-                                              cnnc vs PyTorch 1.13 (same run, alternating)
+                          [--untuned] [--autoschedule Adams2019]
+                                              cnnc vs PyTorch 1.13 (same run, alternating);
+                                              optionally also cnnc with default schedules
+                                              (--no-tuning) and with Halide's autoscheduler
     bench/bench.py train  [--models lenet5 resnet18]
                                               one SGD training step (LeNet-5 batch 64,
                                               ResNet-18 batch 8) vs PyTorch
@@ -161,27 +164,43 @@ def fma_peak(tmp):
 def bench_torch(args, tmp):
     rows = []
     peak = fma_peak(tmp)
+    extra = {}  # variant name -> cnnc flags, timed alongside
+    if args.untuned:
+        extra["untuned"] = ["--no-tuning"]
+    if args.autoschedule:
+        extra[args.autoschedule] = ["--autoschedule=" + args.autoschedule]
     for m in args.models:
         model = os.path.join(ROOT, "examples", m + ".cnn")
         so, ir, mflops = compile_model(model, [], tmp)
+        extra_so = {k: compile_model(model, flags, tmp)[0] for k, flags in extra.items()}
         import ir_reference
         name, shape = ir_reference.Graph(ir).name, input_shape(ir)
         ir_path = os.path.join(tmp, name + ".ir")
         open(ir_path, "w").write(ir)
         for batch in args.batches:
             x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
-            t = alternate({"cnnc": CnncModel(so, name), "torch": torch_model(name, ir)}, x, args.runs)
-            rows.append({"model": name, "batch": batch, "cnnc_ms": t["cnnc"] * 1e3, "torch_ms": t["torch"] * 1e3,
-                         "ratio": t["cnnc"] / t["torch"], "gflops": mflops * batch / 1e3 / t["cnnc"],
-                         "peak_fraction": mflops * batch / 1e3 / t["cnnc"] / peak,
-                         "cnnc_peak_mb": peak_rss_mb("cnnc", so, name, shape, batch),
-                         "torch_peak_mb": peak_rss_mb("torch", ir_path, name, shape, batch)})
+            variants = {"cnnc": CnncModel(so, name), "torch": torch_model(name, ir)}
+            variants.update({k: CnncModel(v, name) for k, v in extra_so.items()})
+            t = alternate(variants, x, args.runs)
+            row = {"model": name, "batch": batch, "cnnc_ms": t["cnnc"] * 1e3, "torch_ms": t["torch"] * 1e3,
+                   "ratio": t["cnnc"] / t["torch"], "gflops": mflops * batch / 1e3 / t["cnnc"],
+                   "peak_fraction": mflops * batch / 1e3 / t["cnnc"] / peak,
+                   "cnnc_peak_mb": peak_rss_mb("cnnc", so, name, shape, batch),
+                   "torch_peak_mb": peak_rss_mb("torch", ir_path, name, shape, batch)}
+            for k in extra:
+                row[k + "_ms"] = t[k] * 1e3
+            rows.append(row)
     print(f"FP32 FMA peak of this machine (bench/fma_peak.c, all cores): {peak:.1f} GFLOP/s\n")
-    print("| model | batch | cnnc ms | PyTorch ms | cnnc/PyTorch | cnnc GFLOP/s | % of peak | peak RSS cnnc MiB | PyTorch MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head = ["model", "batch", "cnnc ms", "PyTorch ms", "cnnc/PyTorch", "cnnc GFLOP/s", "% of peak",
+            "peak RSS cnnc MiB", "PyTorch MiB"] + [f"{k} ms ({k}/PyTorch)" for k in extra]
+    print("| " + " | ".join(head) + " |")
+    print("|---|" + "---:|" * (len(head) - 1))
     for r in rows:
-        print(f"| {r['model']} | {r['batch']} | {r['cnnc_ms']:.2f} | {r['torch_ms']:.2f} | {r['ratio']:.2f} | "
-              f"{r['gflops']:.1f} | {100 * r['peak_fraction']:.0f}% | {r['cnnc_peak_mb']:.1f} | {r['torch_peak_mb']:.1f} |")
+        cells = [r["model"], str(r["batch"]), f"{r['cnnc_ms']:.2f}", f"{r['torch_ms']:.2f}", f"{r['ratio']:.2f}",
+                 f"{r['gflops']:.1f}", f"{100 * r['peak_fraction']:.0f}%", f"{r['cnnc_peak_mb']:.1f}",
+                 f"{r['torch_peak_mb']:.1f}"]
+        cells += [f"{r[k + '_ms']:.2f} ({r[k + '_ms'] / r['torch_ms']:.2f})" for k in extra]
+        print("| " + " | ".join(cells) + " |")
     return rows
 
 
@@ -252,6 +271,9 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--batches", type=int, nargs="+", default=None)
     ap.add_argument("--models", nargs="+", default=["lenet5", "alexnet", "resnet18", "googlenet", "vgg16"])
+    ap.add_argument("--untuned", action="store_true", help="torch suite: also time cnnc without the tuning database")
+    ap.add_argument("--autoschedule", choices=["Adams2019", "Li2018", "Mullapudi2016"],
+                    help="torch suite: also time cnnc scheduled by this Halide autoscheduler")
     args = ap.parse_args()
     if args.batches is None:
         args.batches = [1, 64] if args.suite == "fusion" else [1, 8]

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
@@ -336,6 +337,10 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
             }
         training = std::make_unique<TrainingPlan>(
             planTraining(*options.training, [&](const std::string &name) { return paramIndex.at(name); }, target));
+        if (options.dumpTrainingPlan)
+            *options.dumpTrainingPlan << "// ----- IR Dump After plan-training (forward in training mode, losses, "
+                                         "backward) -----\n"
+                                      << printTrainingPlan(*training) << "\n";
         for (const PlannedKernel &k : training->kernels) {
             std::string key = KernelCache::key(k.signature, target);
             trainFns.push_back(KernelCache::functionName(key));

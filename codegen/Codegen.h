@@ -2,6 +2,7 @@
 // Halide (cached), emit the model's tables and C API, link one .so.
 #pragma once
 #include <functional>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ struct CodegenOptions {
     // Set: every kernel whose schedule space contains this choice uses it,
     // whatever the database says (experiments, tests of each schedule).
     std::optional<ScheduleChoice> forcedSchedule;
+    // Set: the training plan (forward, losses, backward) is printed here.
+    std::ostream *dumpTrainingPlan = nullptr;
     // Progress callback: (kernels done, kernels total).
     std::function<void(int, int)> progress;
 };

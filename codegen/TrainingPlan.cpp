@@ -221,7 +221,26 @@ BuiltKernel buildLoss(const TensorType &logits, float weight) {
     return BuiltKernel{Pipeline({loss, grad}), {z, labels, old}};
 }
 
+// "%3, %7": a node's operands, for the printed plan.
+std::string operandList(const Node &n, const char *prefix) {
+    std::string s;
+    for (int op : n.operands) s += (s.empty() ? prefix : std::string(", ") + prefix) + std::to_string(op);
+    return s;
+}
+
+std::string formatWeight(float w) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", double(w));
+    return buf;
+}
+
 } // namespace
+
+std::string printTrainingPlan(const TrainingPlan &plan) {
+    std::string out;
+    for (const PlannedKernel &k : plan.kernels) out += "  " + k.text + "\n";
+    return out;
+}
 
 TrainingPlan planTraining(const Graph &g, const std::function<int(const std::string &)> &paramIndex,
                           const Target &target) {
@@ -277,6 +296,7 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         if (!needed[size_t(n.id)] || n.isInput() || n.def->traits.view) continue;
         PlannedKernel k;
         k.label = "%" + std::to_string(n.id) + " " + n.opName() + " (train forward)";
+        k.text = "%" + std::to_string(n.id) + " = " + n.opName() + "(" + operandList(n, "%") + ") {train}";
         k.signature = nodeSignature(g, n, "forward");
         k.build = [&g, id = n.id] { return buildForward(g, id); };
         k.args = nodeInputs(n);
@@ -291,6 +311,8 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         TensorRef loss = trainTensor(st.take(1), TensorType{{1}});
         PlannedKernel k;
         k.label = "cross-entropy of %" + std::to_string(node);
+        k.text = "loss" + std::to_string(plan.lossTerms.size()) + ", d%" + std::to_string(node) +
+                 " = cross_entropy(%" + std::to_string(node) + ", labels) * " + formatWeight(weight);
         const TensorType t = g.node(node).type;
         float w = weight;
         k.signature = "cnnc-train-1:loss:" + t.str() + ":" + std::to_string(w);
@@ -307,6 +329,13 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         for (int op : n.operands) operandNeedsGrad.push_back(!g.node(op).isInput());
         PlannedKernel k;
         k.label = "%" + std::to_string(n.id) + " " + n.opName() + " (backward)";
+        std::string written;
+        for (size_t o = 0; o < n.operands.size(); ++o)
+            if (operandNeedsGrad[o]) written += (written.empty() ? "d%" : ", d%") + std::to_string(n.operands[o]);
+        for (const Param &p : n.params)
+            if (!p.decl.buffer && !p.decl.derived()) written += (written.empty() ? "d[" : ", d[") + p.name + "]";
+        k.text = (written.empty() ? std::string("_") : written) + " += " + n.opName() + ".backward(d%" +
+                 std::to_string(n.id) + (n.operands.empty() ? "" : ", ") + operandList(n, "%") + ")";
         k.signature = nodeSignature(g, n, "backward");
         for (bool b : operandNeedsGrad) k.signature += b ? "g" : "-";
         k.build = [&g, id = n.id, operandNeedsGrad] { return buildBackward(g, id, operandNeedsGrad); };

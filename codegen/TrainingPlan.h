@@ -24,6 +24,9 @@ struct TensorRef {
 
 struct PlannedKernel {
     std::string label;
+    // What it computes, in the IR's value names: "%5 = conv(%4) {train}",
+    // "d%4, d[conv1.weight] += conv.backward(d%5, %4)" (printTrainingPlan).
+    std::string text;
     std::string signature; // cache key text
     std::function<BuiltKernel()> build;
     std::vector<TensorRef> args;
@@ -35,6 +38,10 @@ struct TrainingPlan {
     std::vector<std::pair<TensorRef, float>> lossTerms; // per-sample loss tensors, weights
     int numClasses = 0;
 };
+
+// The plan as text, one kernel per line in execution order: forward in
+// training mode, the losses, then backward (--print-after-all shows it).
+std::string printTrainingPlan(const TrainingPlan &plan);
 
 // `graph`: the network for training (aux heads and dropout kept, nothing
 // folded or fused). paramIndex maps a parameter name to its index in the

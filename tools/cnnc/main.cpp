@@ -190,6 +190,7 @@ int compile(const Options &opt) {
 
     CodegenOptions cg;
     if (opt.train) cg.training = &trainingGraph;
+    if (opt.train && opt.passes.printAfterAll) cg.dumpTrainingPlan = &std::cerr;
     if (!opt.noTuning) cg.tuning = &tuning;
     cg.autoscheduler = opt.autoscheduler;
     if (!opt.schedule.empty()) cg.forcedSchedule = ScheduleChoice::parse(opt.schedule);
