@@ -129,7 +129,7 @@ BuiltKernel buildForward(const Graph &g, int id) {
 // d loss / d operands and parameters of one node, given d loss / d node:
 // Halide differentiates the node's own lowering. Operand gradients accumulate
 // into their buffers (a value used twice receives two contributions).
-BuiltKernel buildBackward(const Graph &g, int id, const std::vector<bool> &operandNeedsGrad) {
+BuiltKernel buildBackward(const Graph &g, int id, const std::vector<bool> &operandNeedsGrad, const Target &target) {
     const Node &n = g.node(id);
     NodeInputs in;
     declareInputs(g, n, in);
@@ -176,7 +176,10 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<bool> &opera
         Expr contribution = di.defined() ? di(x, y, c, b) : Expr(0.0f);
         gi(x, y, c, b) = old[k++](x, y, c, b) + contribution;
         constrainActivation(gi.output_buffer(), g.node(n.operands[i]).type);
-        gi.parallel(b);
+        // Whatever the adjoint left inline (relu's mask, maxpool's routing,
+        // batchnorm's terms) runs vectorized along x, parallel over rows.
+        scheduleElementwiseOutput(gi, g.node(n.operands[i]).type, target.natural_vector_size<float>(), x, y, c, b,
+                                  TailStrategy::GuardWithIf);
         outputs.push_back(gi);
     }
     for (size_t i = 0; i < n.params.size(); ++i) {
@@ -244,7 +247,6 @@ std::string printTrainingPlan(const TrainingPlan &plan) {
 
 TrainingPlan planTraining(const Graph &g, const std::function<int(const std::string &)> &paramIndex,
                           const Target &target) {
-    (void)target;
     TrainingPlan plan;
     std::vector<std::pair<int, float>> heads{{logitsOf(g, g.result), 1.0f}};
     for (const AuxHead &a : g.aux) heads.push_back({logitsOf(g, a.node), float(a.weight)});
@@ -338,7 +340,7 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
                  std::to_string(n.id) + (n.operands.empty() ? "" : ", ") + operandList(n, "%") + ")";
         k.signature = nodeSignature(g, n, "backward");
         for (bool b : operandNeedsGrad) k.signature += b ? "g" : "-";
-        k.build = [&g, id = n.id, operandNeedsGrad] { return buildBackward(g, id, operandNeedsGrad); };
+        k.build = [&g, id = n.id, operandNeedsGrad, target] { return buildBackward(g, id, operandNeedsGrad, target); };
         k.args = nodeInputs(n);
         k.args.push_back(gradRef(n.id));
         for (size_t o = 0; o < n.operands.size(); ++o)

@@ -211,6 +211,46 @@ void schedule(ScheduleCtx &s) {
     else if (g.size.w <= 11) update.unroll(r[0]);
 }
 
+// d input of a strided (undilated, ungrouped) conv, without testing every tap:
+// in padded coordinates X = x + pad = stride * xq + p, only the taps
+// kx = p + stride * j read X, from output column xq - j. So per phase (p, q)
+// the gradient is a small dense correlation of dy, computed with the phase
+// loops outermost (the weight index is then constant along the x vectors),
+// and dx reads it back interleaved.
+Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, xq("xq"), yq("yq"), p("p"), q("q"), kx("kx"), ky("ky"), co("co");
+    int sx = int(g.stride.w), sy = int(g.stride.h), K = int(g.size.w), KY = int(g.size.h);
+    int px = int(g.pad.w), py = int(g.pad.h);
+    Func weight = ctx.params[0];
+    Func wpad(ctx.fname("d_input_weights"));
+    wpad(kx, ky, c, co) = select(kx < K && ky < KY, weight(min(kx, K - 1), min(ky, KY - 1), c, co), 0.0f);
+    wpad.compute_root();
+    RDom t(0, (K + sx - 1) / sx, 0, (KY + sy - 1) / sy, 0, int(g.filters), ctx.fname("r_phase_taps"));
+    Func phased(ctx.fname("d_input_phases"));
+    phased(xq, p, yq, q, c, n) = 0.0f;
+    phased(xq, p, yq, q, c, n) += wpad(p + sx * t.x, q + sy * t.y, c, t.z) * dyp(xq - t.x, yq - t.y, t.z, n);
+    int lanes = tileFactor(ctx.inputTypes[0].width() / sx + 1, 8);
+    int cTile = g.cin >= 4 ? 4 : 1;
+    Var xo("xo"), xi("xi"), cb("cb"), cq("cq"), task("task");
+    phased.compute_root().vectorize(xq, lanes, TailStrategy::RoundUp).parallel(n);
+    phased.update()
+        .split(xq, xo, xi, lanes * 2, TailStrategy::RoundUp)
+        .split(c, cb, cq, cTile, TailStrategy::GuardWithIf)
+        .reorder({xi, cq, t.x, t.y, t.z, xo, yq, p, q, cb, n})
+        .vectorize(xi, lanes)
+        .unroll(xi)
+        .unroll(cq)
+        .unroll(t.x)
+        .unroll(t.y)
+        .fuse(cb, n, task)
+        .parallel(task);
+    Func dx(ctx.fname("d_input"));
+    Expr X = x + px, Y = y + py;
+    dx(x, y, c, n) = phased(X / sx, X % sx, Y / sy, Y % sy, c, n);
+    dx.compute_root().parallel(n).vectorize(x, tileFactor(ctx.inputTypes[0].width(), 8), TailStrategy::RoundUp);
+    return dx;
+}
+
 // The adjoint, written out (Halide 14's autodiff gets the weight gradient of
 // this scatter wrong): with dy = d loss / d output,
 //   d weight(kx, ky, ci, co) = sum over n, y, x of dy(x, y, co, n) * input at the tap,
@@ -246,14 +286,26 @@ void backward(BackwardCtx &b) {
     dwT(co, kx, ky, ci) = 0.0f;
     dwT(co, kx, ky, ci) += dyT(co, o.x, o.y, o.z) *
                            in(o.x * sx + kx * dx - px, o.y * sy + ky * dy - py, groupOf * cinPerGroup + ci, o.z);
+    // Register tile: (2 vectors of output channels) x kx x (1 to 4 input
+    // channels), up to 14 accumulators (12 for 3x3 kernels), so each dy vector
+    // loaded feeds several taps and each input value broadcast feeds both
+    // channel vectors.
     int coLanes = g.filters >= 8 ? 8 : 4;
-    Var kyci("kyci");
+    int coTile = g.filters >= 16 ? 2 * coLanes : coLanes;
+    int kxTile = int(g.size.w) <= 7 ? int(g.size.w) : 1;
+    int ciTile = 4;
+    while (ciTile > 1 && (ciTile > cinPerGroup || (coTile / coLanes) * kxTile * ciTile > 14)) ciTile /= 2;
+    Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), kyci("kyci");
     dwT.compute_root().vectorize(co, coLanes, TailStrategy::RoundUp).parallel(ci);
-    dwT.update()
-        .reorder({co, o.x, o.y, o.z, kx, ky, ci})
-        .vectorize(co, coLanes, TailStrategy::RoundUp)
-        .fuse(ky, ci, kyci)
-        .parallel(kyci); // rows x input channels: work for both cores even with one channel
+    auto dwUpdate = dwT.update();
+    dwUpdate.split(co, coo, coi, coTile, TailStrategy::RoundUp)
+        .split(ci, cio, cii, ciTile, TailStrategy::GuardWithIf)
+        .reorder({coi, kx, cii, o.x, o.y, o.z, ky, cio, coo})
+        .vectorize(coi, coLanes)
+        .unroll(coi)
+        .unroll(cii);
+    if (kxTile > 1) dwUpdate.unroll(kx);
+    dwUpdate.fuse(ky, cio, kyci).parallel(kyci); // rows x input channels: work for both cores even with one channel
     Func dw(ctx.fname("d_weight"));
     dw(kx, ky, ci, co) = dwT(co, kx, ky, ci);
     dw.compute_root().parallel(co);
@@ -265,6 +317,11 @@ void backward(BackwardCtx &b) {
         b.paramGrads[1] = db;
     }
 
+    if ((sx > 1 || sy > 1) && dx == 1 && dy == 1 && g.groups == 1) {
+        b.inputGrads[0] = stridedInputGradient(ctx, g, dyp);
+        return;
+    }
+
     // d input: each input position gathers the taps whose window reads it.
     RDom t(0, int(g.size.w), 0, int(g.size.h), 0, coutPerGroup, ctx.fname("r_taps"));
     Expr group = c / cinPerGroup, filter = group * coutPerGroup + t.z;
@@ -273,15 +330,22 @@ void backward(BackwardCtx &b) {
     Expr tap = sx == 1 && sy == 1
                    ? dyp(nx, ny, filter, n) * w
                    : select(nx % sx == 0 && ny % sy == 0, dyp(nx / sx, ny / sy, filter, n) * w, 0.0f);
-    // An explicit update (not sum()) so the taps loop outside vectors along x.
+    // An explicit update (not sum()) so the taps loop outside a register tile
+    // of (2 vectors along x) x (4 input channels), as in the forward conv.
     Func dxf(ctx.fname("d_input"));
     int lanes = tileFactor(ctx.inputTypes[0].width(), 8);
+    int cTile = cinPerGroup >= 4 ? 4 : 1;
     dxf(x, y, c, n) = 0.0f;
     dxf(x, y, c, n) += tap;
+    Var xo("xo"), xi("xi"), cb("cb"), cq("cq");
     dxf.compute_root().parallel(n).vectorize(x, lanes, TailStrategy::RoundUp);
     dxf.update()
-        .reorder({x, t.x, t.y, t.z, y, c, n})
-        .vectorize(x, lanes, TailStrategy::RoundUp)
+        .split(x, xo, xi, lanes * 2, TailStrategy::RoundUp)
+        .split(c, cb, cq, cTile, TailStrategy::GuardWithIf)
+        .reorder({xi, cq, t.x, t.y, t.z, xo, y, cb, n})
+        .vectorize(xi, lanes)
+        .unroll(xi)
+        .unroll(cq)
         .parallel(n);
     b.inputGrads[0] = dxf;
 }
