@@ -251,6 +251,32 @@ Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     return dx;
 }
 
+// d input of a 3x3 stride-1 conv is a 3x3 conv of dy with the filters flipped
+// and input/output channels swapped (padding 2 - pad): computed with Winograd
+// F(2x2, 3x3) like the forward. Undefined where that does not apply.
+Func winogradInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
+    ConvGeometry t = g;
+    t.cin = g.filters, t.filters = g.cin, t.h = g.oh, t.w = g.ow, t.oh = g.h, t.ow = g.w, t.bias = false;
+    t.pad = Pair{2 - g.pad.h, 2 - g.pad.w};
+    TensorType dyType = mapType(g.filters, g.oh, g.ow), dxType = mapType(g.cin, g.h, g.w);
+    // On small maps (ResNet's 14x14 and 7x7) the per-call filter transform and
+    // the short tile rows cost more than Winograd saves (measured).
+    bool large = g.h >= 28 && g.w >= 28;
+    if (!large || g.pad.h > 2 || g.pad.w > 2 || !winogradApplies(g, ctx.outType()) || !winogradApplies(t, dxType))
+        return Func();
+    Var kx("kx"), ky("ky"), ci("ci"), co("co");
+    Func flipped(ctx.fname("d_input_filters"));
+    flipped(kx, ky, co, ci) = ctx.params[0](2 - kx, 2 - ky, ci, co);
+    WinogradInputs in{dyp, dyType, flipped, Expr(), t, ctx.fname("d_input_"), ctx.x, ctx.y, ctx.c, ctx.n};
+    WinogradStages stages;
+    Func conv = winogradConv(in, stages);
+    Func dx(ctx.fname("d_input"));
+    dx(ctx.x, ctx.y, ctx.c, ctx.n) = conv(ctx.x, ctx.y, ctx.c, ctx.n);
+    dx.compute_root();
+    scheduleWinogradStages(stages, dx, ctx.x, ctx.y, ctx.c, ctx.n, t, ScheduleChoice{}, 8);
+    return dx;
+}
+
 // The adjoint, written out (Halide 14's autodiff gets the weight gradient of
 // this scatter wrong): with dy = d loss / d output,
 //   d weight(kx, ky, ci, co) = sum over n, y, x of dy(x, y, co, n) * input at the tap,
@@ -317,6 +343,10 @@ void backward(BackwardCtx &b) {
         b.paramGrads[1] = db;
     }
 
+    if (Func dxw = winogradInputGradient(ctx, g, dyp); dxw.defined()) {
+        b.inputGrads[0] = dxw;
+        return;
+    }
     if ((sx > 1 || sy > 1) && dx == 1 && dy == 1 && g.groups == 1) {
         b.inputGrads[0] = stridedInputGradient(ctx, g, dyp);
         return;

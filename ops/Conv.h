@@ -5,6 +5,7 @@
 #include "ops/OpHelpers.h"
 
 namespace cnnc {
+struct ScheduleChoice;
 struct LowerCtx;
 struct ScheduleCtx;
 }
@@ -47,5 +48,24 @@ bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput);
 // (bias added) over (x, y, c, n), and registers its stages in ctx.stages.
 Halide::Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g);
 void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g);
+
+// The same, on explicit operands (conv's input gradient is a Winograd conv of
+// dy with the flipped, transposed filters).
+struct WinogradInputs {
+    Halide::Func input;      // (x, y, c, n) over inputType, any values outside (it is padded)
+    TensorType inputType;
+    Halide::Func weight;     // (kx, ky, ci, co)
+    Halide::Expr bias;       // per output channel, or undefined
+    ConvGeometry geometry;
+    std::string prefix;      // Func names
+    Halide::Var x, y, c, n;  // the output's variables
+};
+struct WinogradStages {
+    Halide::Func padded, U, V, M;
+};
+Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
+void scheduleWinogradStages(const WinogradStages &stages, Halide::Func output, Halide::Var x, Halide::Var y,
+                            Halide::Var c, Halide::Var n, const ConvGeometry &g, const struct ScheduleChoice &choice,
+                            int vectorWidth);
 
 } // namespace cnnc::ops

@@ -58,73 +58,86 @@ bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput) {
            kernelOutput.height() == g.oh && kernelOutput.channels() == g.filters;
 }
 
-Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
+Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     Vars v;
-    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
-    Func padded = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
-    Func weight = ctx.params[0]; // (kx, ky, ci, co)
+    const ConvGeometry &g = in.geometry;
+    Var x = in.x, y = in.y, c = in.c, n = in.n;
+    Func padded = padSpatial(in.input, in.inputType, 0.0f, in.prefix + "padded");
+    Func weight = in.weight; // (kx, ky, ci, co)
     int px = int(g.pad.w), py = int(g.pad.h);
 
-    Func U(ctx.fname("wino_u"));
+    Func U(in.prefix + "wino_u");
     auto gcol = [&](int ky) {
         return rowG(v.xi, weight(0, ky, v.ci, v.co), weight(1, ky, v.ci, v.co), weight(2, ky, v.ci, v.co));
     };
     U(v.co, v.xi, v.nu, v.ci) = rowG(v.nu, gcol(0), gcol(1), gcol(2));
 
-    Func V(ctx.fname("wino_v"));
+    Func V(in.prefix + "wino_v");
     auto d = [&](int i, int j) { return padded(2 * v.tx + i - px, 2 * v.ty + j - py, v.ci, n); };
     auto brow = [&](int j) { return rowBT(v.xi, d(0, j), d(1, j), d(2, j), d(3, j)); };
     V(v.tx, v.ty, v.xi, v.nu, v.ci, n) = rowBT(v.nu, brow(0), brow(1), brow(2), brow(3));
 
-    Func M(ctx.fname("wino_m"));
-    RDom r(0, int(g.cin), ctx.fname("wino_r"));
+    Func M(in.prefix + "wino_m");
+    RDom r(0, int(g.cin), in.prefix + "wino_r");
     M(v.tx, v.ty, v.xi, v.nu, v.co, n) = 0.0f;
     M(v.tx, v.ty, v.xi, v.nu, v.co, n) += U(v.co, v.xi, v.nu, r) * V(v.tx, v.ty, v.xi, v.nu, r, n);
 
-    Func out(ctx.fname("wino_out"));
+    Func out(in.prefix + "wino_out");
     Expr tx = x / 2, ty = y / 2;
     auto m = [&](int xi, int nu) { return M(tx, ty, xi, nu, c, n); };
     auto arow = [&](int nu) { return rowAT(x % 2, m(0, nu), m(1, nu), m(2, nu), m(3, nu)); };
-    Expr bias = kernelHasBias(ctx.attrs()) ? ctx.params[1](c) : Expr(0.0f);
-    out(x, y, c, n) = rowAT(y % 2, arow(0), arow(1), arow(2), arow(3)) + bias;
+    Expr result = rowAT(y % 2, arow(0), arow(1), arow(2), arow(3));
+    out(x, y, c, n) = in.bias.defined() ? result + in.bias : result;
+    st = WinogradStages{padded, U, V, M};
+    return out;
+}
 
-    ctx.stages["padded"] = padded;
-    ctx.stages["wino_u"] = U;
-    ctx.stages["wino_v"] = V;
-    ctx.stages["wino_m"] = M;
+Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
+    Expr bias = kernelHasBias(ctx.attrs()) ? ctx.params[1](ctx.c) : Expr();
+    WinogradInputs in{ctx.inputs[0], ctx.inputTypes[0], ctx.params[0], bias, g, ctx.fname(""), ctx.x, ctx.y, ctx.c, ctx.n};
+    WinogradStages st;
+    Func out = winogradConv(in, st);
+    ctx.stages["padded"] = st.padded;
+    ctx.stages["wino_u"] = st.U;
+    ctx.stages["wino_v"] = st.V;
+    ctx.stages["wino_m"] = st.M;
     return out;
 }
 
 void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
+    WinogradStages st{s.op.stages.at("padded"), s.op.stages.at("wino_u"), s.op.stages.at("wino_v"),
+                      s.op.stages.at("wino_m")};
+    scheduleWinogradStages(st, s.output, s.x, s.y, s.c, s.n, g, s.op.choice, s.vectorWidth);
+}
+
+void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y, Var c, Var n,
+                            const ConvGeometry &g, const ScheduleChoice &choice, int vw) {
     Vars v;
-    Func padded = s.op.stages.at("padded"), U = s.op.stages.at("wino_u"), V = s.op.stages.at("wino_v"),
-         M = s.op.stages.at("wino_m");
-    WinogradTiling tiling = tilingFor(g, s.op.choice);
-    const int vw = s.vectorWidth;
+    Func padded = st.padded, U = st.U, V = st.V, M = st.M;
+    WinogradTiling tiling = tilingFor(g, choice);
     int tilesX = int((g.ow + 1) / 2);
     int tileVector = tileFactor(tilesX, vw);
     int TC = int(std::min<int64_t>(tiling.tileC, g.filters));
-    Var x = s.x, y = s.y, c = s.c, n = s.n, yo("yo"), yi("yi"), co("co"), cb("cb"), task("task");
+    Var yo("yo"), yi("yi"), co("co"), cb("cb"), task("task"), px("x"), py("y"), pc("c");
 
     // Output: blocks of 2 * rows output rows (whole tile rows) x TC channels.
-    s.output.split(y, yo, yi, 2 * tiling.rows).split(c, co, cb, TC);
-    if (g.ow >= vw) s.output.vectorize(x, vw);
+    output.split(y, yo, yi, 2 * tiling.rows).split(c, co, cb, TC);
+    if (g.ow >= vw) output.vectorize(x, vw);
     if (tiling.channelTasks) {
-        s.output.reorder(x, yi, cb, yo, co, n).fuse(yo, co, task).parallel(task);
-        M.compute_at(s.output, task);
-        V.compute_at(s.output, n).parallel(v.ci);
+        output.reorder(x, yi, cb, yo, co, n).fuse(yo, co, task).parallel(task);
+        M.compute_at(output, task);
+        V.compute_at(output, n).parallel(v.ci);
     } else {
         // The input patches of a block of tile rows are transformed once and
         // stay in cache while every channel block's GEMMs read them.
-        s.output.reorder(x, yi, cb, co, yo, n).parallel(yo);
-        M.compute_at(s.output, co);
-        V.compute_at(s.output, yo);
+        output.reorder(x, yi, cb, co, yo, n).parallel(yo);
+        M.compute_at(output, co);
+        V.compute_at(output, yo);
     }
-    padded.compute_at(s.output, n);
+    padded.compute_at(output, n);
     Var yc("yc");
-    padded.fuse(s.op.y, s.op.c, yc).parallel(yc);
-    if (g.w + 2 * g.pad.w >= vw) padded.vectorize(s.op.x, vw);
-
+    padded.fuse(py, pc, yc).parallel(yc);
+    if (g.w + 2 * g.pad.w >= vw) padded.vectorize(px, vw);
     // Storage with the GEMM's reduction (input channels) right after the tile
     // vectors, for U and V alike: for one (xi, nu) the GEMM then walks both
     // contiguously instead of one page apart per input channel.
