@@ -1,6 +1,7 @@
 // adaptive_avgpool(size): PyTorch's AdaptiveAvgPool2d. Output cell i averages
 // input rows [floor(i*H/OH), ceil((i+1)*H/OH)).
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -42,6 +43,26 @@ Func lower(LowerCtx &ctx) {
     return pool;
 }
 
+// Output cell i covers input column x exactly when
+// floor(x * OW / W) <= i <= ceil((x + 1) * OW / W) - 1: a range of at most
+// ceil(OW / W) + 1 cells, so each input gathers from a few cells (Halide's
+// autodiff of the forward tests every cell against every input instead).
+void backward(BackwardCtx &b) {
+    LowerCtx &ctx = b.forward;
+    const TensorType &in = ctx.inputTypes[0], &out = ctx.outType();
+    int H = int(in.height()), W = int(in.width()), OH = int(out.height()), OW = int(out.width());
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
+    RDom r(0, (OW + W - 1) / W + 1, 0, (OH + H - 1) / H + 1, ctx.fname("cells"));
+    Expr i = (x * OW) / W + r.x, j = (y * OH) / H + r.y;
+    Expr covers = i <= ((x + 1) * OW + W - 1) / W - 1 && j <= ((y + 1) * OH + H - 1) / H - 1;
+    Expr ci = min(i, OW - 1), cj = min(j, OH - 1);
+    Expr area = ((ci + 1) * W + OW - 1) / OW - (ci * W) / OW;
+    area *= ((cj + 1) * H + OH - 1) / OH - (cj * H) / OH;
+    Func d(ctx.fname("d_adaptive_avgpool"));
+    d(x, y, c, n) = sum(select(covers, b.dy(ci, cj, c, n) / cast<float>(area), 0.0f));
+    b.inputGrads[0] = d;
+}
+
 } // namespace
 
 void defineAdaptiveAvgPool() {
@@ -53,6 +74,7 @@ void defineAdaptiveAvgPool() {
     d.inferType = inferType;
     d.flops = flops;
     d.lower = lower;
+    d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }
 

@@ -324,14 +324,24 @@ void backward(BackwardCtx &b) {
     Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), kyci("kyci");
     dwT.compute_root().vectorize(co, coLanes, TailStrategy::RoundUp).parallel(ci);
     auto dwUpdate = dwT.update();
-    dwUpdate.split(co, coo, coi, coTile, TailStrategy::RoundUp)
-        .split(ci, cio, cii, ciTile, TailStrategy::GuardWithIf)
-        .reorder({coi, kx, cii, o.x, o.y, o.z, ky, cio, coo})
-        .vectorize(coi, coLanes)
-        .unroll(coi)
-        .unroll(cii);
-    if (kxTile > 1) dwUpdate.unroll(kx);
-    dwUpdate.fuse(ky, cio, kyci).parallel(kyci); // rows x input channels: work for both cores even with one channel
+    if (g.filters < 8) {
+        // Too few output channels to tile (LeNet's first conv: measured 2.6x
+        // faster this way): one vector of channels per step.
+        dwUpdate.reorder({co, o.x, o.y, o.z, kx, ky, ci})
+            .vectorize(co, coLanes, TailStrategy::RoundUp)
+            .fuse(ky, ci, kyci)
+            .parallel(kyci);
+    } else {
+        dwUpdate.split(co, coo, coi, coTile, TailStrategy::RoundUp)
+            .split(ci, cio, cii, ciTile, TailStrategy::GuardWithIf)
+            .reorder({coi, kx, cii, o.x, o.y, o.z, ky, cio, coo})
+            .vectorize(coi, coLanes)
+            .unroll(coi)
+            .unroll(cii);
+        if (kxTile > 1) dwUpdate.unroll(kx);
+        // Rows x input channels: work for both cores even with one channel.
+        dwUpdate.fuse(ky, cio, kyci).parallel(kyci);
+    }
     Func dw(ctx.fname("d_weight"));
     dw(kx, ky, ci, co) = dwT(co, kx, ky, ci);
     dw.compute_root().parallel(co);

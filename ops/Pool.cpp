@@ -87,14 +87,21 @@ void backwardMax(BackwardCtx &b) {
     RDom r(0, int(g.size.w), 0, int(g.size.h), ctx.fname("r"));
     Func winner(ctx.fname("argmax"));
     winner(x, y, c, n) = argmax(in(x * sx - px + r.x, y * sy - py + r.y, c, n));
-    winner.compute_root().parallel(n);
-    RDom t(0, int(g.size.w), 0, int(g.size.h), ctx.fname("taps"));
-    Expr nx = x + px - t.x, ny = y + py - t.y, ox = nx / sx, oy = ny / sy;
-    Expr hit = nx >= 0 && ny >= 0 && nx % sx == 0 && ny % sy == 0 && ox < OW && oy < OH;
-    Expr cox = clamp(ox, 0, OW - 1), coy = clamp(oy, 0, OH - 1);
-    Expr chosen = winner(cox, coy, c, n)[0] == t.x && winner(cox, coy, c, n)[1] == t.y;
+    // Scatter each output's gradient to its window's winner: one add per
+    // output instead of testing every tap of every input position.
+    RDom o(0, OW, 0, OH, ctx.fname("outputs"));
+    Expr wx = o.x * sx - px + winner(o.x, o.y, c, n)[0], wy = o.y * sy - py + winner(o.x, o.y, c, n)[1];
+    int W = int(ctx.inputTypes[0].width()), H = int(ctx.inputTypes[0].height());
     Func d(ctx.fname("d_maxpool"));
-    d(x, y, c, n) = sum(select(hit && chosen, b.dy(cox, coy, c, n), 0.0f));
+    d(x, y, c, n) = 0.0f;
+    // A window always holds an input element (the output size rule), so the
+    // winner is inside; the clamp only tells Halide the bounds.
+    d(clamp(wx, 0, W - 1), clamp(wy, 0, H - 1), c, n) += b.dy(o.x, o.y, c, n);
+    Var cn("cn");
+    d.compute_root().vectorize(x, tileFactor(W, 8)).fuse(c, n, cn).parallel(cn);
+    d.update().fuse(c, n, cn).parallel(cn);
+    winner.compute_at(d, cn);
+    if (OW >= 8) winner.vectorize(x, 8);
     b.inputGrads[0] = d;
 }
 
