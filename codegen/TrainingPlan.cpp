@@ -178,8 +178,11 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<bool> &opera
         constrainActivation(gi.output_buffer(), g.node(n.operands[i]).type);
         // Whatever the adjoint left inline (relu's mask, maxpool's routing,
         // batchnorm's terms) runs vectorized along x, parallel over rows.
-        scheduleElementwiseOutput(gi, g.node(n.operands[i]).type, target.natural_vector_size<float>(), x, y, c, b,
-                                  TailStrategy::GuardWithIf);
+        const TensorType &t = g.node(n.operands[i]).type;
+        Var cb("cb");
+        int lanes = tileFactor(t.width(), target.natural_vector_size<float>());
+        if (lanes > 1) gi.vectorize(x, lanes, TailStrategy::GuardWithIf);
+        gi.fuse(c, b, cb).parallel(cb);
         outputs.push_back(gi);
     }
     for (size_t i = 0; i < n.params.size(); ++i) {

@@ -1,5 +1,6 @@
 // Pointwise activations: relu, leaky_relu(slope=0.01), sigmoid, tanh.
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -22,7 +23,28 @@ Expr leakyRelu(Expr v, const Attrs &a) { return select(v > 0.0f, v, v * float(a.
 Expr sigmoid(Expr v, const Attrs &) { return 1.0f / (1.0f + exp(-v)); }
 Expr tanhAct(Expr v, const Attrs &) { return tanh(v); }
 
-void define(const char *name, const char *summary, LowerFn lower, std::vector<ArgSpec> args = {}) {
+// Adjoints: dx = dy * f'(x), written out (Halide's autodiff builds a Func
+// with an update per element, which runs far slower).
+Expr reluGrad(Expr v, Expr dy, const Attrs &) { return select(v > 0.0f, dy, 0.0f); }
+Expr leakyReluGrad(Expr v, Expr dy, const Attrs &a) { return select(v > 0.0f, dy, dy * float(a.getFloat("slope"))); }
+Expr sigmoidGrad(Expr v, Expr dy, const Attrs &a) {
+    Expr s = sigmoid(v, a);
+    return dy * s * (1.0f - s);
+}
+Expr tanhGrad(Expr v, Expr dy, const Attrs &) {
+    Expr t = tanh(v);
+    return dy * (1.0f - t * t);
+}
+
+template <Expr (*D)(Expr, Expr, const Attrs &)>
+void pointwiseBackward(BackwardCtx &b) {
+    LowerCtx &ctx = b.forward;
+    Func d(ctx.fname("d_" + ctx.node.opName()));
+    d(ctx.x, ctx.y, ctx.c, ctx.n) = D(ctx.inputs[0](ctx.x, ctx.y, ctx.c, ctx.n), b.dy(ctx.x, ctx.y, ctx.c, ctx.n), ctx.attrs());
+    b.inputGrads[0] = d;
+}
+
+void define(const char *name, const char *summary, LowerFn lower, BackwardFn backward, std::vector<ArgSpec> args = {}) {
     OpDef d;
     d.name = name;
     d.summary = summary;
@@ -31,16 +53,18 @@ void define(const char *name, const char *summary, LowerFn lower, std::vector<Ar
     d.inferType = sameType;
     d.flops = perElement;
     d.lower = lower;
+    d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }
 
 } // namespace
 
 void defineActivations() {
-    define("relu", "max(x, 0)", pointwise<relu>);
-    define("leaky_relu", "x if x > 0 else slope * x", pointwise<leakyRelu>, {{"slope", AttrKind::Float, 0.01}});
-    define("sigmoid", "1 / (1 + exp(-x))", pointwise<sigmoid>);
-    define("tanh", "hyperbolic tangent", pointwise<tanhAct>);
+    define("relu", "max(x, 0)", pointwise<relu>, pointwiseBackward<reluGrad>);
+    define("leaky_relu", "x if x > 0 else slope * x", pointwise<leakyRelu>, pointwiseBackward<leakyReluGrad>,
+           {{"slope", AttrKind::Float, 0.01}});
+    define("sigmoid", "1 / (1 + exp(-x))", pointwise<sigmoid>, pointwiseBackward<sigmoidGrad>);
+    define("tanh", "hyperbolic tangent", pointwise<tanhAct>, pointwiseBackward<tanhGrad>);
 }
 
 } // namespace cnnc::ops

@@ -1,5 +1,6 @@
 // add(a, b), also written a + b: elementwise sum of two tensors of one shape.
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -21,6 +22,11 @@ Func lower(LowerCtx &ctx) {
     return f;
 }
 
+// Both operands receive dy unchanged.
+void backward(BackwardCtx &b) {
+    for (size_t i = 0; i < b.inputGrads.size(); ++i) b.inputGrads[i] = b.dy;
+}
+
 } // namespace
 
 void defineAdd() {
@@ -33,6 +39,7 @@ void defineAdd() {
     d.inferType = inferType;
     d.flops = flops;
     d.lower = lower;
+    d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }
 

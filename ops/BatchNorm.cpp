@@ -26,20 +26,42 @@ std::vector<ParamDecl> params(const OpCall &call) {
 
 int64_t flops(const OpCall &, const TensorType &out) { return 2 * out.elementsPerSample(); }
 
+// Per-channel sum over (x, y, n) of term(x, y, c, n), vectorized: column sums
+// first (vectors along x, rows and samples in the loop), then a short sum over
+// x. A scalar sum() over all three would run one element at a time.
+Func channelSum(Func term, const TensorType &t, Expr batch, const std::string &name) {
+    Var x("x"), c("c");
+    RDom rows(0, int(t.height()), 0, batch, name + "_rows");
+    Func columns(name + "_columns");
+    columns(x, c) = 0.0f;
+    columns(x, c) += term(x, rows.x, c, rows.y);
+    RDom cols(0, int(t.width()), name + "_cols");
+    Func total(name);
+    total(c) = 0.0f;
+    total(c) += columns(cols, c);
+    int lanes = tileFactor(t.width(), 8);
+    columns.compute_at(total, c).vectorize(x, lanes, TailStrategy::GuardWithIf);
+    columns.update().vectorize(x, lanes, TailStrategy::GuardWithIf);
+    total.compute_root().parallel(c);
+    total.update().unscheduled(); // a short serial sum per channel
+    return total;
+}
+
 // Training: normalise with the batch's statistics (biased variance), and
 // report running statistics updated as PyTorch does (unbiased variance).
 Func lowerTraining(LowerCtx &ctx, float eps) {
     const TensorType &t = ctx.inputTypes[0];
     Func in = ctx.inputs[0];
     Var c = ctx.c;
-    RDom r(0, int(t.width()), 0, int(t.height()), 0, ctx.training->batch, ctx.fname("r"));
+    Var x = ctx.x, y = ctx.y, n = ctx.n;
     Expr count = cast<float>(ctx.training->batch * int(t.width() * t.height()));
-    Func mean(ctx.fname("batch_mean")), var(ctx.fname("batch_var"));
-    mean(c) = sum(in(r.x, r.y, c, r.z)) / count;
-    Expr centred = in(r.x, r.y, c, r.z) - mean(c);
-    var(c) = sum(centred * centred) / count;
-    mean.compute_root(); // per-channel statistics once, not per element
-    var.compute_root();
+    // Per-channel statistics once, not per element.
+    Func mean(ctx.fname("batch_mean")), var(ctx.fname("batch_var")), squares(ctx.fname("centred_squares"));
+    Func total = channelSum(in, t, ctx.training->batch, ctx.fname("batch_sum"));
+    mean(c) = total(c) / count;
+    squares(x, y, c, n) = (in(x, y, c, n) - mean(c)) * (in(x, y, c, n) - mean(c));
+    Func totalSquares = channelSum(squares, t, ctx.training->batch, ctx.fname("batch_sum_squares"));
+    var(c) = totalSquares(c) / count;
     float momentum = float(ctx.attrs().getFloat("momentum"));
     Func runningMean(ctx.fname("new_running_mean")), runningVar(ctx.fname("new_running_var"));
     runningMean(c) = (1.0f - momentum) * ctx.params[2](c) + momentum * mean(c);
@@ -62,20 +84,18 @@ void backward(BackwardCtx &b) {
     float eps = float(ctx.attrs().getFloat("eps"));
     Func in = ctx.inputs[0];
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
-    RDom r(0, int(t.width()), 0, int(t.height()), 0, b.batch, ctx.fname("r_grad"));
     Expr count = cast<float>(b.batch * int(t.width() * t.height()));
-    Func mean(ctx.fname("g_mean")), invstd(ctx.fname("g_invstd"));
-    mean(c) = sum(in(r.x, r.y, c, r.z)) / count;
-    mean.compute_root().parallel(c);
-    Expr centred = in(r.x, r.y, c, r.z) - mean(c);
-    invstd(c) = 1.0f / sqrt(sum(centred * centred) / count + eps);
-    invstd.compute_root().parallel(c);
-    Expr xhat = (in(r.x, r.y, c, r.z) - mean(c)) * invstd(c);
-    Func dgamma(ctx.fname("d_weight")), dbeta(ctx.fname("d_bias"));
-    dgamma(c) = sum(b.dy(r.x, r.y, c, r.z) * xhat);
-    dbeta(c) = sum(b.dy(r.x, r.y, c, r.z));
-    dgamma.compute_root().parallel(c);
-    dbeta.compute_root().parallel(c);
+    Func mean(ctx.fname("g_mean")), invstd(ctx.fname("g_invstd")), squares(ctx.fname("g_centred_squares"));
+    Func total = channelSum(in, t, b.batch, ctx.fname("g_sum"));
+    mean(c) = total(c) / count;
+    squares(x, y, c, n) = (in(x, y, c, n) - mean(c)) * (in(x, y, c, n) - mean(c));
+    Func totalSquares = channelSum(squares, t, b.batch, ctx.fname("g_sum_squares"));
+    invstd(c) = 1.0f / sqrt(totalSquares(c) / count + eps);
+    Func dyXhat(ctx.fname("dy_xhat")), dyOnly(ctx.fname("dy"));
+    dyXhat(x, y, c, n) = b.dy(x, y, c, n) * (in(x, y, c, n) - mean(c)) * invstd(c);
+    dyOnly(x, y, c, n) = b.dy(x, y, c, n);
+    Func dgamma = channelSum(dyXhat, t, b.batch, ctx.fname("d_weight"));
+    Func dbeta = channelSum(dyOnly, t, b.batch, ctx.fname("d_bias"));
     Expr xhatAt = (in(x, y, c, n) - mean(c)) * invstd(c);
     Func dx(ctx.fname("d_input"));
     dx(x, y, c, n) = ctx.params[0](c) * invstd(c) * (b.dy(x, y, c, n) - (dbeta(c) + xhatAt * dgamma(c)) / count);

@@ -54,8 +54,36 @@ struct cnnrt_model {
     mutable std::mutex train_mutex;
     cnnrt_optimizer optimizer;
     uint64_t train_steps = 0;  // successful train_steps: the dropout seed's counter
+    // train_step's scratch memory (activations, gradients), kept between steps:
+    // allocating it anew each step page-faults hundreds of MiB every time.
+    std::vector<float> train_arena;
+    std::vector<std::vector<float>> train_grads;  // one per parameter (empty: no gradient)
+
+    // An inference arena kept for the next call. infer runs concurrently: a
+    // call takes the kept one if it is free, else allocates its own, and keeps
+    // the larger when done. Allocating afresh every call page-faults the whole
+    // arena every time (tens of MiB for the zoo models at batch 8).
+    std::vector<float> take_infer_arena(size_t floats) {
+        std::vector<float> a;
+        {
+            std::lock_guard<std::mutex> g(arena_mutex);
+            a.swap(kept_infer_arena);
+        }
+        if (a.size() < floats) {
+            a.clear();
+            a.shrink_to_fit();
+            a.resize(floats);
+        }
+        return a;
+    }
+    void keep_infer_arena(std::vector<float> a) {
+        std::lock_guard<std::mutex> g(arena_mutex);
+        if (a.size() > kept_infer_arena.size()) kept_infer_arena.swap(a);
+    }  // the smaller one is freed when `a` dies
 
 private:
+    std::mutex arena_mutex;
+    std::vector<float> kept_infer_arena;
     mutable std::mutex weights_mutex;
     std::shared_ptr<const Weights> weights;
 };

@@ -299,10 +299,6 @@ struct Buffers {
     int batch = 0;
 };
 
-struct FreeDeleter {
-    void operator()(float *p) const { std::free(p); }
-};
-
 // Builds each kernel's halide_buffer_t arguments and runs the kernels in order.
 void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int n,
                  const Buffers &io) {
@@ -550,18 +546,18 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
 
         int64_t arena_floats = 0;
         check_batch(model, batch, d->arena_floats_per_sample, arena_floats);
-        std::unique_ptr<float, FreeDeleter> arena;
-        if (arena_floats > 0) {
-            arena.reset(static_cast<float *>(std::malloc(size_t(arena_floats) * sizeof(float))));
-            if (!arena) throw Error("out of memory allocating a " +
-                                    std::to_string(arena_floats * 4) + "-byte activation arena");
+        std::vector<float> arena;
+        try {
+            arena = model->take_infer_arena(size_t(arena_floats));
+        } catch (const std::bad_alloc &) {
+            throw Error("out of memory allocating a " + std::to_string(arena_floats * 4) + "-byte activation arena");
         }
 
         const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
         Buffers bufs;
         bufs.input = input;
         bufs.output = output;
-        bufs.arena = arena.get();
+        bufs.arena = arena.data();
         bufs.weights = weights.get();
         bufs.batch = batch;
         run_kernels(model, d->kernels, d->num_kernels, bufs);
@@ -570,7 +566,7 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         if (r.storage != CNNRT_STORAGE_OUTPUT) {
             const int64_t *rd = &model->tensor_dims[size_t(d->result_tensor) * kTensorInfo];
             const float *src = (r.storage == CNNRT_STORAGE_INPUT ? input
-                                                                 : arena.get() + r.offset * batch) +
+                                                                 : arena.data() + r.offset * batch) +
                                rd[3];
             const size_t n = size_t(d->output_size);
             if (rd[4] == d->output_size) {
@@ -581,6 +577,7 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
                                 n * sizeof(float));
             }
         }
+        model->keep_infer_arena(std::move(arena));
     });
 }
 
@@ -605,18 +602,22 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
         std::lock_guard<std::mutex> train_lock(model->train_mutex);
         int64_t arena_floats = 0;
         check_batch(model, batch, d->train_arena_floats_per_sample, arena_floats);
-        // Zeroed, so that a kernel reading memory it did not write is at least deterministic.
-        std::unique_ptr<float, FreeDeleter> arena;
-        if (arena_floats > 0) {
-            arena.reset(static_cast<float *>(std::calloc(size_t(arena_floats), sizeof(float))));
-            if (!arena) throw Error("out of memory allocating a " +
-                                    std::to_string(arena_floats * 4) + "-byte training arena");
+        // Zeroed (gradients accumulate into it; a kernel reading memory it did not
+        // write is at least deterministic), reused from the previous step.
+        std::vector<float> &arena = model->train_arena;
+        try {
+            if (arena.size() < size_t(arena_floats)) arena.resize(size_t(arena_floats));
+            std::fill(arena.begin(), arena.begin() + arena_floats, 0.0f);
+        } catch (const std::bad_alloc &) {
+            throw Error("out of memory allocating a " + std::to_string(arena_floats * 4) + "-byte training arena");
         }
 
         const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
         // Gradients start at zero; new buffer values start at the current values, so a
         // kernel that leaves part of one unwritten leaves it unchanged.
-        std::vector<std::vector<float>> grads(size_t(d->num_params)), new_params(grads.size());
+        std::vector<std::vector<float>> &grads = model->train_grads;
+        grads.resize(size_t(d->num_params));
+        std::vector<std::vector<float>> new_params(grads.size());
         std::vector<bool> has_new(grads.size(), false);
         const std::vector<bool> has_grad = params_with_grad(d);
         for (int i = 0; i < d->num_params; ++i)
@@ -631,7 +632,7 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
 
         Buffers io;
         io.input = input;
-        io.train_arena = arena.get();
+        io.train_arena = arena.data();
         io.weights = weights.get();
         io.grads = &grads;
         io.new_params = &new_params;
@@ -645,7 +646,7 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
             const cnnrt_loss_term &lt = d->loss_terms[k];
             const cnnrt_tensor_desc &t = d->tensors[lt.tensor];
             const int64_t *td = &model->tensor_dims[size_t(lt.tensor) * kTensorInfo];
-            const float *v = arena.get() + t.offset * batch + td[3];
+            const float *v = arena.data() + t.offset * batch + td[3];
             double sum = 0.0;
             for (int i = 0; i < batch; ++i) sum += double(v[int64_t(i) * td[4]]);
             total += double(lt.weight) * (sum / batch);
