@@ -99,6 +99,10 @@ def alternate(variants, x, runs):
             fn(x)  # warm-up
         for _ in range(runs):
             for name, fn in variants.items():
+                # PyTorch's OpenMP workers spin for ~200 ms after a call
+                # (KMP_BLOCKTIME) and would steal the cores from whatever runs
+                # next; let every variant start on idle cores.
+                time.sleep(0.25)
                 times[name].append(timed(fn, x))
     return {name: statistics.median(t) for name, t in times.items()}
 
@@ -253,7 +257,9 @@ def bench_train(args, tmp):
         times = {"cnnc": [], "torch": []}
         cnnc_step(None), torch_step(None)
         for _ in range(args.runs):
+            time.sleep(0.25)  # idle cores for each (see alternate())
             times["cnnc"].append(timed(cnnc_step, None))
+            time.sleep(0.25)
             times["torch"].append(timed(torch_step, None))
         t = {k: statistics.median(v) for k, v in times.items()}
         rows.append({"model": graph.name, "batch": batch, "cnnc_ms": t["cnnc"] * 1e3, "torch_ms": t["torch"] * 1e3,

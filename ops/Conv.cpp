@@ -152,7 +152,12 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
     bool pooled = out.height() != g.oh || out.width() != g.ow;
     if (pooled)
         for (int rows : {1, 2, 4})
-            if (rows <= out.height()) add(ScheduleChoice{{{"rows", rows}}});
+            for (int ph : phases)
+                if (rows <= out.height()) {
+                    ScheduleChoice c{{{"rows", rows}}};
+                    if (ph) c.knobs["phases"] = 1;
+                    add(c);
+                }
     if (winogradApplies(g, out)) {
         for (int par : {0, 1}) {
             space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}}});

@@ -47,6 +47,12 @@ struct cnnrt_model {
         std::lock_guard<std::mutex> g(weights_mutex);
         weights.swap(w);
     }  // the old set is freed when `w` dies, after the lock is released
+    // Publishes `w` and returns the set it replaces.
+    std::shared_ptr<const Weights> exchange(std::shared_ptr<const Weights> w) {
+        std::lock_guard<std::mutex> g(weights_mutex);
+        weights.swap(w);
+        return w;
+    }
 
     // Training state, guarded by train_mutex. train_step, set_sgd/set_adam, the
     // checkpoint functions and load_weights hold it for their whole duration, so they
@@ -58,6 +64,11 @@ struct cnnrt_model {
     // allocating it anew each step page-faults hundreds of MiB every time.
     std::vector<float> train_arena;
     std::vector<std::vector<float>> train_grads;  // one per parameter (empty: no gradient)
+    // train_step computes the next weights and optimizer state in copies (so a
+    // failed step changes nothing) made into these, recycled from the step
+    // before, instead of freshly allocated memory.
+    cnnrt_optimizer spare_optimizer;
+    std::shared_ptr<Weights> spare_weights;  // a retired set no infer call holds any more
 
     // An inference arena kept for the next call. infer runs concurrently: a
     // call takes the kept one if it is free, else allocates its own, and keeps

@@ -656,17 +656,28 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
             throw Error(std::string("loss is not finite (") + (std::isnan(total) ? "nan" : "inf") +
                         "); the weights are unchanged");
 
-        // Copy on write: infer calls in flight keep the old set.
-        auto next = std::make_shared<cnnrt_model::Weights>(*weights);
-        cnnrt_optimizer opt = model->optimizer;
+        // Copy on write: infer calls in flight keep the old set. The copy goes
+        // into the set retired two steps ago when nobody holds it any more.
+        std::shared_ptr<cnnrt_model::Weights> next = std::move(model->spare_weights);
+        if (next && next.use_count() == 1) {
+            *next = *weights;  // same shapes: copies into the existing memory
+        } else {
+            next = std::make_shared<cnnrt_model::Weights>(*weights);
+        }
+        cnnrt_optimizer &opt = model->spare_optimizer;
+        opt = model->optimizer;
         apply_optimizer(d, opt, *next, grads);
         for (int i = 0; i < d->num_params; ++i)
             if (has_new[size_t(i)]) (*next)[size_t(i)].swap(new_params[size_t(i)]);
         compute_derived(d, *next);
 
         // Commit: nothing below throws.
-        model->publish(std::move(next));
-        model->optimizer = std::move(opt);
+        std::shared_ptr<const cnnrt_model::Weights> retired = model->exchange(std::move(next));
+        std::swap(model->optimizer, model->spare_optimizer);
+        // Every set is made non-const (create, load, train_step), and no new
+        // snapshot can reach the retired one: it is ours to reuse once the
+        // infer calls holding it return (use_count() == 1 above).
+        model->spare_weights = std::const_pointer_cast<cnnrt_model::Weights>(retired);
         ++model->train_steps;
         *loss = result;
     });
