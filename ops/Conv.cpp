@@ -238,8 +238,9 @@ Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     int cTile = g.cin >= 4 ? 4 : 1;
     Var xo("xo"), xi("xi"), cb("cb"), cq("cq"), task("task");
     phased.compute_root().vectorize(xq, lanes, TailStrategy::RoundUp).parallel(n);
+    int xqExtent = int(ctx.inputTypes[0].width() + 2 * g.pad.w + sx - 1) / sx;
     phased.update()
-        .split(xq, xo, xi, lanes * 2, TailStrategy::RoundUp)
+        .split(xq, xo, xi, lanes * (xqExtent > lanes ? 2 : 1), TailStrategy::RoundUp)
         .split(c, cb, cq, cTile, TailStrategy::GuardWithIf)
         .reorder({xi, cq, t.x, t.y, t.z, xo, yq, p, q, cb, n})
         .vectorize(xi, lanes)
@@ -253,6 +254,42 @@ Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     Expr X = x + px, Y = y + py;
     dx(x, y, c, n) = phased(X / sx, X % sx, Y / sy, Y % sy, c, n);
     dx.compute_root().parallel(n).vectorize(x, tileFactor(ctx.inputTypes[0].width(), 8), TailStrategy::RoundUp);
+    return dx;
+}
+
+// d input of a stride-1 ungrouped conv on a small map (ResNet's 14x14 and 7x7,
+// many channels): vectors along x would be half empty, so vectorize over input
+// channels instead. The filters are transposed to channel-inner once per call;
+// the register tile is 2 channel vectors x a row piece of up to 7 positions
+// (14 accumulators); the result is stored channel-inner and the gradient
+// output reads it back (one gather per element, against ~2 x 9 x filters FLOPs).
+Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
+    int W = int(g.w);
+    if (W >= 16 || g.stride.w != 1 || g.stride.h != 1 || g.groups != 1 || g.cin < 16) return Func();
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), co("co");
+    Func filters(ctx.fname("d_input_filters_channel_inner"));
+    filters(c, kx, ky, co) = ctx.params[0](kx, ky, min(c, int(g.cin) - 1), co); // rounded-up tiles read past cin
+    filters.compute_root().vectorize(c, 8, TailStrategy::RoundUp).parallel(co);
+    RDom t(0, int(g.size.w), 0, int(g.size.h), 0, int(g.filters), ctx.fname("r_taps"));
+    Expr nx = x + int(g.pad.w) - t.x * int(g.dilation.w), ny = y + int(g.pad.h) - t.y * int(g.dilation.h);
+    Func dxc(ctx.fname("d_input_channel_inner"));
+    dxc(x, y, c, n) = 0.0f;
+    dxc(x, y, c, n) += filters(c, t.x, t.y, t.z) * dyp(nx, ny, t.z, n);
+    int xTile = 7;
+    while (xTile > 1 && W % xTile != 0) --xTile;
+    Var xo("xo"), xi("xi"), cb("cb"), cv("cv"), task("task");
+    dxc.compute_root().reorder_storage(c, x, y, n).vectorize(c, 8, TailStrategy::RoundUp);
+    dxc.update()
+        .split(c, cb, cv, 16, TailStrategy::RoundUp)
+        .split(x, xo, xi, xTile)
+        .reorder({cv, xi, t.x, t.y, t.z, xo, y, cb, n})
+        .vectorize(cv, 8)
+        .unroll(cv)
+        .unroll(xi)
+        .fuse(cb, n, task)
+        .parallel(task);
+    Func dx(ctx.fname("d_input"));
+    dx(x, y, c, n) = dxc(x, y, c, n);
     return dx;
 }
 
@@ -364,6 +401,11 @@ void backward(BackwardCtx &b) {
     }
     if ((sx > 1 || sy > 1) && dx == 1 && dy == 1 && g.groups == 1) {
         b.inputGrads[0] = stridedInputGradient(ctx, g, dyp);
+        return;
+    }
+
+    if (Func small = smallMapInputGradient(ctx, g, dyp); small.defined()) {
+        b.inputGrads[0] = small;
         return;
     }
 
