@@ -5,6 +5,7 @@
 #include "ops/OpHelpers.h"
 
 namespace cnnc {
+struct BackwardCtx;
 struct ScheduleChoice;
 struct LowerCtx;
 struct ScheduleCtx;
@@ -67,5 +68,8 @@ Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
 void scheduleWinogradStages(const WinogradStages &stages, Halide::Func output, Halide::Var x, Halide::Var y,
                             Halide::Var c, Halide::Var n, const ConvGeometry &g, const struct ScheduleChoice &choice,
                             int vectorWidth);
+
+// The adjoint (ConvBackward.cpp).
+void convBackward(BackwardCtx &b);
 
 } // namespace cnnc::ops
