@@ -8,6 +8,8 @@ config.name = "cnnc"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".cnn", ".ir"]
 config.test_source_root = os.path.dirname(__file__)
+# Temporary files (%t) go to the build tree, not next to the tests.
+config.test_exec_root = lit_config.params.get("exec_root", os.path.join(config.test_source_root, "Output"))
 config.excludes = ["Inputs"]
 
 cnnc = lit_config.params.get("cnnc")
