@@ -125,6 +125,10 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
     built.pipeline = Pipeline(output);
     if (!options.autoscheduler.empty()) {
         static const bool loaded = [] {
+            // Adams2019's default beam search (32) took over 7 minutes and 8 GiB
+            // for single zoo kernels on this machine; greedy search (beam 1)
+            // takes seconds. HL_BEAM_SIZE set by the user wins.
+            setenv("HL_BEAM_SIZE", "1", 0);
             for (const char *plugin : {"adams2019", "li2018", "mullapudi2016"})
                 load_plugin(std::string(CNNC_AUTOSCHEDULER_DIR "/libautoschedule_") + plugin + ".so");
             return true;

@@ -150,13 +150,17 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
     }
     bool pooled = out.height() != g.oh || out.width() != g.ow;
     if (pooled)
-        for (int rows : {1, 2, 4})
-            for (int ph : phases)
-                if (rows <= out.height()) {
-                    ScheduleChoice c{{{"rows", rows}}};
-                    if (ph) c.knobs["phases"] = 1;
-                    add(c);
-                }
+        for (int rows : {1, 2, 4}) {
+            if (rows > out.height()) continue;
+            for (int ph : phases) {
+                ScheduleChoice c{{{"rows", rows}}};
+                if (ph) c.knobs["phases"] = 1;
+                add(c);
+            }
+            for (auto [tx, tc] : {std::pair{2, 6}, {2, 4}, {1, 8}, {3, 4}})
+                if (rows > 1 && tc <= out.channels() && (tx - 1) * vw < g.ow)
+                    add(ScheduleChoice{{{"rows", rows}, {"tile_x", tx}, {"tile_c", tc}}});
+        }
     if (winogradApplies(g, out)) {
         for (int par : {0, 1}) {
             space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}}});
