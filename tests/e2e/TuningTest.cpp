@@ -104,6 +104,15 @@ TEST_F(TunedFixture, MalformedDatabaseIsAnError) {
     }
 }
 
+TEST(Tuning, NothingToTune) {
+    TempDir tmp;
+    std::string model = tmp.file("pool.cnn"), db = tmp.file("t.tdb");
+    writeFile(model, "network pool(x: [2, 8, 8]) {\n  return x -> maxpool(2)\n}\n");
+    ProcResult r = runCnnc({"tune", model, "--tuning-db=" + db});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("no kernel of pool has candidate schedules"), std::string::npos) << r.out;
+}
+
 TEST(Tuning, BadOptions) {
     for (const char *opt : {"--tune-batch=0", "--tune-batch=", "--tune-runs=x", "--autoschedule=Nope", "--schedule=a=",
                             "--tuning-db="}) {

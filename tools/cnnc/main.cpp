@@ -83,6 +83,10 @@ int tune(const Graph &graph, TuningDb &db, const Options &opt) {
         return 1;
     }
     if (!opt.quiet && tty && !results.empty()) std::fprintf(stderr, "\n");
+    if (results.empty()) {
+        std::printf("no kernel of %s has candidate schedules to tune\n", graph.name.c_str());
+        return 0;
+    }
     std::printf("%-36s %10s %12s %12s %7s  %s\n", "kernel", "candidates", "default us", "tuned us", "speedup",
                 "schedule");
     double before = 0, after = 0;
