@@ -19,11 +19,10 @@ int tileFactor(int64_t extent, int limit) {
     return f;
 }
 
-void scheduleElementwiseOutput(Func out, const TensorType &type, int vectorWidth, Var x, Var y, Var c, Var n,
-                               TailStrategy tail) {
+void scheduleElementwiseOutput(Func out, const TensorType &type, int vectorWidth, Var x, Var y, Var c, Var n) {
     if (type.width() >= 4) {
         int vw = tileFactor(type.width(), vectorWidth);
-        out.vectorize(x, vw, tail);
+        out.vectorize(x, vw);
         Var yn("yn");
         out.fuse(y, n, yn).parallel(yn);
     } else {
@@ -32,9 +31,9 @@ void scheduleElementwiseOutput(Func out, const TensorType &type, int vectorWidth
         if (type.channels() >= 4096) {
             Var co("co"), ci("ci");
             out.split(c, co, ci, 1024, TailStrategy::GuardWithIf).parallel(co);
-            if (vw > 1) out.vectorize(ci, vw, tail);
+            if (vw > 1) out.vectorize(ci, vw);
         } else {
-            if (vw > 1) out.vectorize(c, vw, tail);
+            if (vw > 1) out.vectorize(c, vw);
             out.parallel(n);
         }
     }

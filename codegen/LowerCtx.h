@@ -50,11 +50,8 @@ Halide::Func padSpatial(const Halide::Func &in, const TensorType &type, Halide::
 
 // Generic parallel + vectorized schedule for an output Func with no anchor:
 // vectorize the innermost non-trivial dimension, parallelize rows x batch.
-// `tail`: GuardWithIf when the output accumulates into its own input (an
-// in-place gradient), where recomputing a shifted-in vector would add twice.
 void scheduleElementwiseOutput(Halide::Func out, const TensorType &type, int vectorWidth,
-                               Halide::Var x, Halide::Var y, Halide::Var c, Halide::Var n,
-                               Halide::TailStrategy tail = Halide::TailStrategy::Auto);
+                               Halide::Var x, Halide::Var y, Halide::Var c, Halide::Var n);
 
 // Largest of {16, 8, 4, 2, 1} that is <= limit and <= extent.
 int tileFactor(int64_t extent, int limit);

@@ -176,8 +176,10 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<bool> &opera
         Expr contribution = di.defined() ? di(x, y, c, b) : Expr(0.0f);
         gi(x, y, c, b) = old[k++](x, y, c, b) + contribution;
         constrainActivation(gi.output_buffer(), g.node(n.operands[i]).type);
-        // Whatever the adjoint left inline (relu's mask, maxpool's routing,
-        // batchnorm's terms) runs vectorized along x, parallel over rows.
+        // Whatever the adjoint left inline (relu's mask, batchnorm's terms)
+        // runs vectorized along x, parallel over channels x samples. The tail
+        // is guarded: this output accumulates into its own input, and a
+        // shifted-in vector would be added twice.
         const TensorType &t = g.node(n.operands[i]).type;
         Var cb("cb");
         int lanes = tileFactor(t.width(), target.natural_vector_size<float>());

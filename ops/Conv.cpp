@@ -124,7 +124,7 @@ ConvTiling tilingFor(const ConvGeometry &g, const TensorType &out, int vw, const
 // strided convs. Each must still fit the layer.
 std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &out) {
     ConvGeometry g = convGeometry(call);
-    const int vw = 8;
+    const int vw = 8; // AVX2 lanes: on wider targets the candidates stay valid, if less tight
     std::vector<ScheduleChoice> space{ScheduleChoice{}};
     ConvTiling fallback = defaultTiling(g, out, vw);
     auto add = [&](ScheduleChoice c) {
