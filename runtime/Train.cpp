@@ -119,9 +119,14 @@ void validate_optimizer(const cnnrt_optimizer &o) {
 
 namespace {
 
-void set_optimizer(cnnrt_model *model, const cnnrt_optimizer &opt) {
+// set_sgd and set_adam: checks the call, then installs a fresh optimiser (no
+// state, step 0).
+void install_optimizer(cnnrt_model *model, const cnnrt_optimizer &opt) {
+    if (!model) throw Error("model is NULL");
+    require_training(model->desc);
+    validate_optimizer(opt);
     std::lock_guard<std::mutex> lock(model->train_mutex);
-    model->optimizer = opt;  // a fresh optimiser: no state, step 0
+    model->optimizer = opt;
 }
 
 }  // namespace
@@ -133,23 +138,18 @@ extern "C" {
 
 int cnnrt_set_sgd(cnnrt_model *model, float lr, float momentum, float weight_decay) {
     return guarded([&] {
-        if (!model) throw Error("model is NULL");
-        require_training(model->desc);
         cnnrt_optimizer opt;
         opt.kind = cnnrt_optimizer::SGD;
         opt.lr = lr;
         opt.momentum = momentum;
         opt.weight_decay = weight_decay;
-        validate_optimizer(opt);
-        set_optimizer(model, opt);
+        install_optimizer(model, opt);
     });
 }
 
 int cnnrt_set_adam(cnnrt_model *model, float lr, float beta1, float beta2, float eps,
                    float weight_decay) {
     return guarded([&] {
-        if (!model) throw Error("model is NULL");
-        require_training(model->desc);
         cnnrt_optimizer opt;
         opt.kind = cnnrt_optimizer::ADAM;
         opt.lr = lr;
@@ -157,8 +157,7 @@ int cnnrt_set_adam(cnnrt_model *model, float lr, float beta1, float beta2, float
         opt.beta2 = beta2;
         opt.eps = eps;
         opt.weight_decay = weight_decay;
-        validate_optimizer(opt);
-        set_optimizer(model, opt);
+        install_optimizer(model, opt);
     });
 }
 
