@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "codegen/LowerCtx.h"
 
 using namespace Halide;
@@ -17,6 +19,15 @@ int tileFactor(int64_t extent, int limit) {
     int f = 16;
     while (f > 1 && (f > limit || f > extent)) f /= 2;
     return f;
+}
+
+void parallelOverRows(Func f, Var y, Var c, int64_t rowElements) {
+    const int64_t elementsPerTask = 4096;
+    int rows = int(std::max<int64_t>(1, elementsPerTask / std::max<int64_t>(1, rowElements)));
+    Var yc("yc"), task("task"), row("row");
+    f.fuse(y, c, yc);
+    if (rows > 1) f.split(yc, task, row, rows, TailStrategy::GuardWithIf).parallel(task);
+    else f.parallel(yc);
 }
 
 void scheduleElementwiseOutput(Func out, const TensorType &type, int vectorWidth, Var x, Var y, Var c, Var n) {

@@ -190,10 +190,10 @@ void schedule(ScheduleCtx &s) {
     s.output.reorder(x, yi, ci, yo, co, n).fuse(yo, co, tile).parallel(tile);
 
     // The staged input: once per sample, parallel over channels x rows.
-    Var yc("yc");
-    padded.compute_at(s.output, n).fuse(s.op.y, s.op.c, yc).parallel(yc);
     int stagedWidth = int(usesPhases(g, s.op.choice) ? (g.w + 2 * g.pad.w) / g.stride.w : g.w + 2 * g.pad.w);
+    padded.compute_at(s.output, n);
     if (stagedWidth >= vw) padded.vectorize(s.op.x, vw);
+    parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
 
     acc.compute_at(s.output, tile);
     Var xo("xo"), xi("xi");

@@ -1,5 +1,7 @@
 // conv's adjoint: weight, bias and input gradients, with specialised input
 // gradients (Winograd, per phase for strides, channel-vectorized on small maps).
+#include <algorithm>
+
 #include "codegen/LowerCtx.h"
 #include "codegen/TrainingMode.h"
 #include "ops/Conv.h"
@@ -50,39 +52,54 @@ Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     return dx;
 }
 
-// d input of a stride-1 ungrouped conv on a small map (ResNet's 14x14 and 7x7,
-// many channels): vectors along x would be half empty, so vectorize over input
-// channels instead. The filters are transposed to channel-inner once per call;
-// the register tile is 2 channel vectors x a row piece of up to 7 positions
-// (14 accumulators); the result is stored channel-inner and the gradient
-// output reads it back (one gather per element, against ~2 x 9 x filters FLOPs).
+// d input of an ungrouped conv on a small map (ResNet's 14x14 and 7x7, many
+// channels): vectors along x would be half empty, so vectorize over input
+// channels instead, in blocks of 16, per phase as above for strided convs.
+//  - The filters are copied once per call to filtersB(cv, kx, ky, co, block),
+//    zero past the kernel (taps that cannot reach a phase), so that a task's
+//    slice of them is contiguous.
+//  - The register tile is 2 channel vectors x a row piece of up to 7 positions
+//    (14 accumulators), with the phase's taps unrolled (rolled, the 3x3 loops
+//    cost a third of the time).
+//  - The result is stored the same blocked way and the gradient output reads
+//    it back (one gather per element, against ~2 x 9 x filters FLOPs).
 Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     int W = int(g.w);
-    if (W >= 16 || g.stride.w != 1 || g.stride.h != 1 || g.groups != 1 || g.cin < 16) return Func();
-    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), co("co");
-    Func filters(ctx.fname("d_input_filters_channel_inner"));
-    filters(c, kx, ky, co) = ctx.params[0](kx, ky, min(c, int(g.cin) - 1), co); // rounded-up tiles read past cin
-    filters.compute_root().vectorize(c, 8, TailStrategy::RoundUp).parallel(co);
-    RDom t(0, int(g.size.w), 0, int(g.size.h), 0, int(g.filters), ctx.fname("r_taps"));
-    Expr nx = x + int(g.pad.w) - t.x * int(g.dilation.w), ny = y + int(g.pad.h) - t.y * int(g.dilation.h);
-    Func dxc(ctx.fname("d_input_channel_inner"));
-    dxc(x, y, c, n) = 0.0f;
-    dxc(x, y, c, n) += filters(c, t.x, t.y, t.z) * dyp(nx, ny, t.z, n);
+    if (W >= 16 || g.dilation.w != 1 || g.dilation.h != 1 || g.groups != 1 || g.cin < 16) return Func();
+    const int B = 16;
+    int sx = int(g.stride.w), sy = int(g.stride.h), K = int(g.size.w), KY = int(g.size.h);
+    int px = int(g.pad.w), py = int(g.pad.h);
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), co("co"), cv("cv"), block("block");
+    Var xq("xq"), yq("yq"), p("p"), q("q");
+    Func filtersB(ctx.fname("d_input_filter_blocks"));
+    Expr inside = kx < K && ky < KY;
+    filtersB(cv, kx, ky, co, block) =
+        select(inside, ctx.params[0](min(kx, K - 1), min(ky, KY - 1), min(block * B + cv, int(g.cin) - 1), co), 0.0f);
+    filtersB.compute_root().vectorize(cv, 8).parallel(block);
+    RDom t(0, (K + sx - 1) / sx, 0, (KY + sy - 1) / sy, 0, int(g.filters), ctx.fname("r_phase_taps"));
+    Func dxB(ctx.fname("d_input_channel_blocks"));
+    dxB(cv, xq, p, yq, q, n, block) = 0.0f;
+    dxB(cv, xq, p, yq, q, n, block) +=
+        filtersB(cv, p + sx * t.x, q + sy * t.y, t.z, block) * dyp(xq - t.x, yq - t.y, t.z, n);
+    // In padded coordinates X = x + pad = stride * xq + p: the xq a phase covers.
+    int xqExtent = (W - 1 + px) / sx - px / sx + 1;
     int xTile = 7;
-    while (xTile > 1 && W % xTile != 0) --xTile;
-    Var xo("xo"), xi("xi"), cb("cb"), cv("cv"), task("task");
-    dxc.compute_root().reorder_storage(c, x, y, n).vectorize(c, 8, TailStrategy::RoundUp);
-    dxc.update()
-        .split(c, cb, cv, 16, TailStrategy::RoundUp)
-        .split(x, xo, xi, xTile)
-        .reorder({cv, xi, t.x, t.y, t.z, xo, y, cb, n})
+    while (xTile > 1 && xqExtent % xTile != 0) --xTile;
+    Var xo("xo"), xi("xi"), task("task");
+    dxB.compute_root().vectorize(cv, 8);
+    dxB.update()
+        .split(xq, xo, xi, xTile)
+        .reorder({cv, xi, t.x, t.y, t.z, xo, yq, p, q, n, block})
         .vectorize(cv, 8)
         .unroll(cv)
         .unroll(xi)
-        .fuse(cb, n, task)
+        .unroll(t.x)
+        .unroll(t.y)
+        .fuse(n, block, task)
         .parallel(task);
     Func dx(ctx.fname("d_input"));
-    dx(x, y, c, n) = dxc(x, y, c, n);
+    Expr X = x + px, Y = y + py;
+    dx(x, y, c, n) = dxB(c % B, X / sx, X % sx, Y / sy, Y % sy, n, c / B);
     return dx;
 }
 
@@ -112,6 +129,80 @@ Func winogradInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     return dx;
 }
 
+
+// d weight(kx, ky, ci, co) = sum over n, y, x of dy(x, y, co, n) * the input at
+// the tap: a GEMM of dy (filters x positions) with the input's taps, vectorized
+// over output channels.
+//  - dy is first copied to blocks of 16 (8, 4) channels, channel-innermost, so
+//    a task's slice of dy is contiguous: dyB(coi, x, y, n, block).
+//  - Each task owns one channel block (and a slice of the input channels), and
+//    accumulates in a small channel-inner buffer that it then writes out in
+//    the weight's own layout (no strided transpose of the whole gradient).
+//  - The register tile is (1 or 2 vectors of channels) x kx x (1 to 4 input
+//    channels), up to 14 accumulators: each dy vector loaded feeds several
+//    taps and each input value broadcast feeds both channel vectors.
+//  - The positions are swept in chunks of rows small enough that the chunk's
+//    input and dy stay in L2 while every (ky, input channel) pass reads them
+//    (ResNet's conv1 otherwise streamed its 26 MB of dy 21 times per step).
+Func weightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b, Func in) {
+    Var x = ctx.x, y = ctx.y, n = ctx.n, kx("kx"), ky("ky"), ci("ci"), co("co"), coi("coi"), block("block");
+    int cinPerGroup = int(g.cin / g.groups), coutPerGroup = int(g.filters / g.groups), F = int(g.filters);
+    int sx = int(g.stride.w), sy = int(g.stride.h), dlx = int(g.dilation.w), dly = int(g.dilation.h);
+    int px = int(g.pad.w), py = int(g.pad.h), OW = int(g.ow), OH = int(g.oh);
+    int coLanes = F >= 8 ? 8 : 4;
+    int coTile = F >= 16 ? 2 * coLanes : coLanes;
+    int kxTile = int(g.size.w) <= 7 ? int(g.size.w) : 1;
+    int ciTile = 4;
+    while (ciTile > 1 && (ciTile > cinPerGroup || (coTile / coLanes) * kxTile * ciTile > 14)) ciTile /= 2;
+
+    Func dyB(ctx.fname("dy_channel_blocks"));
+    dyB(coi, x, y, n, block) = b.dy(x, y, min(block * coTile + coi, F - 1), n);
+    Var xo("xo"), xi("xi"), task("task");
+    dyB.compute_root().reorder(coi, x, y, n, block).unroll(coi).fuse(n, block, task).parallel(task);
+
+    RDom o(0, OW, 0, OH, 0, b.batch, ctx.fname("r_out"));
+    // The last block may run past the filters: they read dy's last channel,
+    // and their group must stay in range.
+    Expr group = g.groups == 1 ? Expr(0) : min(block * coTile + coi, F - 1) / coutPerGroup;
+    Func dwB(ctx.fname("d_weight_channel_blocks"));
+    dwB(coi, kx, ky, ci, block) = 0.0f;
+    dwB(coi, kx, ky, ci, block) +=
+        dyB(coi, o.x, o.y, o.z, block) *
+        in(o.x * sx + kx * dlx - px, o.y * sy + ky * dly - py, group * cinPerGroup + ci, o.z);
+
+    Func dw(ctx.fname("d_weight"));
+    dw(kx, ky, ci, co) = dwB(co % coTile, kx, ky, ci, co / coTile);
+    // Tasks: channel blocks x input-channel slices, at least 8 of them.
+    int blocks = (F + coTile - 1) / coTile;
+    int slices = std::max(1, std::min(cinPerGroup / ciTile, (8 + blocks - 1) / blocks));
+    int ciSlice = (cinPerGroup + slices - 1) / slices;
+    ciSlice = (ciSlice + ciTile - 1) / ciTile * ciTile;
+    Var cob("cob"), cs("cs"), cii("cii");
+    dw.compute_root()
+        .split(co, cob, coi, coTile, TailStrategy::GuardWithIf)
+        .split(ci, cs, cii, ciSlice, TailStrategy::GuardWithIf)
+        .reorder(kx, ky, cii, coi, cs, cob)
+        .fuse(cs, cob, task)
+        .parallel(task);
+    dwB.compute_at(dw, task).vectorize(coi, coLanes);
+
+    // Rows per chunk: about 192 KiB of input (the chunk's rows of every input
+    // channel in the slice) and of dy.
+    int64_t rowBytes = int64_t(ciSlice) * (g.w + 2 * g.pad.w) * sy * 4 + int64_t(coTile) * OW * 4;
+    int rows = int(std::clamp<int64_t>((192 << 10) / std::max<int64_t>(1, rowBytes), 1, OH));
+    RVar oyo("oyo"), oyi("oyi");
+    Var cio("cio"), cit("cit");
+    auto update = dwB.update();
+    update.split(ci, cio, cit, ciTile, TailStrategy::GuardWithIf)
+        .split(o.y, oyo, oyi, rows, TailStrategy::GuardWithIf)
+        .reorder({coi, kx, cit, o.x, oyi, ky, cio, oyo, o.z, block})
+        .vectorize(coi, coLanes)
+        .unroll(coi)
+        .unroll(cit);
+    if (kxTile > 1) update.unroll(kx);
+    return dw;
+}
+
 } // namespace
 
 // The adjoint, written out (Halide 14's autodiff gets the weight gradient of
@@ -135,55 +226,9 @@ void convBackward(BackwardCtx &b) {
     in.compute_root().parallel(n);
     dyp.compute_root().parallel(n);
 
-    // d weight: a sum over output positions and the batch, vectorized over the
-    // output channels: dy is first transposed to channel-innermost, so each
-    // step loads one vector of dy and broadcasts one input value.
-    RDom o(0, OW, 0, OH, 0, b.batch, ctx.fname("r_out"));
-    Expr groupOf = co / coutPerGroup;
-    Func dyT(ctx.fname("dy_channels_inner"));
-    dyT(co, x, y, n) = dyp(x, y, co, n);
-    dyT.compute_root().parallel(n);
-    // Accumulate with the output channel innermost (contiguous vectors, and
-    // each parallel task owns a contiguous slab), then transpose back.
-    Func dwT(ctx.fname("d_weight_channels_inner"));
-    dwT(co, kx, ky, ci) = 0.0f;
-    dwT(co, kx, ky, ci) += dyT(co, o.x, o.y, o.z) *
-                           in(o.x * sx + kx * dx - px, o.y * sy + ky * dy - py, groupOf * cinPerGroup + ci, o.z);
-    // Register tile: (2 vectors of output channels) x kx x (1 to 4 input
-    // channels), up to 14 accumulators (12 for 3x3 kernels), so each dy vector
-    // loaded feeds several taps and each input value broadcast feeds both
-    // channel vectors.
-    int coLanes = g.filters >= 8 ? 8 : 4;
-    int coTile = g.filters >= 16 ? 2 * coLanes : coLanes;
-    int kxTile = int(g.size.w) <= 7 ? int(g.size.w) : 1;
-    int ciTile = 4;
-    while (ciTile > 1 && (ciTile > cinPerGroup || (coTile / coLanes) * kxTile * ciTile > 14)) ciTile /= 2;
-    Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), kyci("kyci");
-    dwT.compute_root().vectorize(co, coLanes, TailStrategy::RoundUp).parallel(ci);
-    auto dwUpdate = dwT.update();
-    if (g.filters < 8) {
-        // Too few output channels to tile (LeNet's first conv: measured 2.6x
-        // faster this way): one vector of channels per step.
-        dwUpdate.reorder({co, o.x, o.y, o.z, kx, ky, ci})
-            .vectorize(co, coLanes, TailStrategy::RoundUp)
-            .fuse(ky, ci, kyci)
-            .parallel(kyci);
-    } else {
-        dwUpdate.split(co, coo, coi, coTile, TailStrategy::RoundUp)
-            .split(ci, cio, cii, ciTile, TailStrategy::GuardWithIf)
-            .reorder({coi, kx, cii, o.x, o.y, o.z, ky, cio, coo})
-            .vectorize(coi, coLanes)
-            .unroll(coi)
-            .unroll(cii);
-        if (kxTile > 1) dwUpdate.unroll(kx);
-        // Rows x input channels: work for both cores even with one channel.
-        dwUpdate.fuse(ky, cio, kyci).parallel(kyci);
-    }
-    Func dw(ctx.fname("d_weight"));
-    dw(kx, ky, ci, co) = dwT(co, kx, ky, ci);
-    dw.compute_root().parallel(co);
-    b.paramGrads[0] = dw;
+    b.paramGrads[0] = weightGradient(ctx, g, b, in);
     if (kernelHasBias(ctx.attrs()) && ctx.params.size() > 1) {
+        RDom o(0, OW, 0, OH, 0, b.batch, ctx.fname("r_out"));
         Func db(ctx.fname("d_bias"));
         db(co) = sum(dyp(o.x, o.y, co, o.z));
         db.compute_root();
@@ -194,13 +239,12 @@ void convBackward(BackwardCtx &b) {
         b.inputGrads[0] = dxw;
         return;
     }
-    if ((sx > 1 || sy > 1) && dx == 1 && dy == 1 && g.groups == 1) {
-        b.inputGrads[0] = stridedInputGradient(ctx, g, dyp);
-        return;
-    }
-
     if (Func small = smallMapInputGradient(ctx, g, dyp); small.defined()) {
         b.inputGrads[0] = small;
+        return;
+    }
+    if ((sx > 1 || sy > 1) && dx == 1 && dy == 1 && g.groups == 1) {
+        b.inputGrads[0] = stridedInputGradient(ctx, g, dyp);
         return;
     }
 

@@ -135,9 +135,8 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
         V.compute_at(output, yo);
     }
     padded.compute_at(output, n);
-    Var yc("yc");
-    padded.fuse(py, pc, yc).parallel(yc);
     if (g.w + 2 * g.pad.w >= vw) padded.vectorize(px, vw);
+    parallelOverRows(padded, py, pc, g.w + 2 * g.pad.w);
     // Storage with the GEMM's reduction (input channels) right after the tile
     // vectors, for U and V alike: for one (xi, nu) the GEMM then walks both
     // contiguously instead of one page apart per input channel.
