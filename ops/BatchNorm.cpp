@@ -42,8 +42,10 @@ Func channelSum(Func term, const TensorType &t, Expr batch, const std::string &n
     int lanes = tileFactor(t.width(), 8);
     columns.compute_at(total, c).vectorize(x, lanes, TailStrategy::GuardWithIf);
     columns.update().vectorize(x, lanes, TailStrategy::GuardWithIf);
-    total.compute_root().parallel(c);
-    total.update().unscheduled(); // a short serial sum per channel
+    // Parallel over channels in the update, where the column sums run (the
+    // pure step only zeroes).
+    total.compute_root();
+    total.update().parallel(c);
     return total;
 }
 

@@ -63,6 +63,7 @@ struct WinogradInputs {
 };
 struct WinogradStages {
     Halide::Func padded, U, V, M;
+    Halide::Var n; // the stages' batch variable (the output's may differ)
 };
 Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
 void scheduleWinogradStages(const WinogradStages &stages, Halide::Func output, Halide::Var x, Halide::Var y,

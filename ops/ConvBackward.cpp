@@ -65,7 +65,12 @@ Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
 //    it back (one gather per element, against ~2 x 9 x filters FLOPs).
 Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     int W = int(g.w);
-    if (W >= 16 || g.dilation.w != 1 || g.dilation.h != 1 || g.groups != 1 || g.cin < 16) return Func();
+    // Strided convs on larger maps too, unless a phase has no tap (1x1 stride
+    // 2: three quarters of the work would multiply zero filters).
+    bool strided = g.stride.w > 1 || g.stride.h > 1;
+    bool everyPhaseHasTaps = g.size.w >= g.stride.w && g.size.h >= g.stride.h;
+    if (W >= (strided && everyPhaseHasTaps ? 64 : 16) || g.dilation.w != 1 || g.dilation.h != 1 || g.groups != 1 || g.cin < 16)
+        return Func();
     const int B = 16;
     int sx = int(g.stride.w), sy = int(g.stride.h), K = int(g.size.w), KY = int(g.size.h);
     int px = int(g.pad.w), py = int(g.pad.h);
@@ -82,11 +87,15 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     dxB(cv, xq, p, yq, q, n, block) +=
         filtersB(cv, p + sx * t.x, q + sy * t.y, t.z, block) * dyp(xq - t.x, yq - t.y, t.z, n);
     // In padded coordinates X = x + pad = stride * xq + p: the xq a phase covers.
-    int xqExtent = (W - 1 + px) / sx - px / sx + 1;
+    // Computed over whole row pieces (bound() rounds the region up: the extra
+    // positions read dy's zero border): the piece that wastes least.
+    int xqMin = px / sx, xqExtent = (W - 1 + px) / sx - xqMin + 1;
+    auto roundUp = [&](int tile) { return (xqExtent + tile - 1) / tile * tile; };
     int xTile = 7;
-    while (xTile > 1 && xqExtent % xTile != 0) --xTile;
+    for (int tile : {6, 5, 4})
+        if (roundUp(tile) < roundUp(xTile)) xTile = tile;
     Var xo("xo"), xi("xi"), task("task");
-    dxB.compute_root().vectorize(cv, 8);
+    dxB.compute_root().bound(xq, xqMin, roundUp(xTile)).vectorize(cv, 8);
     dxB.update()
         .split(xq, xo, xi, xTile)
         .reorder({cv, xi, t.x, t.y, t.z, xo, yq, p, q, n, block})

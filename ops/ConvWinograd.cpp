@@ -88,7 +88,7 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     auto arow = [&](int nu) { return rowAT(x % 2, m(0, nu), m(1, nu), m(2, nu), m(3, nu)); };
     Expr result = rowAT(y % 2, arow(0), arow(1), arow(2), arow(3));
     out(x, y, c, n) = in.bias.defined() ? result + in.bias : result;
-    st = WinogradStages{padded, U, V, M};
+    st = WinogradStages{padded, U, V, M, n};
     return out;
 }
 
@@ -106,7 +106,7 @@ Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
 
 void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
     WinogradStages st{s.op.stages.at("padded"), s.op.stages.at("wino_u"), s.op.stages.at("wino_v"),
-                      s.op.stages.at("wino_m")};
+                      s.op.stages.at("wino_m"), s.op.n};
     scheduleWinogradStages(st, s.output, s.x, s.y, s.c, s.n, g, s.op.choice, s.vectorWidth);
 }
 
@@ -140,8 +140,8 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
     // Storage with the GEMM's reduction (input channels) right after the tile
     // vectors, for U and V alike: for one (xi, nu) the GEMM then walks both
     // contiguously instead of one page apart per input channel.
-    V.reorder_storage(v.tx, v.ci, v.ty, v.xi, v.nu, n);
-    V.reorder(v.xi, v.nu, v.tx, v.ty, v.ci, n).unroll(v.xi).unroll(v.nu);
+    V.reorder_storage(v.tx, v.ci, v.ty, v.xi, v.nu, st.n);
+    V.reorder(v.xi, v.nu, v.tx, v.ty, v.ci, st.n).unroll(v.xi).unroll(v.nu);
     V.vectorize(v.tx, tileVector, TailStrategy::RoundUp);
 
     U.compute_root().reorder_storage(v.co, v.ci, v.xi, v.nu).reorder(v.co, v.xi, v.nu, v.ci).unroll(v.xi).unroll(v.nu).parallel(v.ci);
@@ -153,7 +153,7 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
     M.vectorize(v.tx, tileVector, TailStrategy::RoundUp);
     M.update()
         .split(v.tx, txo, txi, tileVector * tiling.tileX, TailStrategy::RoundUp)
-        .reorder({txi, v.co, M.rvars(0)[0], v.xi, v.nu, txo, v.ty, n})
+        .reorder({txi, v.co, M.rvars(0)[0], v.xi, v.nu, txo, v.ty, st.n})
         .vectorize(txi, tileVector)
         .unroll(txi)
         .unroll(v.co);

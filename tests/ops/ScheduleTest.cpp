@@ -71,6 +71,29 @@ TEST(Schedules, PooledRowsAndTiles) {
         expectScheduleMatches("sched_pool", {20, 18, 30}, body, w, reference, s);
 }
 
+TEST(Schedules, FilterVectorsWithFusedPool) {
+    // A strided conv on 3 channels (filter vectors by default) with a padded
+    // 3x3 pool fused: 20 filters leave a partial block of 16, and 4 pooled
+    // rows per task a partial task; the direct schedule is forced as well.
+    TensorMap w;
+    addConv(w, "c", 20, 3, {7, 5}, false);
+    RefFn reference = [&](const Arr &x) {
+        return ref::maxpool(ref::relu(conv(x, w, "c", 20, {7, 5}, 2, {3, 2})), 3, 2, 1);
+    };
+    std::string body = "return x -> conv(20, [7, 5], stride=2, pad=[3, 2], bias=false, name=\"c\") -> relu"
+                       " -> maxpool(3, stride=2, pad=1)";
+    for (const char *s : {"filter_vectors=1,rows=2", "filter_vectors=1,rows=8", "filter_vectors=0"})
+        expectScheduleMatches("sched_filter_vectors", {3, 29, 22}, body, w, reference, s);
+}
+
+TEST(Schedules, FilterVectorsStrideThreeWithBias) {
+    TensorMap w;
+    addConv(w, "c", 17, 2, 3);
+    RefFn reference = [&](const Arr &x) { return conv(x, w, "c", 17, 3, 3, 1); };
+    expectScheduleMatches("sched_filter_vectors_s3", {2, 19, 11}, "return x -> conv(17, 3, stride=3, pad=1, name=\"c\")",
+                          w, reference, "filter_vectors=1,rows=2");
+}
+
 TEST(Schedules, ScheduleNoKernelCanUseIsRefused) {
     CompiledModel m = compileNet("sched_none", {2, 8, 8}, "return x -> maxpool(2)", {"--schedule=winograd=1"});
     EXPECT_FALSE(m.ok());
