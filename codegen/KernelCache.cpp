@@ -72,7 +72,12 @@ void KernelCache::compile(const std::function<BuiltKernel()> &build, const Halid
                           const std::string &key) {
     BuiltKernel built = build();
     publish(objectPath(key), [&](const std::string &tmp) {
-        built.pipeline.compile_to({{Halide::OutputFileType::object, tmp}}, built.arguments, functionName(key), target);
+        std::map<Halide::OutputFileType, std::string> outs{{Halide::OutputFileType::object, tmp}};
+        if (const char *d = std::getenv("CNNC_ASM_DIR")) {
+            outs[Halide::OutputFileType::assembly] = std::string(d) + "/" + key + ".s";
+            outs[Halide::OutputFileType::stmt] = std::string(d) + "/" + key + ".stmt";
+        }
+        built.pipeline.compile_to(outs, built.arguments, functionName(key), target);
     });
 }
 

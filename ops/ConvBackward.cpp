@@ -54,12 +54,12 @@ Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
 
 // d input of an ungrouped conv on a small map (ResNet's 14x14 and 7x7, many
 // channels): vectors along x would be half empty, so vectorize over input
-// channels instead, in blocks of 16, per phase as above for strided convs.
+// channels instead, in blocks of 16 to 32, per phase as above for strided convs.
 //  - The filters are copied once per call to filtersB(cv, kx, ky, co, block),
 //    zero past the kernel (taps that cannot reach a phase), so that a task's
 //    slice of them is contiguous.
-//  - The register tile is 2 channel vectors x a row piece of up to 7 positions
-//    (14 accumulators), with the phase's taps unrolled (rolled, the 3x3 loops
+//  - The register tile is 2 to 4 channel vectors x up to 7 positions (at most
+//    14 accumulators), with the phase's taps unrolled (rolled, the 3x3 loops
 //    cost a third of the time).
 //  - The result is stored the same blocked way and the gradient output reads
 //    it back (one gather per element, against ~2 x 9 x filters FLOPs).
@@ -69,11 +69,26 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     // 2: three quarters of the work would multiply zero filters).
     bool strided = g.stride.w > 1 || g.stride.h > 1;
     bool everyPhaseHasTaps = g.size.w >= g.stride.w && g.size.h >= g.stride.h;
-    if (W >= (strided && everyPhaseHasTaps ? 64 : 16) || g.dilation.w != 1 || g.dilation.h != 1 || g.groups != 1 || g.cin < 16)
-        return Func();
-    const int B = 16;
+    bool undilated = g.dilation.w == 1 && g.dilation.h == 1;
+    if (W >= (strided && everyPhaseHasTaps ? 64 : 16) || !undilated || g.groups != 1 || g.cin < 16) return Func();
     int sx = int(g.stride.w), sy = int(g.stride.h), K = int(g.size.w), KY = int(g.size.h);
     int px = int(g.pad.w), py = int(g.pad.h);
+    // The register tile's positions are spread a phase's tap count apart
+    // (xq = xb + S * xi): then no two (position, tap) pairs of a tile read the
+    // same dy value. Adjacent positions share dy values across taps; LLVM then
+    // keeps each loaded value for all its uses and, short of registers,
+    // spilled 79 of them per reduction step (measured 1.5x slower).
+    int S = (K + sx - 1) / sx;
+    // In padded coordinates X = x + pad = stride * xq + p: the xq a phase covers.
+    int xqMin = px / sx, xqExtent = (W - 1 + px) / sx - xqMin + 1;
+    int spread = (xqExtent + S - 1) / S;          // positions per residue class
+    int pieces = (spread + 6) / 7;                // tiles of at most 7 positions
+    int xTile = (spread + pieces - 1) / pieces;
+    // Channel vectors per tile: up to 14 accumulators (a 7x7 map's 3 positions
+    // take 4 vectors).
+    int vectors = std::max(2, std::min<int>(14 / xTile, int(g.cin + 7) / 8));
+    vectors = std::min(vectors, 4);
+    const int B = 8 * vectors;
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), co("co"), cv("cv"), block("block");
     Var xq("xq"), yq("yq"), p("p"), q("q");
     Func filtersB(ctx.fname("d_input_filter_blocks"));
@@ -86,19 +101,14 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     dxB(cv, xq, p, yq, q, n, block) = 0.0f;
     dxB(cv, xq, p, yq, q, n, block) +=
         filtersB(cv, p + sx * t.x, q + sy * t.y, t.z, block) * dyp(xq - t.x, yq - t.y, t.z, n);
-    // In padded coordinates X = x + pad = stride * xq + p: the xq a phase covers.
-    // Computed over whole row pieces (bound() rounds the region up: the extra
-    // positions read dy's zero border): the piece that wastes least.
-    int xqMin = px / sx, xqExtent = (W - 1 + px) / sx - xqMin + 1;
-    auto roundUp = [&](int tile) { return (xqExtent + tile - 1) / tile * tile; };
-    int xTile = 7;
-    for (int tile : {6, 5, 4})
-        if (roundUp(tile) < roundUp(xTile)) xTile = tile;
-    Var xo("xo"), xi("xi"), task("task");
-    dxB.compute_root().bound(xq, xqMin, roundUp(xTile)).vectorize(cv, 8);
+    Var xs("xs"), xb("xb"), xo("xo"), xi("xi"), task("task");
+    // bound() rounds the region up to whole tiles; the extra positions read
+    // dy's zero border.
+    dxB.compute_root().bound(xq, xqMin, S * xTile * pieces).vectorize(cv, 8);
     dxB.update()
-        .split(xq, xo, xi, xTile)
-        .reorder({cv, xi, t.x, t.y, t.z, xo, yq, p, q, n, block})
+        .split(xq, xs, xb, S)
+        .split(xs, xo, xi, xTile)
+        .reorder({cv, xi, t.x, t.y, t.z, xb, xo, yq, p, q, n, block})
         .vectorize(cv, 8)
         .unroll(cv)
         .unroll(xi)

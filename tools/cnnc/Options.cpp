@@ -58,6 +58,8 @@ SCHEDULES:
 ENVIRONMENT:
   CNNC_CACHE_DIR  kernel cache directory     CNNC_TARGET  Halide target (default: host)
   CNNC_TUNING_DB  tuning database
+  CNNC_ASM_DIR    also write each kernel compiled (not found in the cache) as assembly
+                  (<key>.s) and Halide statements (<key>.stmt) into this directory
   CC, CXX         compilers used to link the library
 )";
 
