@@ -14,6 +14,10 @@ namespace cnnc {
 
 namespace {
 
+// How a backward kernel produces one gradient: not at all, by writing it (the
+// first contribution), or by adding to what earlier kernels wrote.
+enum class GradientWrite { None, Write, Accumulate };
+
 // Where each value and gradient lives during a step.
 struct TrainStorage {
     std::vector<int64_t> forward;  // per node: TRAIN offset (-1: the input, or a view's root decides)
@@ -129,19 +133,20 @@ BuiltKernel buildForward(const Graph &g, int id) {
 // d loss / d operands and parameters of one node, given d loss / d node:
 // Halide differentiates the node's own lowering. Operand gradients accumulate
 // into their buffers (a value used twice receives two contributions).
-BuiltKernel buildBackward(const Graph &g, int id, const std::vector<bool> &operandNeedsGrad, const Target &target) {
+BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrite> &operandGrads,
+                          const Target &target) {
     const Node &n = g.node(id);
     NodeInputs in;
     declareInputs(g, n, in);
     ImageParam dy(Float(32), 4, "dy");
     constrainActivation(dy, n.type);
     in.arguments.push_back(dy);
-    std::vector<ImageParam> old;
+    std::vector<ImageParam> old(n.operands.size());
     for (size_t i = 0; i < n.operands.size(); ++i) {
-        if (!operandNeedsGrad[i]) continue;
+        if (operandGrads[i] != GradientWrite::Accumulate) continue;
         ImageParam p(Float(32), 4, "grad_in" + std::to_string(i));
         constrainActivation(p, g.node(n.operands[i]).type);
-        old.push_back(p);
+        old[i] = p;
         in.arguments.push_back(p);
     }
     LowerCtx ctx{n, g.operandTypes(n), in.operandFuncs, in.paramFuncs};
@@ -168,13 +173,12 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<bool> &opera
     }
 
     std::vector<Func> outputs;
-    size_t k = 0;
     for (size_t i = 0; i < n.operands.size(); ++i) {
-        if (!operandNeedsGrad[i]) continue;
+        if (operandGrads[i] == GradientWrite::None) continue;
         Func gi("grad_out" + std::to_string(i));
         Func di = inputGrads[i];
         Expr contribution = di.defined() ? di(x, y, c, b) : Expr(0.0f);
-        gi(x, y, c, b) = old[k++](x, y, c, b) + contribution;
+        gi(x, y, c, b) = operandGrads[i] == GradientWrite::Accumulate ? old[i](x, y, c, b) + contribution : contribution;
         constrainActivation(gi.output_buffer(), g.node(n.operands[i]).type);
         // Whatever the adjoint left inline (relu's mask, batchnorm's terms)
         // runs vectorized along x, parallel over channels x samples. The tail
@@ -203,7 +207,7 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<bool> &opera
 
 // Per-sample cross-entropy of softmax(logits) against the labels, and
 // d loss / d logits = weight * (softmax - onehot) / batch, accumulated.
-BuiltKernel buildLoss(const TensorType &logits, float weight) {
+BuiltKernel buildLoss(const TensorType &logits, float weight, GradientWrite write) {
     int K = int(logits.channels());
     ImageParam z(Float(32), 4, "logits"), old(Float(32), 4, "grad_in");
     ImageParam labels(Int(32), 1, "labels");
@@ -224,9 +228,13 @@ BuiltKernel buildLoss(const TensorType &logits, float weight) {
     Func grad("grad");
     Expr softmax = exp(z(x, y, c, b) - peak(b)) / total(b);
     Expr onehot = select(c == label, 1.0f, 0.0f);
-    grad(x, y, c, b) = old(x, y, c, b) + (softmax - onehot) * (weight / cast<float>(z.dim(3).extent()));
+    Expr contribution = (softmax - onehot) * (weight / cast<float>(z.dim(3).extent()));
+    bool accumulate = write == GradientWrite::Accumulate;
+    grad(x, y, c, b) = accumulate ? old(x, y, c, b) + contribution : contribution;
     constrainActivation(grad.output_buffer(), logits);
-    return BuiltKernel{Pipeline({loss, grad}), {z, labels, old}};
+    std::vector<Argument> args{z, labels};
+    if (accumulate) args.push_back(old);
+    return BuiltKernel{Pipeline({loss, grad}), args};
 }
 
 // "%3, %7": a node's operands, for the printed plan.
@@ -314,17 +322,32 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         plan.kernels.push_back(std::move(k));
     }
 
+    // The first kernel to produce a gradient writes it, later ones add to it:
+    // the arena needs no zeroing, and most gradient outputs read one stream
+    // less. Kernels run in plan order, so this is the order of writing.
+    std::vector<bool> gradientWritten(g.nodes.size(), false);
+    auto claim = [&](int node) {
+        GradientWrite w = gradientWritten[size_t(node)] ? GradientWrite::Accumulate : GradientWrite::Write;
+        gradientWritten[size_t(node)] = true;
+        return w;
+    };
     for (auto &[node, weight] : heads) {
         TensorRef loss = trainTensor(st.take(1), TensorType{{1}});
         PlannedKernel k;
         k.label = "cross-entropy of %" + std::to_string(node);
-        k.text = "loss" + std::to_string(plan.lossTerms.size()) + ", d%" + std::to_string(node) +
-                 " = cross_entropy(%" + std::to_string(node) + ", labels) * " + formatWeight(weight);
+        GradientWrite write = claim(node);
+        bool accumulate = write == GradientWrite::Accumulate;
+        k.text = "loss" + std::to_string(plan.lossTerms.size()) + (accumulate ? " =, d%" : ", d%") +
+                 std::to_string(node) + (accumulate ? " += " : " = ") + "cross_entropy(%" + std::to_string(node) +
+                 ", labels) * " + formatWeight(weight);
         const TensorType t = g.node(node).type;
         float w = weight;
-        k.signature = "cnnc-train-1:loss:" + t.str() + ":" + std::to_string(w);
-        k.build = [t, w] { return buildLoss(t, w); };
-        k.args = {forwardRef(node), simple(CNNRT_STORAGE_LABELS), gradRef(node), loss, gradRef(node)};
+        k.signature = "cnnc-train-1:loss:" + t.str() + ":" + std::to_string(w) + (accumulate ? "+=" : "=");
+        k.build = [t, w, write] { return buildLoss(t, w, write); };
+        k.args = {forwardRef(node), simple(CNNRT_STORAGE_LABELS)};
+        if (accumulate) k.args.push_back(gradRef(node));
+        k.args.push_back(loss);
+        k.args.push_back(gradRef(node));
         plan.kernels.push_back(std::move(k));
         plan.lossTerms.push_back({loss, weight});
     }
@@ -332,26 +355,42 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
     for (size_t i = g.nodes.size(); i-- > 0;) {
         const Node &n = g.nodes[i];
         if (!needed[i] || n.isInput()) continue;
+        if (!gradientWritten[i])
+            throw std::runtime_error("internal error: the gradient of %" + std::to_string(i) +
+                                     " is read before any kernel writes it");
         std::vector<bool> operandNeedsGrad;
         for (int op : n.operands) operandNeedsGrad.push_back(!g.node(op).isInput());
+        std::vector<GradientWrite> operandGrads;
+        for (size_t o = 0; o < n.operands.size(); ++o)
+            operandGrads.push_back(operandNeedsGrad[o] ? claim(n.operands[o]) : GradientWrite::None);
         PlannedKernel k;
         k.label = "%" + std::to_string(n.id) + " " + n.opName() + " (backward)";
-        std::string written;
+        // Each target with its operator: "d%3 +=, d%4 = add.backward(...)".
+        std::vector<std::pair<std::string, const char *>> targets;
         for (size_t o = 0; o < n.operands.size(); ++o)
-            if (operandNeedsGrad[o]) written += (written.empty() ? "d%" : ", d%") + std::to_string(n.operands[o]);
+            if (operandGrads[o] != GradientWrite::None)
+                targets.push_back({"d%" + std::to_string(n.operands[o]),
+                                   operandGrads[o] == GradientWrite::Accumulate ? "+=" : "="});
         for (const Param &p : n.params)
-            if (!p.decl.buffer && !p.decl.derived()) written += (written.empty() ? "d[" : ", d[") + p.name + "]";
-        k.text = (written.empty() ? std::string("_") : written) + " += " + n.opName() + ".backward(d%" +
+            if (!p.decl.buffer && !p.decl.derived()) targets.push_back({"d[" + p.name + "]", "="});
+        std::string written;
+        for (size_t t = 0; t < targets.size(); ++t) {
+            bool sameAsNext = t + 1 < targets.size() && std::string(targets[t + 1].second) == targets[t].second;
+            written += targets[t].first + (sameAsNext ? ", " : std::string(" ") + targets[t].second +
+                                                               (t + 1 < targets.size() ? ", " : ""));
+        }
+        k.text = (written.empty() ? std::string("_ =") : written) + " " + n.opName() + ".backward(d%" +
                  std::to_string(n.id) + (n.operands.empty() ? "" : ", ") + operandList(n, "%") + ")";
         k.signature = nodeSignature(g, n, "backward");
-        for (bool b : operandNeedsGrad) k.signature += b ? "g" : "-";
-        k.build = [&g, id = n.id, operandNeedsGrad, target] { return buildBackward(g, id, operandNeedsGrad, target); };
+        for (GradientWrite w : operandGrads)
+            k.signature += w == GradientWrite::Accumulate ? "+" : w == GradientWrite::Write ? "=" : "-";
+        k.build = [&g, id = n.id, operandGrads, target] { return buildBackward(g, id, operandGrads, target); };
         k.args = nodeInputs(n);
         k.args.push_back(gradRef(n.id));
         for (size_t o = 0; o < n.operands.size(); ++o)
-            if (operandNeedsGrad[o]) k.args.push_back(gradRef(n.operands[o]));
+            if (operandGrads[o] == GradientWrite::Accumulate) k.args.push_back(gradRef(n.operands[o]));
         for (size_t o = 0; o < n.operands.size(); ++o)
-            if (operandNeedsGrad[o]) k.args.push_back(gradRef(n.operands[o]));
+            if (operandGrads[o] != GradientWrite::None) k.args.push_back(gradRef(n.operands[o]));
         for (const Param &p : n.params)
             if (!p.decl.buffer) k.args.push_back(paramTensor(CNNRT_STORAGE_GRAD, paramIndex(p.name)));
         plan.kernels.push_back(std::move(k));

@@ -29,6 +29,14 @@ struct cnnrt_optimizer {
     std::vector<std::vector<float>> buf1, buf2;
 };
 
+// Copies the kind and hyper-parameters and the step count, not the state buffers.
+inline void copy_settings(const cnnrt_optimizer &from, cnnrt_optimizer &to) {
+    to.kind = from.kind;
+    to.lr = from.lr, to.momentum = from.momentum, to.beta1 = from.beta1, to.beta2 = from.beta2;
+    to.eps = from.eps, to.weight_decay = from.weight_decay;
+    to.step = from.step;
+}
+
 // The model behind the opaque cnnrt_model handle.
 struct cnnrt_model {
     using Weights = std::vector<std::vector<float>>;  // one vector per parameter, desc order
@@ -133,9 +141,13 @@ void validate_optimizer(const cnnrt_optimizer &o);
 // Parameters that some GRAD tensor of the train kernels refers to (desc order flags).
 std::vector<bool> params_with_grad(const cnnrt_model_desc *d);
 
-// Applies one optimiser step in place to `w` (a private copy) and `opt` (a private copy).
-// grads[i] is the gradient of parameter i, or empty for parameters without one.
-void apply_optimizer(const cnnrt_model_desc *d, cnnrt_optimizer &opt, cnnrt_model::Weights &w,
+// One optimiser step, out of place: reads the parameters `w` and the state `opt`, and
+// writes the stepped parameters to `out` and the stepped state to `next` (storage kept
+// from earlier steps, resized here), so a step copies neither before updating.
+// Parameters the optimiser does not update are copied, but derived ones (left for
+// compute_derived). grads[i] is the gradient of parameter i, or empty without one.
+void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnrt_optimizer &next,
+                     const cnnrt_model::Weights &w, cnnrt_model::Weights &out,
                      const std::vector<std::vector<float>> &grads);
 
 // Recomputes every derived parameter (CNNRT_DERIVE_*) of w from its sources.

@@ -602,12 +602,12 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
         std::lock_guard<std::mutex> train_lock(model->train_mutex);
         int64_t arena_floats = 0;
         check_batch(model, batch, d->train_arena_floats_per_sample, arena_floats);
-        // Zeroed (gradients accumulate into it; a kernel reading memory it did not
-        // write is at least deterministic), reused from the previous step.
+        // Reused from the previous step, not cleared: the plan has the first
+        // kernel to produce each value or gradient write it before any kernel
+        // reads it (codegen/TrainingPlan.cpp).
         std::vector<float> &arena = model->train_arena;
         try {
             if (arena.size() < size_t(arena_floats)) arena.resize(size_t(arena_floats));
-            std::fill(arena.begin(), arena.begin() + arena_floats, 0.0f);
         } catch (const std::bad_alloc &) {
             throw Error("out of memory allocating a " + std::to_string(arena_floats * 4) + "-byte training arena");
         }
@@ -656,17 +656,12 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
             throw Error(std::string("loss is not finite (") + (std::isnan(total) ? "nan" : "inf") +
                         "); the weights are unchanged");
 
-        // Copy on write: infer calls in flight keep the old set. The copy goes
-        // into the set retired two steps ago when nobody holds it any more.
+        // A new set: infer calls in flight keep the old one. It is written into
+        // the set retired two steps ago when nobody holds it any more, and the
+        // optimiser state into the spare state, so a failure leaves both as they were.
         std::shared_ptr<cnnrt_model::Weights> next = std::move(model->spare_weights);
-        if (next && next.use_count() == 1) {
-            *next = *weights;  // same shapes: copies into the existing memory
-        } else {
-            next = std::make_shared<cnnrt_model::Weights>(*weights);
-        }
-        cnnrt_optimizer &opt = model->spare_optimizer;
-        opt = model->optimizer;
-        apply_optimizer(d, opt, *next, grads);
+        if (!next || next.use_count() != 1) next = std::make_shared<cnnrt_model::Weights>();
+        apply_optimizer(d, model->optimizer, model->spare_optimizer, *weights, *next, grads);
         for (int i = 0; i < d->num_params; ++i)
             if (has_new[size_t(i)]) (*next)[size_t(i)].swap(new_params[size_t(i)]);
         compute_derived(d, *next);

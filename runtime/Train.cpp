@@ -29,23 +29,23 @@ std::vector<bool> params_with_grad(const cnnrt_model_desc *d) {
     return out;
 }
 
-void apply_optimizer(const cnnrt_model_desc *d, cnnrt_optimizer &opt, cnnrt_model::Weights &w,
+void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnrt_optimizer &next,
+                     const cnnrt_model::Weights &w, cnnrt_model::Weights &out,
                      const std::vector<std::vector<float>> &grads) {
     const std::vector<bool> has_grad = params_with_grad(d);
-    const bool first = opt.step == 0;
+    const bool first = opt.step == 0;  // torch creates the state lazily on the first step
     const bool sgd = opt.kind == cnnrt_optimizer::SGD;
     const bool with_state = !sgd || opt.momentum != 0.0f;
-    if (first) {
-        // torch creates the state lazily on the first step.
-        opt.buf1.assign(size_t(d->num_params), {});
-        opt.buf2.assign(size_t(d->num_params), {});
-    }
-    opt.step += 1;
+    copy_settings(opt, next);
+    next.step = opt.step + 1;
+    next.buf1.resize(size_t(d->num_params));
+    next.buf2.resize(size_t(d->num_params));
+    out.resize(size_t(d->num_params));
 
     const float lr = opt.lr, wd = opt.weight_decay;
     // Adam's scalars, as torch computes them (Python floats, i.e. double).
-    const double bc1 = 1.0 - std::pow(double(opt.beta1), double(opt.step));
-    const double bc2 = 1.0 - std::pow(double(opt.beta2), double(opt.step));
+    const double bc1 = 1.0 - std::pow(double(opt.beta1), double(next.step));
+    const double bc2 = 1.0 - std::pow(double(opt.beta2), double(next.step));
     const float neg_step_size = float(-(double(lr) / bc1));
     const float bc2_sqrt = float(std::sqrt(bc2));
     const float b1 = opt.beta1, b2 = opt.beta2, eps = opt.eps;
@@ -53,38 +53,42 @@ void apply_optimizer(const cnnrt_model_desc *d, cnnrt_optimizer &opt, cnnrt_mode
     const float mom = opt.momentum, neg_lr = -lr;
 
     for (int i = 0; i < d->num_params; ++i) {
-        if (!has_grad[size_t(i)] || !is_trainable(d->params[i])) continue;
-        std::vector<float> &p = w[size_t(i)];
-        const std::vector<float> &g0 = grads[size_t(i)];
-        std::vector<float> &m = opt.buf1[size_t(i)];
-        std::vector<float> &v = opt.buf2[size_t(i)];
-        if (first && with_state) {
-            m.assign(p.size(), 0.0f);
-            if (!sgd) v.assign(p.size(), 0.0f);
-        }
-        if (g0.size() != p.size() || (with_state && m.size() != p.size()) ||
-            (!sgd && v.size() != p.size()))
-            throw Error("internal error: optimiser state does not match parameter #" +
-                        std::to_string(i));
+        const std::vector<float> &p = w[size_t(i)];
+        std::vector<float> &q = out[size_t(i)];
+        std::vector<float> &m = next.buf1[size_t(i)], &v = next.buf2[size_t(i)];
         const size_t n = p.size();
+        q.resize(n);
+        if (!has_grad[size_t(i)] || !is_trainable(d->params[i])) {
+            m.clear(), v.clear();
+            // Derived parameters are recomputed from their sources afterwards.
+            if (d->params[i].derive == CNNRT_DERIVE_NONE) std::copy(p.begin(), p.end(), q.begin());
+            continue;
+        }
+        const std::vector<float> &g0 = grads[size_t(i)];
+        const std::vector<float> &m0 = opt.buf1[size_t(i)], &v0 = opt.buf2[size_t(i)];
+        if (g0.size() != n || (!first && with_state && m0.size() != n) || (!first && !sgd && v0.size() != n))
+            throw Error("internal error: optimiser state does not match parameter #" + std::to_string(i));
+        if (with_state) m.resize(n); else m.clear();
+        if (!sgd) v.resize(n); else v.clear();
         if (sgd) {
             for (size_t j = 0; j < n; ++j) {
                 float g = g0[j];
-                if (wd != 0.0f) g = g + wd * p[j];           // d_p.add(param, alpha=wd)
+                if (wd != 0.0f) g = g + wd * p[j];            // d_p.add(param, alpha=wd)
                 if (mom != 0.0f) {
-                    m[j] = first ? g : m[j] * mom + g;        // clone / mul_(mom).add_(d_p)
+                    m[j] = first ? g : m0[j] * mom + g;        // clone / mul_(mom).add_(d_p)
                     g = m[j];
                 }
-                p[j] = p[j] + neg_lr * g;                     // param.add_(d_p, alpha=-lr)
+                q[j] = p[j] + neg_lr * g;                      // param.add_(d_p, alpha=-lr)
             }
         } else {
             for (size_t j = 0; j < n; ++j) {
                 float g = g0[j];
                 if (wd != 0.0f) g = g + wd * p[j];
-                m[j] = m[j] * b1 + one_minus_b1 * g;           // mul_(b1).add_(g, alpha=1-b1)
-                v[j] = v[j] * b2 + one_minus_b2 * g * g;       // mul_(b2).addcmul_(g, g, 1-b2)
+                const float m_old = first ? 0.0f : m0[j], v_old = first ? 0.0f : v0[j];
+                m[j] = m_old * b1 + one_minus_b1 * g;           // mul_(b1).add_(g, alpha=1-b1)
+                v[j] = v_old * b2 + one_minus_b2 * g * g;       // mul_(b2).addcmul_(g, g, 1-b2)
                 const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;
-                p[j] = p[j] + neg_step_size * (m[j] / denom);  // addcdiv_(m, denom, -step_size)
+                q[j] = p[j] + neg_step_size * (m[j] / denom);  // addcdiv_(m, denom, -step_size)
             }
         }
     }
