@@ -26,27 +26,34 @@ std::vector<ParamDecl> params(const OpCall &call) {
 
 int64_t flops(const OpCall &, const TensorType &out) { return 2 * out.elementsPerSample(); }
 
-// Per-channel sum over (x, y, n) of term(x, y, c, n), vectorized: column sums
-// first (vectors along x, rows and samples in the loop), then a short sum over
-// x. A scalar sum() over all three would run one element at a time.
+// Per-channel sums over (x, y, n) of term(x, y, c, n), one per value of term
+// (a Tuple sums several terms in one sweep of the data), vectorized: column
+// sums first (vectors along x, rows and samples in the loop), then a short sum
+// over x. A scalar sum() over all three would run one element at a time.
 Func channelSum(Func term, const TensorType &t, Expr batch, const std::string &name) {
     Var x("x"), c("c");
+    int values = term.outputs();
     RDom rows(0, int(t.height()), 0, batch, name + "_rows");
     Func columns(name + "_columns");
-    columns(x, c) = 0.0f;
-    columns(x, c) += term(x, rows.x, c, rows.y);
+    // The v-th value of f's call (a Func of one value cannot be indexed).
+    auto value = [values](const FuncRef &call, int v) { return values == 1 ? Expr(call) : Expr(call[v]); };
+    std::vector<Expr> zeros(size_t(values), Expr(0.0f)), step, total;
+    columns(x, c) = Tuple(zeros);
+    for (int v = 0; v < values; ++v) step.push_back(value(columns(x, c), v) + value(term(x, rows.x, c, rows.y), v));
+    columns(x, c) = Tuple(step);
     RDom cols(0, int(t.width()), name + "_cols");
-    Func total(name);
-    total(c) = 0.0f;
-    total(c) += columns(cols, c);
+    Func sums(name);
+    sums(c) = Tuple(zeros);
+    for (int v = 0; v < values; ++v) total.push_back(value(sums(c), v) + value(columns(cols, c), v));
+    sums(c) = Tuple(total);
     int lanes = tileFactor(t.width(), 8);
-    columns.compute_at(total, c).vectorize(x, lanes, TailStrategy::GuardWithIf);
+    columns.compute_at(sums, c).vectorize(x, lanes, TailStrategy::GuardWithIf);
     columns.update().vectorize(x, lanes, TailStrategy::GuardWithIf);
     // Parallel over channels in the update, where the column sums run (the
     // pure step only zeroes).
-    total.compute_root();
-    total.update().parallel(c);
-    return total;
+    sums.compute_root();
+    sums.update().parallel(c);
+    return sums;
 }
 
 // Training: normalise with the batch's statistics (biased variance), and
@@ -87,17 +94,18 @@ void backward(BackwardCtx &b) {
     Func in = ctx.inputs[0];
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
     Expr count = cast<float>(b.batch * int(t.width() * t.height()));
-    Func mean(ctx.fname("g_mean")), invstd(ctx.fname("g_invstd")), squares(ctx.fname("g_centred_squares"));
+    // Two sweeps: the mean, then (with it) the centred squares, dy * (x - mean)
+    // and dy together.
+    Func mean(ctx.fname("g_mean")), invstd(ctx.fname("g_invstd")), terms(ctx.fname("g_terms"));
     Func total = channelSum(in, t, b.batch, ctx.fname("g_sum"));
     mean(c) = total(c) / count;
-    squares(x, y, c, n) = (in(x, y, c, n) - mean(c)) * (in(x, y, c, n) - mean(c));
-    Func totalSquares = channelSum(squares, t, b.batch, ctx.fname("g_sum_squares"));
-    invstd(c) = 1.0f / sqrt(totalSquares(c) / count + eps);
-    Func dyXhat(ctx.fname("dy_xhat")), dyOnly(ctx.fname("dy"));
-    dyXhat(x, y, c, n) = b.dy(x, y, c, n) * (in(x, y, c, n) - mean(c)) * invstd(c);
-    dyOnly(x, y, c, n) = b.dy(x, y, c, n);
-    Func dgamma = channelSum(dyXhat, t, b.batch, ctx.fname("d_weight"));
-    Func dbeta = channelSum(dyOnly, t, b.batch, ctx.fname("d_bias"));
+    Expr centred = in(x, y, c, n) - mean(c);
+    terms(x, y, c, n) = Tuple(centred * centred, b.dy(x, y, c, n) * centred, b.dy(x, y, c, n));
+    Func sums = channelSum(terms, t, b.batch, ctx.fname("g_sums"));
+    invstd(c) = 1.0f / sqrt(sums(c)[0] / count + eps);
+    Func dgamma(ctx.fname("d_weight")), dbeta(ctx.fname("d_bias"));
+    dgamma(c) = sums(c)[1] * invstd(c);
+    dbeta(c) = sums(c)[2];
     Expr xhatAt = (in(x, y, c, n) - mean(c)) * invstd(c);
     Func dx(ctx.fname("d_input"));
     dx(x, y, c, n) = ctx.params[0](c) * invstd(c) * (b.dy(x, y, c, n) - (dbeta(c) + xhatAt * dgamma(c)) / count);
