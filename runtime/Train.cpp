@@ -7,8 +7,11 @@
 // hyper-parameters and rounded to float32 where torch applies them to a tensor.
 // torch skips parameters whose .grad is None; likewise, a parameter that no GRAD
 // tensor refers to is not updated and has no optimiser state.
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/Internal.h"
@@ -52,6 +55,19 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
     const float one_minus_b1 = float(1.0 - double(b1)), one_minus_b2 = float(1.0 - double(b2));
     const float mom = opt.momentum, neg_lr = -lr;
 
+    // A parameter's old state: none before the first step.
+    static const std::vector<float> none;
+    auto state = [](const std::vector<std::vector<float>> &bufs, int i) -> const std::vector<float> & {
+        return size_t(i) < bufs.size() ? bufs[size_t(i)] : none;
+    };
+    // Sizes and copies first (serial), then the element-wise updates as jobs
+    // of up to 256K elements on every core: a step streams each parameter,
+    // its gradient and state, and is bound by memory bandwidth.
+    struct Job {
+        int param;
+        size_t begin, end;
+    };
+    std::vector<Job> jobs;
     for (int i = 0; i < d->num_params; ++i) {
         const std::vector<float> &p = w[size_t(i)];
         std::vector<float> &q = out[size_t(i)];
@@ -64,14 +80,23 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
             if (d->params[i].derive == CNNRT_DERIVE_NONE) std::copy(p.begin(), p.end(), q.begin());
             continue;
         }
-        const std::vector<float> &g0 = grads[size_t(i)];
-        const std::vector<float> &m0 = opt.buf1[size_t(i)], &v0 = opt.buf2[size_t(i)];
-        if (g0.size() != n || (!first && with_state && m0.size() != n) || (!first && !sgd && v0.size() != n))
+        const std::vector<float> &m0 = state(opt.buf1, i), &v0 = state(opt.buf2, i);
+        if (grads[size_t(i)].size() != n || (!first && with_state && m0.size() != n) ||
+            (!first && !sgd && v0.size() != n))
             throw Error("internal error: optimiser state does not match parameter #" + std::to_string(i));
         if (with_state) m.resize(n); else m.clear();
         if (!sgd) v.resize(n); else v.clear();
+        const size_t chunk = size_t(1) << 18;
+        for (size_t b = 0; b < n; b += chunk) jobs.push_back({i, b, std::min(n, b + chunk)});
+    }
+
+    auto run = [&](const Job &job) {
+        const size_t i = size_t(job.param);
+        const float *p = w[i].data(), *g0 = grads[i].data();
+        const float *m0 = state(opt.buf1, job.param).data(), *v0 = state(opt.buf2, job.param).data();
+        float *q = out[i].data(), *m = next.buf1[i].data(), *v = next.buf2[i].data();
         if (sgd) {
-            for (size_t j = 0; j < n; ++j) {
+            for (size_t j = job.begin; j < job.end; ++j) {
                 float g = g0[j];
                 if (wd != 0.0f) g = g + wd * p[j];            // d_p.add(param, alpha=wd)
                 if (mom != 0.0f) {
@@ -81,7 +106,7 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
                 q[j] = p[j] + neg_lr * g;                      // param.add_(d_p, alpha=-lr)
             }
         } else {
-            for (size_t j = 0; j < n; ++j) {
+            for (size_t j = job.begin; j < job.end; ++j) {
                 float g = g0[j];
                 if (wd != 0.0f) g = g + wd * p[j];
                 const float m_old = first ? 0.0f : m0[j], v_old = first ? 0.0f : v0[j];
@@ -91,7 +116,22 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
                 q[j] = p[j] + neg_step_size * (m[j] / denom);  // addcdiv_(m, denom, -step_size)
             }
         }
+    };
+    std::atomic<size_t> nextJob{0};
+    auto worker = [&] {
+        for (size_t k; (k = nextJob.fetch_add(1)) < jobs.size();) run(jobs[k]);
+    };
+    std::vector<std::thread> helpers;
+    const unsigned cores = std::min(8u, std::max(1u, std::thread::hardware_concurrency()));
+    for (unsigned t = 1; t < cores && t < jobs.size(); ++t) {
+        try {
+            helpers.emplace_back(worker);
+        } catch (const std::system_error &) {
+            break;  // no more threads: the others (and this one) do the rest
+        }
     }
+    worker();
+    for (std::thread &h : helpers) h.join();
 }
 
 namespace {
