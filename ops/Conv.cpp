@@ -37,17 +37,14 @@ bool usesPhases(const ConvGeometry &g, const ScheduleChoice &choice) {
     return g.stride.w > 1 && choice.get("phases", 0) == 1;
 }
 
-// Convs with few input channels (an RGB image) have short reductions per
-// output channel but many filters: vectorize over the filters instead, with
-// the input broadcast (a strided tap is then a scalar load, not a gather).
-// The knob "filter_vectors"; on by default for strided kernels up to 7x7 on 1
-// to 4 input channels, with 16 or more filters (ResNet's and GoogLeNet's
-// conv1 + pool: 1.5x faster than the best direct schedule; VGG's stride-1 and
-// AlexNet's 11x11 stride-4 conv1 measured faster direct).
+// Convs with few input channels have short reductions per output channel but
+// many filters: vectorizing over the filters instead, with the input
+// broadcast, makes a strided tap a scalar load rather than a gather. The knob
+// "filter_vectors" (a candidate, off by default: LeNet-5's conv2 + pool picks
+// it; on ResNet-18's conv1 + pool the direct schedule with deinterleaved input
+// and whole-map tasks measured 1.6x faster).
 bool usesFilterVectors(const ConvGeometry &g, const ScheduleChoice &choice) {
-    bool fits = g.groups == 1 && g.filters >= 16;
-    bool byDefault = g.cin <= 4 && (g.stride.w > 1 || g.stride.h > 1) && g.size.w <= 7 && g.size.h <= 7;
-    return fits && choice.get("filter_vectors", byDefault ? 1 : 0) == 1;
+    return g.groups == 1 && g.filters >= 16 && choice.get("filter_vectors", 0) == 1;
 }
 
 // acc(c, x, y, n) channel-innermost: out(x, y, c, n) reads it back.
@@ -142,11 +139,11 @@ ConvTiling defaultTiling(const ConvGeometry &g, const TensorType &out, int vw) {
     // (rows x chunk cache lines, few pages) before moving on, instead of every
     // plane of a large map (measured on VGG's 224x224 layer: ~2x).
     t.chunk = 8;
-    // With a fused pool, a few pooled rows per task (their conv windows
-    // overlap, so bigger tiles recompute less).
+    // With a fused pool, the whole map per task (a channel block): tasks of a
+    // few pooled rows recompute the conv rows that overlapping windows share,
+    // and measured up to 2.5x slower (GoogLeNet's conv3 + 3x3 stride-2 pool).
     bool pooled = out.height() != g.oh || out.width() != g.ow;
-    t.rows = 1;
-    if (pooled && out.height() > 1) t.rows = int(std::min<int64_t>(g.oh == 2 * out.height() ? 1 : 4, out.height()));
+    t.rows = pooled ? int(out.height()) : 1;
     return t;
 }
 
@@ -190,7 +187,7 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
     }
     bool pooled = out.height() != g.oh || out.width() != g.ow;
     if (pooled)
-        for (int rows : {1, 2, 4}) {
+        for (int rows : {1, 2, 4, int(out.height())}) {
             if (rows > out.height()) continue;
             for (int ph : phases) {
                 ScheduleChoice c{{{"rows", rows}}};
@@ -201,18 +198,9 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
                 if (rows > 1 && tc <= out.channels() && (tx - 1) * vw < g.ow)
                     add(ScheduleChoice{{{"rows", rows}, {"tile_x", tx}, {"tile_c", tc}}});
         }
-    if (g.groups == 1 && g.filters >= 16) {
-        // Where filter vectors are the default, the candidates above are
-        // direct convs only when they say so.
-        bool byDefault = usesFilterVectors(g, ScheduleChoice{});
-        if (byDefault) {
-            for (size_t i = 1; i < space.size(); ++i) space[i].knobs["filter_vectors"] = 0;
-            space.push_back(ScheduleChoice{{{"filter_vectors", 0}}});
-        }
+    if (g.groups == 1 && g.filters >= 16)
         for (int rows : {2, 4, 8})
-            if (rows <= out.height() && (rows != 4 || !byDefault))
-                space.push_back(ScheduleChoice{{{"filter_vectors", 1}, {"rows", rows}}});
-    }
+            if (rows <= out.height()) space.push_back(ScheduleChoice{{{"filter_vectors", 1}, {"rows", rows}}});
     if (winogradApplies(g, out)) {
         for (int par : {0, 1}) {
             space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}}});
