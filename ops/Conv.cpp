@@ -32,9 +32,11 @@ int64_t flops(const OpCall &call, const TensorType &out) {
 // Strided convs read the input at x * stride + kx: vectors of such loads are
 // gathers. With the "phases" knob the padded input is staged deinterleaved,
 // phased(x, p) = padded(x * stride + p), so that each unrolled tap kx reads a
-// contiguous vector: phased(x + kx / stride, kx % stride).
-bool usesPhases(const ConvGeometry &g, const ScheduleChoice &choice) {
-    return g.stride.w > 1 && choice.get("phases", 0) == 1;
+// contiguous vector: phased(x + kx / stride, kx % stride). Training kernels,
+// which are not tuned, use it for every strided conv, as the tuner picks it
+// for every strided conv of the examples at inference.
+bool usesPhases(const ConvGeometry &g, const ScheduleChoice &choice, bool training) {
+    return g.stride.w > 1 && choice.get("phases", training ? 1 : 0) == 1;
 }
 
 // Convs with few input channels have short reductions per output channel but
@@ -89,7 +91,7 @@ Func lower(LowerCtx &ctx) {
     Expr iy = y * int(g.stride.h) + r.y * int(g.dilation.h) - int(g.pad.h);
     Expr ci = group * cinPerGroup + r.z;
     Expr tap;
-    if (usesPhases(g, ctx.choice)) {
+    if (usesPhases(g, ctx.choice, ctx.training)) {
         int sx = int(g.stride.w);
         Var p("p");
         Func phased(ctx.fname("phased"));
@@ -167,7 +169,7 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
     auto add = [&](ScheduleChoice c) {
         ConvTiling t = tilingFor(g, out, vw, c);
         bool sameAsDefault = t.tileX == fallback.tileX && t.tileC == fallback.tileC && t.chunk == fallback.chunk &&
-                             t.rows == fallback.rows && !usesPhases(g, c);
+                             t.rows == fallback.rows && !usesPhases(g, c, false);
         if (!sameAsDefault && std::find(space.begin(), space.end(), c) == space.end()) space.push_back(std::move(c));
     };
     int64_t cinPerGroup = g.cin / g.groups;
@@ -273,7 +275,7 @@ void schedule(ScheduleCtx &s) {
     s.output.reorder(x, yi, ci, yo, co, n).fuse(yo, co, tile).parallel(tile);
 
     // The staged input: once per sample, parallel over channels x rows.
-    int stagedWidth = int(usesPhases(g, s.op.choice) ? (g.w + 2 * g.pad.w) / g.stride.w : g.w + 2 * g.pad.w);
+    int stagedWidth = int(usesPhases(g, s.op.choice, s.op.training) ? (g.w + 2 * g.pad.w) / g.stride.w : g.w + 2 * g.pad.w);
     padded.compute_at(s.output, n);
     if (stagedWidth >= vw) padded.vectorize(s.op.x, vw);
     parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
