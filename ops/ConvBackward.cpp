@@ -176,7 +176,7 @@ Func weightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b, Func i
 
     Func dyB(ctx.fname("dy_channel_blocks"));
     dyB(coi, x, y, n, block) = b.dy(x, y, min(block * coTile + coi, F - 1), n);
-    Var xo("xo"), xi("xi"), task("task");
+    Var task("task");
     dyB.compute_root().reorder(coi, x, y, n, block).unroll(coi).fuse(n, block, task).parallel(task);
 
     RDom o(0, OW, 0, OH, 0, b.batch, ctx.fname("r_out"));
