@@ -31,12 +31,6 @@ void constrainParam(OutputImageParam p, const std::vector<int64_t> &shape) {
     }
 }
 
-Target kernelTarget() {
-    Target t = get_host_target();
-    if (const char *env = std::getenv("CNNC_TARGET"); env && *env) t = Target(env);
-    return t.with_feature(Target::NoRuntime);
-}
-
 // The anchor: the first node with a schedule hook (conv, dense), if any.
 static int anchorIndex(const Graph &graph, const KernelSpec &spec) {
     for (size_t i = 0; i < spec.nodes.size(); ++i)

@@ -28,8 +28,9 @@ struct KernelBuildOptions {
     int estimatedBatch = 1;
 };
 
-// The target kernels are compiled for: this machine, or $CNNC_TARGET; without
-// Halide's runtime (one copy is linked into each library).
+// The target kernels are compiled for (KernelTarget.cpp): this machine, at
+// most AVX2, or $CNNC_TARGET; without Halide's runtime (one copy is linked
+// into each library).
 Halide::Target kernelTarget();
 
 BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,

@@ -3,6 +3,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "codegen/KernelBuilder.h"
 #include "codegen/LowerCtx.h"
 #include "codegen/TrainingMode.h"
 #include "ir/Kernels.h"
@@ -113,8 +114,8 @@ BuiltKernel buildForward(const Graph &g, int id) {
     constrainActivation(out.output_buffer(), n.type);
     // The op's inference schedule serves its training forward too.
     if (n.def->schedule) {
-        Target host = get_host_target();
-        ScheduleCtx sctx{ctx, value, out, n.type, host, host.natural_vector_size<float>(), x, y, c, b};
+        Target target = kernelTarget();
+        ScheduleCtx sctx{ctx, value, out, n.type, target, target.natural_vector_size<float>(), x, y, c, b};
         n.def->schedule(sctx);
     } else {
         out.parallel(b);

@@ -56,7 +56,7 @@ SCHEDULES:
   -h, --help             print this help
 
 ENVIRONMENT:
-  CNNC_CACHE_DIR  kernel cache directory     CNNC_TARGET  Halide target (default: host)
+  CNNC_CACHE_DIR  kernel cache directory     CNNC_TARGET  Halide target (default: this machine, at most AVX2; "host": all of its features)
   CNNC_TUNING_DB  tuning database
   CNNC_ASM_DIR    also write each kernel compiled (not found in the cache) as assembly
                   (<key>.s) and Halide statements (<key>.stmt) into this directory
