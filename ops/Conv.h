@@ -43,8 +43,12 @@ inline ConvGeometry convGeometry(const OpCall &call) {
 }
 
 // Winograd F(2x2, 3x3): a 3x3, stride-1, undilated, ungrouped conv whose
-// kernel writes the conv's own output (no fused pool).
+// kernel writes the conv's own output, or a tile-pooled one.
 bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput);
+// The kernel's output has one pixel per 2x2 output tile (a fused 2x2 stride-2
+// pool, VGG's): the pool consumes each tile's four outputs straight from the
+// inverse transform, so the conv's map never exists.
+bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput);
 // The conv as Winograd's transforms and 16 channel GEMMs; returns the output
 // (bias added) over (x, y, c, n), and registers its stages in ctx.stages.
 Halide::Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g);
@@ -68,7 +72,7 @@ struct WinogradStages {
 Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
 void scheduleWinogradStages(const WinogradStages &stages, Halide::Func output, Halide::Var x, Halide::Var y,
                             Halide::Var c, Halide::Var n, const ConvGeometry &g, const struct ScheduleChoice &choice,
-                            int vectorWidth);
+                            int vectorWidth, bool tilePooled = false);
 
 // The adjoint (ConvBackward.cpp).
 void convBackward(BackwardCtx &b);

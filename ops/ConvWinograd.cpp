@@ -52,10 +52,16 @@ WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice) {
 
 } // namespace
 
+bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput) {
+    auto halved = [](int64_t pooled, int64_t conv) { return pooled == conv / 2 || pooled == (conv + 1) / 2; };
+    return kernelOutput.height() != g.oh && halved(kernelOutput.height(), g.oh) && halved(kernelOutput.width(), g.ow);
+}
+
 bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput) {
+    bool ownOutput = kernelOutput.width() == g.ow && kernelOutput.height() == g.oh;
     return g.size.w == 3 && g.size.h == 3 && g.stride.w == 1 && g.stride.h == 1 && g.dilation.w == 1 &&
-           g.dilation.h == 1 && g.groups == 1 && g.ow >= 2 && g.oh >= 2 && kernelOutput.width() == g.ow &&
-           kernelOutput.height() == g.oh && kernelOutput.channels() == g.filters;
+           g.dilation.h == 1 && g.groups == 1 && g.ow >= 2 && g.oh >= 2 && kernelOutput.channels() == g.filters &&
+           (ownOutput || winogradTilePooled(g, kernelOutput));
 }
 
 Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
@@ -107,11 +113,12 @@ Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
 void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
     WinogradStages st{s.op.stages.at("padded"), s.op.stages.at("wino_u"), s.op.stages.at("wino_v"),
                       s.op.stages.at("wino_m"), s.op.n};
-    scheduleWinogradStages(st, s.output, s.x, s.y, s.c, s.n, g, s.op.choice, s.vectorWidth);
+    scheduleWinogradStages(st, s.output, s.x, s.y, s.c, s.n, g, s.op.choice, s.vectorWidth,
+                           winogradTilePooled(g, s.outputType));
 }
 
 void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y, Var c, Var n,
-                            const ConvGeometry &g, const ScheduleChoice &choice, int vw) {
+                            const ConvGeometry &g, const ScheduleChoice &choice, int vw, bool tilePooled) {
     Vars v;
     Func padded = st.padded, U = st.U, V = st.V, M = st.M;
     WinogradTiling tiling = tilingFor(g, choice);
@@ -120,9 +127,11 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
     int TC = int(std::min<int64_t>(tiling.tileC, g.filters));
     Var yo("yo"), yi("yi"), co("co"), cb("cb"), task("task"), px("x"), py("y"), pc("c");
 
-    // Output: blocks of 2 * rows output rows (whole tile rows) x TC channels.
-    output.split(y, yo, yi, 2 * tiling.rows).split(c, co, cb, TC);
-    if (g.ow >= vw) output.vectorize(x, vw);
+    // Output: blocks of whole tile rows (2 * rows output rows, or with a
+    // tile-pooled output `rows` pooled rows) x TC channels.
+    int outputWidth = int(tilePooled ? g.ow / 2 : g.ow);
+    output.split(y, yo, yi, tilePooled ? tiling.rows : 2 * tiling.rows).split(c, co, cb, TC);
+    if (outputWidth >= vw) output.vectorize(x, vw);
     if (tiling.channelTasks) {
         output.reorder(x, yi, cb, yo, co, n).fuse(yo, co, task).parallel(task);
         M.compute_at(output, task);
@@ -145,7 +154,7 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
     V.vectorize(v.tx, tileVector, TailStrategy::RoundUp);
 
     U.compute_root().reorder_storage(v.co, v.ci, v.xi, v.nu).reorder(v.co, v.xi, v.nu, v.ci).unroll(v.xi).unroll(v.nu).parallel(v.ci);
-    if (g.filters >= vw) U.vectorize(v.co, vw, TailStrategy::RoundUp);
+    if (g.filters >= vw) U.vectorize(v.co, vw, TailStrategy::GuardWithIf); // RoundUp would read filters past the last
 
     // The GEMMs: per (xi, nu) and input channel, NX vectors of tiles times TC
     // output channels accumulate in registers, as in the direct conv.

@@ -54,6 +54,35 @@ TEST(Schedules, WinogradNumericalError) {
                           "winograd=1,wino_par=1", 1e-5);
 }
 
+TEST(Schedules, WinogradWithTilePooledOutput) {
+    // The 2x2 pool reads each tile's four outputs from the inverse transform.
+    // 13 x 18 conv outputs: floor pooling drops the last half tile row; ceil
+    // pooling (odd width 17) keeps a window half outside the map; an avgpool
+    // pools the same tiles.
+    TensorMap w;
+    addConv(w, "c", 9, 5, 3);
+    struct Case {
+        Shape in;
+        std::string pool;
+        RefFn reference;
+    };
+    std::vector<Case> cases{
+        {{5, 13, 18}, "maxpool(2)",
+         [&](const Arr &x) { return ref::maxpool(ref::relu(conv(x, w, "c", 9, 3, 1, 1)), 2, 2); }},
+        {{5, 12, 17}, "maxpool(2, ceil=true)",
+         [&](const Arr &x) { return ref::maxpool(ref::relu(conv(x, w, "c", 9, 3, 1, 1)), 2, 2, 0, true); }},
+        {{5, 10, 14}, "avgpool(2)",
+         [&](const Arr &x) { return ref::avgpool(ref::relu(conv(x, w, "c", 9, 3, 1, 1)), 2, 2); }},
+    };
+    for (const Case &c : cases) {
+        SCOPED_TRACE(c.pool);
+        std::string body = "return x -> conv(9, 3, pad=1, name=\"c\") -> relu -> " + c.pool;
+        for (const char *s : {"winograd=1,wino_par=0", "winograd=1,wino_par=1", "rows=2,winograd=1,wino_par=0",
+                              "tile_c=8,tile_x=1,winograd=1,wino_par=1"})
+            expectScheduleMatches("sched_wino_pool", c.in, body, w, c.reference, s);
+    }
+}
+
 TEST(Schedules, StridedConvWithDeinterleavedInput) {
     TensorMap w;
     addConv(w, "c", 6, 3, {5, 4});
