@@ -35,7 +35,8 @@ bool hostHasAvxVnni() {
 #endif
 }
 
-Target hostTarget(Target t) {
+// `t` (Halide's detection of this machine) without what this CPU cannot run.
+Target runnableHere(Target t) {
     if (t.has_feature(Target::AVX512_SapphireRapids) && !hostHasAvxVnni())
         t = t.without_feature(Target::AVX512_SapphireRapids);
     return t;
@@ -47,9 +48,9 @@ Target kernelTarget() {
     Target t;
     if (const char *env = std::getenv("CNNC_TARGET"); env && *env) {
         t = Target(env);
-        if (std::string(env).rfind("host", 0) == 0) t = hostTarget(t);
+        if (std::string(env).rfind("host", 0) == 0) t = runnableHere(t);
     } else {
-        t = hostTarget(get_host_target());
+        t = runnableHere(get_host_target());
         for (Target::Feature f : {Target::AVX512, Target::AVX512_KNL, Target::AVX512_Skylake,
                                   Target::AVX512_Cannonlake, Target::AVX512_SapphireRapids})
             t = t.without_feature(f);

@@ -10,8 +10,6 @@
 
 namespace cnnc_test {
 
-// Parameters of examples/lenet5.cnn and examples/every_op.cnn (PyTorch layouts),
-// as `cnnc --summary` names them.
 // Two inferences that must agree (same weights, same input): equal up to a
 // few ulps. On the 2-core Zen 4 CPU, multi-threaded kernels occasionally
 // differ in the last bit between calls (with HL_NUM_THREADS=1 they are exact;
@@ -28,6 +26,8 @@ inline ::testing::AssertionResult sameOutputs(const std::vector<float> &a, const
     return ::testing::AssertionSuccess();
 }
 
+// Parameters of examples/lenet5.cnn and examples/every_op.cnn (PyTorch layouts),
+// as `cnnc --summary` names them.
 inline std::vector<std::pair<std::string, std::vector<int64_t>>> lenet5Params() {
     return {{"conv1.weight", {6, 1, 5, 5}}, {"conv1.bias", {6}},       {"conv2.weight", {16, 6, 5, 5}},
             {"conv2.bias", {16}},           {"dense1.weight", {120, 400}}, {"dense1.bias", {120}},
