@@ -119,6 +119,7 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
             ++timed;
             progress.candidate++;
             progress.bestMicros = result.bestMicros;
+            progress.last = choice, progress.lastMicros = micros;
             progress.secondsLeft = secondsSince(start) / timed * (totalCandidates - timed);
             if (options.progress) options.progress(progress);
         }

@@ -17,6 +17,8 @@ struct TuneProgress {
     int candidate = 0, candidates = 0; // candidates timed so far for this kernel
     double bestMicros = 0;             // best so far for this kernel, per sample
     double secondsLeft = 0;            // estimate for the whole run
+    ScheduleChoice last;               // the candidate just timed, and its time per sample
+    double lastMicros = 0;
 };
 
 struct TuneOptions {

@@ -204,9 +204,12 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
         for (int rows : {2, 4, 8})
             if (rows <= out.height()) space.push_back(ScheduleChoice{{{"filter_vectors", 1}, {"rows", rows}}});
     if (winogradApplies(g, out)) {
+        // The default register tile and both explicit ones (one of them is
+        // the default: 2 timings spent, but every name stays a candidate).
         for (int par : {0, 1}) {
             space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}}});
-            space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}, {"tile_x", 1}, {"tile_c", 8}}});
+            for (auto [tx, tc] : {std::pair{1, 8}, {2, 6}})
+                space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}, {"tile_x", tx}, {"tile_c", tc}}});
         }
         space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", 0}, {"rows", 2}}});
     }

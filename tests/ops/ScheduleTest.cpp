@@ -19,7 +19,9 @@ void expectScheduleMatches(const std::string &net, Shape in, const std::string &
 }
 
 TEST(Schedules, WinogradOnOddMapsWithResidual) {
-    // 13 x 11 outputs: the last tile row and column are half outside.
+    // 13 x 11 outputs: the last tile row and column are half outside; 19 x 21:
+    // a tile row of 11 tiles spans two vectors (the default register tile is
+    // then 2 vectors x 6 channels, rounded up past the map).
     TensorMap w;
     addConv(w, "c1", 5, 3, 3);
     addConv(w, "c2", 5, 5, 3, false);
@@ -31,8 +33,10 @@ TEST(Schedules, WinogradOnOddMapsWithResidual) {
                        "z = y -> conv(5, 3, pad=1, bias=false, name=\"c2\")\n"
                        "return (z + y) -> relu";
     for (const char *s : {"winograd=1,wino_par=0", "winograd=1,wino_par=1", "rows=2,winograd=1,wino_par=0",
-                          "tile_c=8,tile_x=1,winograd=1,wino_par=1"})
+                          "tile_c=8,tile_x=1,winograd=1,wino_par=1", "tile_c=6,tile_x=2,winograd=1,wino_par=0"})
         expectScheduleMatches("sched_wino", {3, 13, 11}, body, w, reference, s);
+    for (const char *s : {"winograd=1,wino_par=0", "tile_c=8,tile_x=1,winograd=1,wino_par=1"})
+        expectScheduleMatches("sched_wino_wide", {3, 19, 21}, body, w, reference, s);
 }
 
 TEST(Schedules, WinogradUnpadded) {

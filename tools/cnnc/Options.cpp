@@ -48,6 +48,7 @@ SCHEDULES:
   --tune-batch=<b,...>   batches tune times each candidate at (default: 1,8)
   --tune-runs=<n>        timed runs per batch, the fastest counts (default: 5)
   --retune               also tune kernels the database already has
+  --tune-verbose         print every candidate's time, not only each kernel's best
   --schedule=<knobs>     compile every kernel that has this candidate schedule with it,
                          e.g. --schedule=winograd=1,wino_par=0 (see the database's lines)
   --autoschedule=<name>  schedule every inference kernel with Halide's autoscheduler
@@ -148,6 +149,8 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             opt.noTuning = true;
         } else if (a == "--retune") {
             opt.retune = true;
+        } else if (a == "--tune-verbose") {
+            opt.tuneVerbose = true;
         } else if (startsWith(a, "--tune-batch=", v)) {
             opt.tuneBatches.clear();
             std::stringstream list(v);

@@ -26,6 +26,7 @@ struct Options {
     std::vector<int> tuneBatches{1, 8};
     int tuneRuns = 5;
     bool retune = false;
+    bool tuneVerbose = false; // tune: a line per candidate
     std::string autoscheduler;  // Halide autoscheduler instead of cnnc's schedules
     std::string schedule;       // --schedule=<knobs>: force this choice where it applies
     PassManagerOptions passes;

@@ -66,7 +66,10 @@ int tune(const Graph &graph, TuningDb &db, const Options &opt) {
     to.kernelDone = [&] { db.save(); };
     bool tty = isatty(2);
     if (!opt.quiet)
-        to.progress = [tty](const TuneProgress &p) {
+        to.progress = [tty, verbose = opt.tuneVerbose](const TuneProgress &p) {
+            if (verbose)
+                std::fprintf(stderr, "%s%-36s %10.1f us/sample  %s\n", tty ? "\r\033[K" : "", p.label.c_str(),
+                             p.lastMicros, p.last.str().c_str());
             if (!tty && p.candidate != p.candidates) return;
             int width = 20, filled = width * (p.kernel - 1) / p.kernels;
             std::fprintf(stderr, "\r\033[Ktuning [%.*s%*s] %d/%d %s: candidate %d/%d, best %.3f ms/sample, ~%s left",
