@@ -47,6 +47,23 @@ TEST_F(TunedFixture, TuneRecordsEveryTunableKernel) {
     EXPECT_NE(again.out.find("from the database"), std::string::npos) << again.out;
 }
 
+TEST_F(TunedFixture, VerboseTuningPrintsEveryCandidate) {
+    ProcResult r = runCnnc({"tune", model, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1", "--tune-verbose"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    // The summary's rows: a 36-column label, then the kernel's candidate count.
+    int candidates = 0, kernels = 0;
+    std::istringstream out(r.out);
+    for (std::string l; std::getline(out, l);)
+        if (l.rfind("%", 0) == 0) candidates += std::stoi(l.substr(36, 11)), ++kernels;
+    ASSERT_EQ(kernels, 2) << r.out;
+    ASSERT_GT(candidates, kernels) << r.out;
+    std::regex timed("%[0-9]+ .* [0-9.]+ us/sample  [a-z_=0-9,]+");
+    int lines = 0;
+    std::istringstream err(r.err);
+    for (std::string l; std::getline(err, l);) lines += std::regex_search(l, timed) ? 1 : 0;
+    EXPECT_EQ(lines, candidates) << r.err;
+}
+
 TEST_F(TunedFixture, CompilesUseTheDatabaseChoice) {
     ASSERT_EQ(runCnnc({"tune", model, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1"}).status, 0);
     // Force a known non-default choice for the 3x3 stride-1 conv (Winograd),
