@@ -17,7 +17,8 @@ Peak memory is measured in a fresh process per variant: the growth of peak RSS
 from a loaded model (weights in memory) to after two inferences, i.e. the
 memory inference itself needs (activations, workspaces). Results go to bench/results/*.json
 and a Markdown table on stdout (the README's tables are pasted from it).
-Use Debian's /usr/bin/python3 (it has python3-torch).
+Use Debian's /usr/bin/python3 (it has python3-torch). bench/ab.py compares two
+tuning databases on one model, alternating in one process.
 """
 
 import argparse
