@@ -12,11 +12,8 @@ machine, shows here.
 
 import argparse
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
@@ -34,26 +31,17 @@ def main():
     args = p.parse_args()
     name = os.path.basename(args.model).replace(".cnn", "")
     with tempfile.TemporaryDirectory() as tmp:
-        models = []
-        for tag, db in (("a", args.a), ("b", args.b)):
-            so = os.path.join(tmp, f"{name}-{tag}.so")
-            subprocess.run([bench.CNNC, args.model, "-o", so, "-q", f"--tuning-db={db}"], check=True)
-            models.append(bench.CnncModel(so, name))
-        ir = subprocess.run([bench.CNNC, args.model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
-        shape = bench.input_shape(ir)
+        variants, shape = {}, None
+        for tag, db in (("A", args.a), ("B", args.b)):
+            so, ir, _ = bench.compile_model(args.model, [f"--tuning-db={db}"], tmp)
+            variants[tag] = bench.CnncModel(so, name)
+            shape = bench.input_shape(ir)
         for batch in args.batches:
             x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
-            for m in models:
-                m(x)
-            times = [[], []]
-            for _ in range(args.runs):
-                for i, m in enumerate(models):
-                    start = time.perf_counter()
-                    m(x)
-                    times[i].append(time.perf_counter() - start)
-            a, b = (statistics.median(t) * 1e3 for t in times)
+            # Back to back: no PyTorch here, whose spinning workers the pause is for.
+            t = bench.alternate(variants, x, args.runs, pause=0)
+            a, b = t["A"] * 1e3, t["B"] * 1e3
             print(f"batch {batch}: A {a:.2f} ms  B {b:.2f} ms  B/A {b / a:.3f}", flush=True)
-
 
 if __name__ == "__main__":
     main()

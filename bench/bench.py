@@ -86,8 +86,9 @@ def timed(fn, x):
     return time.perf_counter() - start
 
 
-def alternate(variants, x, runs):
-    """{name: [seconds]} with the variants interleaved run by run."""
+def alternate(variants, x, runs, pause=0.25):
+    """{name: median seconds} with the variants interleaved run by run, each
+    run after `pause` seconds of idle cores (0: back to back)."""
     import contextlib
     try:
         import torch
@@ -103,7 +104,8 @@ def alternate(variants, x, runs):
                 # PyTorch's OpenMP workers spin for ~200 ms after a call
                 # (KMP_BLOCKTIME) and would steal the cores from whatever runs
                 # next; let every variant start on idle cores.
-                time.sleep(0.25)
+                if pause:
+                    time.sleep(pause)
                 times[name].append(timed(fn, x))
     return {name: statistics.median(t) for name, t in times.items()}
 
