@@ -70,12 +70,15 @@ std::string envOr(const char *name, const char *fallback) {
 class ModuleWriter {
 public:
     // params: every parameter of the library, the inference graph's first.
+    // kernelArgs[k]: kernel k's parameters in argument order; preparedFrom:
+    // the source of each prepared form (OpDef::preparedParams).
     ModuleWriter(const Graph &g, const std::vector<KernelSpec> &kernels, const std::vector<std::string> &fns,
-                 const MemoryPlan &plan, const std::vector<std::string> &ignored,
-                 const std::vector<const Param *> &params, const TrainingPlan *training,
-                 const std::vector<std::string> &trainFns)
-        : g_(g), kernels_(kernels), fns_(fns), plan_(plan), ignored_(ignored), params_(params), training_(training),
-          trainFns_(trainFns) {
+                 const std::vector<std::vector<const Param *>> &kernelArgs,
+                 const std::map<const Param *, const Param *> &preparedFrom, const MemoryPlan &plan,
+                 const std::vector<std::string> &ignored, const std::vector<const Param *> &params,
+                 const TrainingPlan *training, const std::vector<std::string> &trainFns)
+        : g_(g), kernels_(kernels), fns_(fns), kernelArgs_(kernelArgs), preparedFrom_(preparedFrom), plan_(plan),
+          ignored_(ignored), params_(params), training_(training), trainFns_(trainFns) {
         for (size_t i = 0; i < params.size(); ++i) paramIndex_[params[i]] = int(i);
     }
 
@@ -95,6 +98,8 @@ private:
     const Graph &g_;
     const std::vector<KernelSpec> &kernels_;
     const std::vector<std::string> &fns_;
+    const std::vector<std::vector<const Param *>> &kernelArgs_;
+    const std::map<const Param *, const Param *> &preparedFrom_;
     const MemoryPlan &plan_;
     const std::vector<std::string> &ignored_;
     const std::vector<const Param *> &params_;
@@ -163,7 +168,7 @@ private:
             const KernelSpec &spec = kernels_[k];
             std::vector<int> args;
             for (int e : spec.externals) args.push_back(activation(e));
-            for (const Param *p : spec.params) args.push_back(param(p));
+            for (const Param *p : kernelArgs_[k]) args.push_back(param(p));
             args.push_back(activation(spec.nodes.back()));
             out << "static const int k" << k << "_args[] = {";
             for (size_t i = 0; i < args.size(); ++i) out << (i ? ", " : "") << args[i];
@@ -182,9 +187,13 @@ private:
             const auto &shape = p->decl.shape;
             std::string dims, sources;
             for (size_t i = 0; i < 4; ++i) dims += (i ? ", " : "") + std::to_string(i < shape.size() ? shape[i] : 0);
+            auto prepared = preparedFrom_.find(p);
             for (size_t i = 0; i < 6; ++i) {
                 int src = i < p->decl.sources.size() ? p->decl.sources[i] : -1;
-                sources += (i ? ", " : "") + std::to_string(src < 0 ? -1 : paramIndex_.at(siblingParam(p, src)));
+                int index = prepared != preparedFrom_.end() ? (i == 0 ? paramIndex_.at(prepared->second) : -1)
+                            : src < 0                       ? -1
+                                                            : paramIndex_.at(siblingParam(p, src));
+                sources += (i ? ", " : "") + std::to_string(index);
             }
             s += fmt::format("    {{{}, {}, {{{}}}, {}, {}, {}, {{{}}}, (float){:.9g}, {}}},\n", cString(p->name),
                              shape.size(), dims, int(p->decl.init), p->decl.fanIn, deriveKind(p->decl.derivation),
@@ -205,6 +214,7 @@ private:
         case ParamDerivation::None: return CNNRT_DERIVE_NONE;
         case ParamDerivation::FoldBatchNormWeight: return CNNRT_DERIVE_FOLD_BN_WEIGHT;
         case ParamDerivation::FoldBatchNormBias: return CNNRT_DERIVE_FOLD_BN_BIAS;
+        case ParamDerivation::WinogradFilter: return CNNRT_DERIVE_WINOGRAD_FILTER;
         }
         return CNNRT_DERIVE_NONE;
     }
@@ -303,8 +313,23 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     std::vector<std::string> fns(kernels.size());
     std::map<std::string, std::string> objects; // function name -> object path
     std::vector<std::function<void()>> jobs;
+    // What each kernel reads: parameters, or forms of them its schedule wants
+    // prepared (named after their source: "conv1.weight.winograd").
+    std::vector<std::vector<const Param *>> kernelArgs(kernels.size());
+    std::map<std::string, Param> preparedParams;
+    std::map<const Param *, const Param *> preparedFrom;
     for (size_t k = 0; k < kernels.size(); ++k) {
         KernelBuildOptions build = kernelBuildOptions(graph, kernels[k], target, options);
+        for (const KernelParam &kp : kernelParams(graph, kernels[k], build.choice)) {
+            if (!kp.prepared) {
+                kernelArgs[k].push_back(kp.param);
+                continue;
+            }
+            std::string name = kp.param->name + "." + kp.prepared->suffix;
+            const Param &prepared = preparedParams.emplace(name, Param{name, *kp.prepared}).first->second;
+            preparedFrom[&prepared] = kp.param;
+            kernelArgs[k].push_back(&prepared);
+        }
         std::string key = KernelCache::key(kernels[k].signature + "|" + build.choice.str() + "|" + build.autoscheduler, target);
         fns[k] = KernelCache::functionName(key);
         if (objects.count(fns[k])) continue; // identical layers share one kernel
@@ -354,6 +379,8 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
             jobs.push_back([&cache, &k, target, key] { cache.compile(k.build, target, key); });
         }
     }
+    // After every other parameter, so that the runtime computes their sources first.
+    for (auto &[name, p] : preparedParams) params.push_back(&p);
     int workers = options.jobs > 0 ? options.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
     runInParallel(jobs, workers, options.progress);
 
@@ -369,7 +396,8 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     stats.arenaFloatsPerSample = plan.arenaFloats;
 
     std::string glue = scratch + "/" + graph.name + "_model.c";
-    writeFile(glue, ModuleWriter(graph, kernels, fns, plan, options.ignoredParams, params, training.get(), trainFns).source());
+    writeFile(glue, ModuleWriter(graph, kernels, fns, kernelArgs, preparedFrom, plan, options.ignoredParams, params,
+                                  training.get(), trainFns).source());
     std::string versionScript = scratch + "/exports.map";
     writeFile(versionScript, "{\n  global: " + graph.name + "_*;\n  local: *;\n};\n");
 

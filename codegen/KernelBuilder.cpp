@@ -47,6 +47,23 @@ std::vector<ScheduleChoice> scheduleSpace(const Graph &graph, const KernelSpec &
     return anchor.def->scheduleSpace(OpCall{inputs, anchor.attrs}, graph.node(spec.nodes.back()).type);
 }
 
+std::vector<KernelParam> kernelParams(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice) {
+    std::vector<KernelParam> out;
+    for (const Param *p : spec.params) out.push_back({p, std::nullopt});
+    int a = anchorIndex(graph, spec);
+    if (a < 0) return out;
+    const Node &anchor = graph.node(spec.nodes[size_t(a)]);
+    if (!anchor.def->preparedParams) return out;
+    std::vector<const Param *> args; // the anchor's kernel arguments, as LowerCtx::params
+    for (const Param &p : anchor.params)
+        if (p.decl.kernelArg) args.push_back(&p);
+    std::vector<TensorType> inputs = graph.operandTypes(anchor);
+    for (PreparedParam &pp : anchor.def->preparedParams(OpCall{inputs, anchor.attrs}, graph.node(spec.nodes.back()).type, choice))
+        for (KernelParam &kp : out)
+            if (kp.param == args.at(size_t(pp.arg))) kp.prepared = pp.decl;
+    return out;
+}
+
 std::string kernelLabel(const Graph &graph, const KernelSpec &spec) {
     const Node &last = graph.node(spec.nodes.back());
     std::string label = "%" + std::to_string(last.id) + " " + last.opName();
@@ -81,17 +98,19 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
         built.inputs.push_back(p);
         if (!options.autoscheduler.empty()) setEstimates(p, activationExtents(t, options.estimatedBatch));
     }
+    // The autoschedulers schedule the whole conv, filter transforms included.
+    built.params = kernelParams(graph, spec, options.autoscheduler.empty() ? options.choice : ScheduleChoice{});
     std::map<const Param *, ImageParam> paramImages;
-    for (size_t i = 0; i < spec.params.size(); ++i) {
-        ImageParam p(Float(32), int(spec.params[i]->decl.shape.size()), "p" + std::to_string(i));
-        constrainParam(p, spec.params[i]->decl.shape);
-        paramImages.emplace(spec.params[i], p);
+    for (size_t i = 0; i < built.params.size(); ++i) {
+        const std::vector<int64_t> &shape = built.params[i].shape();
+        ImageParam p(Float(32), int(shape.size()), "p" + std::to_string(i));
+        constrainParam(p, shape);
+        paramImages.emplace(built.params[i].param, p);
         built.arguments.push_back(p);
         built.inputs.push_back(p);
         if (!options.autoscheduler.empty()) {
             std::vector<int> extents;
-            for (auto d = spec.params[i]->decl.shape.rbegin(); d != spec.params[i]->decl.shape.rend(); ++d)
-                extents.push_back(int(*d));
+            for (auto d = shape.rbegin(); d != shape.rend(); ++d) extents.push_back(int(*d));
             setEstimates(p, extents);
         }
     }

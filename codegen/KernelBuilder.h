@@ -1,6 +1,7 @@
 // Builds the Halide pipeline of one kernel: a group of IR nodes that runs as a
 // single AOT-compiled function.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,10 +12,19 @@
 
 namespace cnnc {
 
+// A parameter as a kernel reads it: as declared, or in the form its anchor's
+// schedule prepares (OpDef::preparedParams).
+struct KernelParam {
+    const Param *param;
+    std::optional<ParamDecl> prepared;
+    const std::vector<int64_t> &shape() const { return prepared ? prepared->shape : param->decl.shape; }
+};
+
 struct BuiltKernel {
     Halide::Pipeline pipeline;
     std::vector<Halide::Argument> arguments; // externals, then params (output implicit)
     std::vector<Halide::ImageParam> inputs;  // the same, as ImageParams (for JIT runs)
+    std::vector<KernelParam> params;         // the params as the kernel reads them
 };
 
 struct KernelBuildOptions {
@@ -35,6 +45,9 @@ Halide::Target kernelTarget();
 
 BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
                         const KernelBuildOptions &options = {});
+
+// spec.params in argument order, as the kernel compiled with `choice` reads them.
+std::vector<KernelParam> kernelParams(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice);
 
 // The schedules `cnnc tune` may pick for a kernel, default first; empty when
 // the kernel has no anchor with a schedule space.

@@ -47,7 +47,7 @@ double timeKernel(const Graph &graph, const KernelSpec &spec, const ScheduleChoi
                 const TensorType &t = graph.node(spec.externals[i]).type;
                 extents = {int(t.width()), int(t.height()), int(t.channels()), batch};
             } else {
-                const std::vector<int64_t> &shape = spec.params[i - spec.externals.size()]->decl.shape;
+                const std::vector<int64_t> &shape = kernel.params[i - spec.externals.size()].shape();
                 for (auto d = shape.rbegin(); d != shape.rend(); ++d) extents.push_back(int(*d));
             }
             inputs.emplace_back(extents);

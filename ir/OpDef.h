@@ -54,6 +54,11 @@ enum class ParamDerivation {
     // channel; weight' = weight * scale, bias' = (bias - mean) * scale + beta.
     FoldBatchNormWeight,
     FoldBatchNormBias,
+    // Winograd F(2x2, 3x3)'s transformed filters G g G^T of a 3x3 weight
+    // [co, ci, 3, 3] (source: that weight, which may itself be folded), shaped
+    // [4, 4, ci, co]: only a schedule reads it (OpDef::preparedParams), so
+    // the runtime computes it when inference first needs it, not each step.
+    WinogradFilter,
 };
 
 struct ParamDecl {
@@ -68,6 +73,16 @@ struct ParamDecl {
     std::vector<int> sources;    // derived: indices into the same node's params (-1: absent)
     double eps = 0.0;
     bool derived() const { return derivation != ParamDerivation::None; }
+};
+
+// A kernel argument that a schedule reads in another form, prepared by the
+// runtime from the argument whenever weights change instead of on every call
+// (Winograd's transformed filters). `arg` indexes the anchor's kernel
+// arguments (LowerCtx::params); `decl` is the form, a derived parameter whose
+// one source is that argument (codegen fills in the source).
+struct PreparedParam {
+    int arg = 0;
+    ParamDecl decl;
 };
 
 // What an op call looks like to its rules: input types and attributes.
@@ -109,6 +124,11 @@ struct OpDef {
     // result (after fused consumers such as a pool) has type `kernelOutput`.
     // The first is the default. Null: nothing to tune.
     std::vector<ScheduleChoice> (*scheduleSpace)(const OpCall &, const TensorType &kernelOutput) = nullptr;
+    // The kernel arguments that the inference kernel with schedule `choice`
+    // reads prepared (its lowering then finds the form in LowerCtx::params).
+    // Null: every argument as declared.
+    std::vector<PreparedParam> (*preparedParams)(const OpCall &, const TensorType &kernelOutput,
+                                                 const ScheduleChoice &choice) = nullptr;
 
     bool hasParams() const { return params != nullptr; }
     const ArgSpec *findArg(const std::string &name) const;

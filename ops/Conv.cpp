@@ -71,13 +71,7 @@ Func lowerFilterVectors(LowerCtx &ctx, const ConvGeometry &g, Func in) {
 
 Func lower(LowerCtx &ctx) {
     ConvGeometry g = convGeometry(OpCall{ctx.inputTypes, ctx.attrs()});
-    // Training kernels are not tuned: their 3x3 convs on maps of 28 and more
-    // take Winograd (ResNet-18's 56x56 and 28x28 layers: 1.2-1.5x faster than
-    // the default direct schedule, in training's unfused kernels).
-    bool largeMap = g.w >= 28 && g.h >= 28;
-    int winogradByDefault = ctx.training && largeMap ? 1 : 0;
-    if (ctx.choice.get("winograd", winogradByDefault) == 1 && winogradApplies(g, ctx.outType()))
-        return lowerWinograd(ctx, g);
+    if (winogradChosen(g, ctx.outType(), ctx.choice, ctx.training != nullptr)) return lowerWinograd(ctx, g);
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
     // Always stage the input through an explicitly padded Func: the schedule
     // computes it once per sample (so the select/clamp is paid per element, not
@@ -212,6 +206,9 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
                 space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}, {"tile_x", tx}, {"tile_c", tc}}});
         }
         space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", 0}, {"rows", 2}}});
+        for (auto [fv, tx] : {std::pair{2, 4}, {1, 8}, {3, 4}, {2, 6}})
+            if (winogradFilterGemmApplies(g, out, fv, vw))
+                space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_filters", fv}, {"tile_x", tx}}});
     }
     return space;
 }
@@ -253,6 +250,13 @@ void scheduleFilterVectors(ScheduleCtx &s, const ConvGeometry &g) {
         .unroll(cv)
         .unroll(xi);
     if (g.size.w <= 11) update.unroll(r[0]);
+}
+
+std::vector<PreparedParam> preparedParams(const OpCall &call, const TensorType &kernelOutput,
+                                          const ScheduleChoice &choice) {
+    ConvGeometry g = convGeometry(call);
+    if (!winogradChosen(g, kernelOutput, choice, false)) return {};
+    return {PreparedParam{0, winogradFilterDecl(g)}};
 }
 
 void schedule(ScheduleCtx &s) {
@@ -329,6 +333,7 @@ void defineConv() {
     d.lower = lower;
     d.schedule = schedule;
     d.scheduleSpace = scheduleSpace;
+    d.preparedParams = preparedParams;
     d.backward = convBackward;
     OpRegistry::get().add(std::move(d));
 }

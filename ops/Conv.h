@@ -49,6 +49,17 @@ bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput);
 // pool, VGG's): the pool consumes each tile's four outputs straight from the
 // inverse transform, so the conv's map never exists.
 bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput);
+// Whether the kernel computes the conv with Winograd: `choice` says so (in
+// training, which is not tuned, by default on maps of 28 and more) and it applies.
+bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
+                    bool training);
+// Whether the GEMMs may be vectorized over output channels ("wino_filters",
+// FV vectors of vw filters; inference only): a whole number of register tiles
+// of filters, and the conv's own output (no tile-pooled pool).
+bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw);
+// The transformed filters an inference kernel with Winograd reads instead of
+// its weight: a parameter the runtime prepares once per set of weights.
+ParamDecl winogradFilterDecl(const ConvGeometry &g);
 // The conv as Winograd's transforms and 16 channel GEMMs; returns the output
 // (bias added) over (x, y, c, n), and registers its stages in ctx.stages.
 Halide::Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g);
@@ -60,14 +71,17 @@ struct WinogradInputs {
     Halide::Func input;      // (x, y, c, n) over inputType, any values outside (it is padded)
     TensorType inputType;
     Halide::Func weight;     // (kx, ky, ci, co)
+    Halide::Func transformed; // (co, ci, xi, nu): the filters already transformed (else from weight)
+    bool flatTiles = false;  // the GEMMs over one tile index t = tx + tiles per row * ty (filter-vectorized)
     Halide::Expr bias;       // per output channel, or undefined
     ConvGeometry geometry;
     std::string prefix;      // Func names
     Halide::Var x, y, c, n;  // the output's variables
 };
 struct WinogradStages {
-    Halide::Func padded, U, V, M;
+    Halide::Func padded, U, V, M; // with flatTiles, M is indexed (t, xi, nu, co, n)
     Halide::Var n; // the stages' batch variable (the output's may differ)
+    bool preparedU = false; // U reads prepared filters: nothing to compute
 };
 Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
 void scheduleWinogradStages(const WinogradStages &stages, Halide::Func output, Halide::Var x, Halide::Var y,

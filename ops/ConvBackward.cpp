@@ -138,7 +138,7 @@ Func winogradInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     Var kx("kx"), ky("ky"), ci("ci"), co("co");
     Func flipped(ctx.fname("d_input_filters"));
     flipped(kx, ky, co, ci) = ctx.params[0](2 - kx, 2 - ky, ci, co);
-    WinogradInputs in{dyp, dyType, flipped, Expr(), t, ctx.fname("d_input_"), ctx.x, ctx.y, ctx.c, ctx.n};
+    WinogradInputs in{dyp, dyType, flipped, Func(), false, Expr(), t, ctx.fname("d_input_"), ctx.x, ctx.y, ctx.c, ctx.n};
     WinogradStages stages;
     Func conv = winogradConv(in, stages);
     Func dx(ctx.fname("d_input"));

@@ -14,6 +14,7 @@
 //   M(tx, ty, xi, nu, co, n)  = sum_ci U * V the GEMMs: register tiles of tx vectors x co
 //   out(x, y, co, n)          = A^T M A + bias
 #include <algorithm>
+#include <functional>
 
 #include "codegen/LowerCtx.h"
 #include "ops/Conv.h"
@@ -32,12 +33,13 @@ Expr rowG(Expr k, Expr g0, Expr g1, Expr g2) {
 Expr rowAT(Expr k, Expr m0, Expr m1, Expr m2, Expr m3) { return mux(k, {m0 + m1 + m2, m1 - m2 - m3}); }
 
 struct Vars {
-    Var tx{"tx"}, ty{"ty"}, xi{"xi"}, nu{"nu"}, ci{"wci"}, co{"wco"};
+    Var tx{"tx"}, ty{"ty"}, t{"t"}, xi{"xi"}, nu{"nu"}, ci{"wci"}, co{"wco"};
 };
 
 struct WinogradTiling {
     int tileX, tileC, rows;
     bool channelTasks; // parallel over (tile rows x channel blocks), input transformed per sample
+    int filterVectors; // > 0: the GEMMs vectorized over output channels (filterGemm)
 };
 
 WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice) {
@@ -50,7 +52,61 @@ WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice) {
     t.tileC = choice.get("tile_c", t.tileX == 2 ? 6 : 8);
     t.rows = choice.get("rows", 1);
     t.channelTasks = choice.get("wino_par", tilesY >= 4 ? 0 : 1) == 1;
+    t.filterVectors = choice.get("wino_filters", 0);
     return t;
+}
+
+// Output channels per task of the filter-vectorized GEMMs: two register
+// tiles' worth where that divides the filters, else one.
+int filterBlock(const ConvGeometry &g, int filterVectors, int vw) {
+    int tile = filterVectors * vw;
+    return g.filters % (2 * tile) == 0 ? 2 * tile : tile;
+}
+
+// Small maps (ResNet's 14x14 and 7x7: tile rows of 7 and 4 tiles) fill only
+// half of a vector of tiles. Vectorized over output channels instead, each
+// reduction step loads FV vectors of U (contiguous in co) and broadcasts TX
+// tiles of V, into FV x TX accumulators. The GEMM's result M and the output
+// transform are stored channel-innermost so both read it contiguously; the
+// kernel's output (x innermost) reads the transform back transposed, one
+// value per output instead of the 9 M values a tile's output needs.
+// Tasks are blocks of output channels over the whole batch, so each task
+// streams its slice of U (its filters for every input channel: 32 KiB per
+// position for 16 filters of 512 channels) once for all samples: with the
+// samples outside the tasks, a 7x7x512 layer re-read its 16 MiB of U per
+// sample. The input is transformed beforehand, for the whole batch.
+void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x, Var y, Var c, Var n,
+                        const ConvGeometry &g, const WinogradTiling &tiling, int vw) {
+    Vars v;
+    Func padded = st.padded, V = st.V, M = st.M;
+    int tilesX = int((g.ow + 1) / 2);
+    int block = filterBlock(g, tiling.filterVectors, vw);
+    int TX = std::max(1, std::min<int>(tiling.tileX, tilesX * ((g.oh + 1) / 2)));
+    Var co("co"), cb("cb"), px("x"), py("y"), pc("c");
+    output.split(c, co, cb, block).reorder(x, y, cb, n, co).parallel(co);
+    if (g.ow >= vw) output.vectorize(x, vw);
+    // conv's own pure vars are (x, y, c, n) (the output's here are the kernel's).
+    conv.compute_at(output, co).reorder_storage(pc, px, py).reorder(pc, px, py).vectorize(pc, vw);
+    M.compute_at(output, co).reorder_storage(v.co, v.t, v.xi, v.nu, st.n).vectorize(v.co, vw);
+    Var cvo("cvo"), cv("cv"), txo("txo"), txi("txi");
+    M.update()
+        .split(v.co, cvo, cv, tiling.filterVectors * vw)
+        .split(v.t, txo, txi, TX, TailStrategy::RoundUp)
+        .reorder({cv, txi, M.rvars(0)[0], txo, st.n, v.xi, v.nu, cvo})
+        .vectorize(cv, vw)
+        .unroll(cv)
+        .unroll(txi);
+    Var task("task");
+    V.compute_root().reorder_storage(v.tx, v.ci, v.ty, v.xi, v.nu, st.n);
+    // One (channel, sample) of a 7x7 map is 256 values: far less than the
+    // thread pool's cost of a task, so each task takes many.
+    int channelsPerTask = std::max(1, 8192 / (16 * tilesX * int((g.oh + 1) / 2)));
+    V.reorder(v.xi, v.nu, v.tx, v.ty, v.ci, st.n).unroll(v.xi).unroll(v.nu).fuse(v.ci, st.n, task);
+    V.parallel(task, channelsPerTask, TailStrategy::GuardWithIf);
+    V.vectorize(v.tx, tileFactor(tilesX, vw), TailStrategy::RoundUp);
+    padded.compute_root();
+    if (g.w + 2 * g.pad.w >= vw) padded.vectorize(px, vw);
+    parallelOverRows(padded, py, pc, g.w + 2 * g.pad.w);
 }
 
 } // namespace
@@ -58,6 +114,21 @@ WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice) {
 bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput) {
     auto halved = [](int64_t pooled, int64_t conv) { return pooled == conv / 2 || pooled == (conv + 1) / 2; };
     return kernelOutput.height() != g.oh && halved(kernelOutput.height(), g.oh) && halved(kernelOutput.width(), g.ow);
+}
+
+bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
+                    bool training) {
+    // Training kernels are not tuned: their 3x3 convs on maps of 28 and more
+    // take Winograd (ResNet-18's 56x56 and 28x28 layers: 1.2-1.5x faster than
+    // the default direct schedule, in training's unfused kernels).
+    bool largeMap = g.w >= 28 && g.h >= 28;
+    return choice.get("winograd", training && largeMap ? 1 : 0) == 1 && winogradApplies(g, kernelOutput);
+}
+
+ParamDecl winogradFilterDecl(const ConvGeometry &g) {
+    ParamDecl d{"winograd", {4, 4, g.cin, g.filters}, ParamInit::Zeros, 1};
+    d.derivation = ParamDerivation::WinogradFilter;
+    return d;
 }
 
 bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput) {
@@ -79,7 +150,8 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     auto gcol = [&](int ky) {
         return rowG(v.xi, weight(0, ky, v.ci, v.co), weight(1, ky, v.ci, v.co), weight(2, ky, v.ci, v.co));
     };
-    U(v.co, v.xi, v.nu, v.ci) = rowG(v.nu, gcol(0), gcol(1), gcol(2));
+    if (in.transformed.defined()) U(v.co, v.xi, v.nu, v.ci) = in.transformed(v.co, v.ci, v.xi, v.nu);
+    else U(v.co, v.xi, v.nu, v.ci) = rowG(v.nu, gcol(0), gcol(1), gcol(2));
 
     Func V(in.prefix + "wino_v");
     auto d = [&](int i, int j) { return padded(2 * v.tx + i - px, 2 * v.ty + j - py, v.ci, n); };
@@ -88,22 +160,38 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
 
     Func M(in.prefix + "wino_m");
     RDom r(0, int(g.cin), in.prefix + "wino_r");
-    M(v.tx, v.ty, v.xi, v.nu, v.co, n) = 0.0f;
-    M(v.tx, v.ty, v.xi, v.nu, v.co, n) += U(v.co, v.xi, v.nu, r) * V(v.tx, v.ty, v.xi, v.nu, r, n);
+    Expr tx = x / 2, ty = y / 2;
+    std::function<Expr(int, int)> m;
+    if (in.flatTiles) {
+        // Register tiles then span tile rows: a 7x7 map's 16 tiles fill 4
+        // tiles x 4 rows or 6 + 6 + 4, not only rows of 4.
+        int tilesX = int((g.ow + 1) / 2);
+        M(v.t, v.xi, v.nu, v.co, n) = 0.0f;
+        M(v.t, v.xi, v.nu, v.co, n) += U(v.co, v.xi, v.nu, r) * V(v.t % tilesX, v.t / tilesX, v.xi, v.nu, r, n);
+        m = [&, tilesX](int xi, int nu) { return M(tx + tilesX * ty, xi, nu, c, n); };
+    } else {
+        M(v.tx, v.ty, v.xi, v.nu, v.co, n) = 0.0f;
+        M(v.tx, v.ty, v.xi, v.nu, v.co, n) += U(v.co, v.xi, v.nu, r) * V(v.tx, v.ty, v.xi, v.nu, r, n);
+        m = [&](int xi, int nu) { return M(tx, ty, xi, nu, c, n); };
+    }
 
     Func out(in.prefix + "wino_out");
-    Expr tx = x / 2, ty = y / 2;
-    auto m = [&](int xi, int nu) { return M(tx, ty, xi, nu, c, n); };
     auto arow = [&](int nu) { return rowAT(x % 2, m(0, nu), m(1, nu), m(2, nu), m(3, nu)); };
     Expr result = rowAT(y % 2, arow(0), arow(1), arow(2), arow(3));
     out(x, y, c, n) = in.bias.defined() ? result + in.bias : result;
-    st = WinogradStages{padded, U, V, M, n};
+    st = WinogradStages{padded, U, V, M, n, in.transformed.defined()};
     return out;
 }
 
 Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
     Expr bias = kernelHasBias(ctx.attrs()) ? ctx.params[1](ctx.c) : Expr();
-    WinogradInputs in{ctx.inputs[0], ctx.inputTypes[0], ctx.params[0], bias, g, ctx.fname(""), ctx.x, ctx.y, ctx.c, ctx.n};
+    // Inference kernels read the filters transformed (preparedParams); training
+    // kernels transform them once per call, from the weights of the step.
+    Func weight = ctx.training ? ctx.params[0] : Func();
+    Func transformed = ctx.training ? Func() : ctx.params[0];
+    bool flatTiles = !ctx.training && tilingFor(g, ctx.choice).filterVectors > 0;
+    WinogradInputs in{ctx.inputs[0], ctx.inputTypes[0], weight, transformed, flatTiles, bias, g, ctx.fname(""),
+                      ctx.x, ctx.y, ctx.c, ctx.n};
     WinogradStages st;
     Func out = winogradConv(in, st);
     ctx.stages["padded"] = st.padded;
@@ -115,9 +203,17 @@ Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
 
 void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
     WinogradStages st{s.op.stages.at("padded"), s.op.stages.at("wino_u"), s.op.stages.at("wino_v"),
-                      s.op.stages.at("wino_m"), s.op.n};
+                      s.op.stages.at("wino_m"), s.op.n, !s.op.training};
+    WinogradTiling tiling = tilingFor(g, s.op.choice);
+    if (tiling.filterVectors > 0 && st.preparedU)
+        return scheduleFilterGemm(st, s.self, s.output, s.x, s.y, s.c, s.n, g, tiling, s.vectorWidth);
     scheduleWinogradStages(st, s.output, s.x, s.y, s.c, s.n, g, s.op.choice, s.vectorWidth,
                            winogradTilePooled(g, s.outputType));
+}
+
+bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw) {
+    return winogradApplies(g, kernelOutput) && !winogradTilePooled(g, kernelOutput) &&
+           g.filters % (filterVectors * vw) == 0;
 }
 
 void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y, Var c, Var n,
@@ -156,8 +252,10 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
     V.reorder(v.xi, v.nu, v.tx, v.ty, v.ci, st.n).unroll(v.xi).unroll(v.nu);
     V.vectorize(v.tx, tileVector, TailStrategy::RoundUp);
 
-    U.compute_root().reorder_storage(v.co, v.ci, v.xi, v.nu).reorder(v.co, v.xi, v.nu, v.ci).unroll(v.xi).unroll(v.nu).parallel(v.ci);
-    if (g.filters >= vw) U.vectorize(v.co, vw, TailStrategy::GuardWithIf); // RoundUp would read filters past the last
+    if (!st.preparedU) {
+        U.compute_root().reorder_storage(v.co, v.ci, v.xi, v.nu).reorder(v.co, v.xi, v.nu, v.ci).unroll(v.xi).unroll(v.nu).parallel(v.ci);
+        if (g.filters >= vw) U.vectorize(v.co, vw, TailStrategy::GuardWithIf); // RoundUp would read filters past the last
+    }
 
     // The GEMMs: per (xi, nu) and input channel, NX vectors of tiles times TC
     // output channels accumulate in registers, as in the direct conv.

@@ -2,6 +2,7 @@
 #ifndef CNNRT_INTERNAL_H
 #define CNNRT_INTERNAL_H
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <new>
@@ -54,13 +55,21 @@ struct cnnrt_model {
     void publish(std::shared_ptr<const Weights> w) {
         std::lock_guard<std::mutex> g(weights_mutex);
         weights.swap(w);
+        prepared_set.store(nullptr);
     }  // the old set is freed when `w` dies, after the lock is released
     // Publishes `w` and returns the set it replaces.
     std::shared_ptr<const Weights> exchange(std::shared_ptr<const Weights> w) {
         std::lock_guard<std::mutex> g(weights_mutex);
         weights.swap(w);
+        prepared_set.store(nullptr);
         return w;
     }
+    // The weight set whose prepared parameters (is_prepared) are up to date, if
+    // any: an infer call computes them for its snapshot under prepare_mutex
+    // when this is not its set. Published sets reset it, so an address reused
+    // by a later set (recycled or reallocated) is never taken for prepared.
+    std::atomic<const Weights *> prepared_set{nullptr};
+    std::mutex prepare_mutex;
 
     // Training state, guarded by train_mutex. train_step, set_sgd/set_adam, the
     // checkpoint functions and load_weights hold it for their whole duration, so they
@@ -127,6 +136,17 @@ bool profile_enabled();
 double profile_now();
 void profile_record(const char *kernel, double seconds);
 
+// Times the enclosing scope under `label` when profiling (runtime work between
+// kernels, e.g. the optimiser step), so profiles account for all of a call.
+struct ProfileScope {
+    const char *label;
+    double start = profile_enabled() ? profile_now() : -1.0;
+    explicit ProfileScope(const char *l) : label(l) {}
+    ~ProfileScope() {
+        if (start >= 0.0) profile_record(label, profile_now() - start);
+    }
+};
+
 // True for parameters the optimiser updates: learned (not a buffer) and not derived.
 inline bool is_trainable(const cnnrt_param_desc &p) {
     return p.derive == CNNRT_DERIVE_NONE && !p.buffer;
@@ -150,8 +170,17 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
                      const cnnrt_model::Weights &w, cnnrt_model::Weights &out,
                      const std::vector<std::vector<float>> &grads);
 
-// Recomputes every derived parameter (CNNRT_DERIVE_*) of w from its sources.
+// Derived parameters that only inference kernels read (Winograd's transformed
+// filters): computed on demand (prepare_weights), not with the others.
+inline bool is_prepared(const cnnrt_param_desc &p) { return p.derive == CNNRT_DERIVE_WINOGRAD_FILTER; }
+
+// Recomputes every derived parameter (CNNRT_DERIVE_*) of w from its sources,
+// except prepared ones.
 void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w);
+
+// Makes the prepared parameters of `w` (the model's snapshot an infer call
+// runs with) up to date, computing them if model->prepared_set is another set.
+void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w);
 
 // Runs body() and turns every exception into an error code + message (kept until the
 // thread's next failure, like errno).

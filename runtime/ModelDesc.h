@@ -27,7 +27,12 @@ enum cnnrt_init {
 enum cnnrt_derive {
     CNNRT_DERIVE_NONE = 0,            /* loaded from and saved to weight files */
     CNNRT_DERIVE_FOLD_BN_WEIGHT = 1,  /* weight * gamma / sqrt(var + eps), per output channel (dim 0) */
-    CNNRT_DERIVE_FOLD_BN_BIAS = 2     /* (bias - mean) * gamma / sqrt(var + eps) + beta */
+    CNNRT_DERIVE_FOLD_BN_BIAS = 2,    /* (bias - mean) * gamma / sqrt(var + eps) + beta */
+    /* Winograd F(2x2, 3x3)'s transformed filters G g G^T, shape [4, 4, ci, co] (U[nu][xi][ci][co],
+       nu along ky, xi along kx), of source 0: a [co, ci, 3, 3] weight that may itself be derived
+       (with a lower index). Only inference kernels read it: the runtime prepares it when an
+       infer call first uses a new set of weights, not after every train_step. */
+    CNNRT_DERIVE_WINOGRAD_FILTER = 3
 };
 
 typedef struct {

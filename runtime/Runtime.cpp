@@ -72,6 +72,7 @@ std::string param_label(const cnnrt_model_desc *d, int i) {
 }
 
 void validate_derived(const cnnrt_model_desc *d, int i);
+void validate_winograd_filter(const cnnrt_model_desc *d, int i);
 
 bool is_train_only(int storage) {
     return storage == CNNRT_STORAGE_TRAIN || storage == CNNRT_STORAGE_GRAD ||
@@ -97,6 +98,9 @@ void validate_kernels(const cnnrt_model_desc *d, const cnnrt_kernel_desc *kernel
             const int storage = d->tensors[kd.args[a]].storage;
             if (!train && is_train_only(storage))
                 throw Error(label + " uses training-only tensor #" + std::to_string(kd.args[a]));
+            if (train && storage == CNNRT_STORAGE_PARAM && is_prepared(d->params[d->tensors[kd.args[a]].index]))
+                throw Error(label + " reads " + param_label(d, d->tensors[kd.args[a]].index) +
+                            ", which only inference prepares");
             if (train && (storage == CNNRT_STORAGE_OUTPUT || storage == CNNRT_STORAGE_ACTIVATION))
                 throw Error(label + " uses tensor #" + std::to_string(kd.args[a]) +
                             ", an inference output/activation (training uses TRAIN tensors)");
@@ -254,12 +258,30 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
                     std::to_string(d->output_size));
 }
 
+// Transformed filters [4, 4, ci, co] of a [co, ci, 3, 3] weight computed before them.
+void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
+    const cnnrt_param_desc &p = d->params[i];
+    const std::string label = param_label(d, i);
+    const int s = p.sources[0];
+    if (s < 0 || s >= i)
+        throw Error(label + " (Winograd filters) needs a source parameter listed before it");
+    for (int k = 1; k < 6; ++k)
+        if (p.sources[k] != -1) throw Error(label + " (Winograd filters) has more than one source");
+    const cnnrt_param_desc &w = d->params[s];
+    if (is_prepared(w)) throw Error(label + " is prepared from prepared " + param_label(d, s));
+    if (p.rank != 4 || p.shape[0] != 4 || p.shape[1] != 4 || w.rank != 4 || w.shape[2] != 3 ||
+        w.shape[3] != 3 || w.shape[0] != p.shape[3] || w.shape[1] != p.shape[2])
+        throw Error(label + " is not shaped [4, 4, ci, co] for its [co, ci, 3, 3] source " +
+                    param_label(d, s));
+}
+
 // Derived (folded batchnorm) parameters: sources must exist, be loadable parameters,
 // and have the shapes the folding formulas index.
 void validate_derived(const cnnrt_model_desc *d, int i) {
     const cnnrt_param_desc &p = d->params[i];
     if (p.derive == CNNRT_DERIVE_NONE) return;
     const std::string label = param_label(d, i);
+    if (p.derive == CNNRT_DERIVE_WINOGRAD_FILTER) return validate_winograd_filter(d, i);
     if (p.derive != CNNRT_DERIVE_FOLD_BN_WEIGHT && p.derive != CNNRT_DERIVE_FOLD_BN_BIAS)
         throw Error(label + " has an unknown derivation");
     const int64_t channels = p.shape[0];
@@ -440,10 +462,51 @@ void clear_error() {
     t_error_oom = false;
 }
 
+// U = G g G^T for each (co, ci) pair, written U[nu][xi][ci][co].
+void transform_winograd_filters(const cnnrt_param_desc &p, const float *weight, float *out) {
+    const size_t ci_count = size_t(p.shape[2]), co_count = size_t(p.shape[3]);
+    const size_t plane = ci_count * co_count;  // floats per (nu, xi)
+    for (size_t co = 0; co < co_count; ++co) {
+        for (size_t ci = 0; ci < ci_count; ++ci) {
+            const float *g = weight + (co * ci_count + ci) * 9;  // g[ky * 3 + kx]
+            float t[4][3];  // G g: rows along ky transformed (nu), columns kx
+            for (int kx = 0; kx < 3; ++kx) {
+                const float g0 = g[kx], g1 = g[3 + kx], g2 = g[6 + kx];
+                t[0][kx] = g0;
+                t[1][kx] = (g0 + g1 + g2) * 0.5f;
+                t[2][kx] = (g0 - g1 + g2) * 0.5f;
+                t[3][kx] = g2;
+            }
+            float *u = out + ci * co_count + co;
+            for (int nu = 0; nu < 4; ++nu) {
+                const float r0 = t[nu][0], r1 = t[nu][1], r2 = t[nu][2];
+                const float row[4] = {r0, (r0 + r1 + r2) * 0.5f, (r0 - r1 + r2) * 0.5f, r2};
+                for (int xi = 0; xi < 4; ++xi) u[size_t(nu * 4 + xi) * plane] = row[xi];
+            }
+        }
+    }
+}
+
+void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w) {
+    if (model->prepared_set.load() == w.get()) return;
+    std::lock_guard<std::mutex> lock(model->prepare_mutex);
+    if (model->prepared_set.load() == w.get()) return;
+    ProfileScope scope("(runtime) prepare weights");
+    const cnnrt_model_desc *d = model->desc;
+    // The snapshot is shared and otherwise immutable: other infer calls with
+    // it wait on prepare_mutex before reading these, and nothing else does.
+    auto &weights = const_cast<cnnrt_model::Weights &>(*w);
+    for (int i = 0; i < d->num_params; ++i)
+        if (is_prepared(d->params[i]))
+            transform_winograd_filters(d->params[i], weights[size_t(d->params[i].sources[0])].data(),
+                                       weights[size_t(i)].data());
+    model->prepared_set.store(w.get());
+}
+
 void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w) {
     for (int i = 0; i < d->num_params; ++i) {
         const cnnrt_param_desc &p = d->params[i];
-        if (p.derive == CNNRT_DERIVE_NONE) continue;
+        if (p.derive == CNNRT_DERIVE_NONE || is_prepared(p)) continue;
         auto src = [&](int k) -> const float * {
             return p.sources[k] < 0 ? nullptr : w[size_t(p.sources[k])].data();
         };
@@ -554,6 +617,7 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         }
 
         const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
+        prepare_weights(model, weights);
         Buffers bufs;
         bufs.input = input;
         bufs.output = output;
@@ -620,13 +684,16 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
         std::vector<std::vector<float>> new_params(grads.size());
         std::vector<bool> has_new(grads.size(), false);
         const std::vector<bool> has_grad = params_with_grad(d);
-        for (int i = 0; i < d->num_params; ++i)
-            if (has_grad[size_t(i)]) grads[size_t(i)].assign(size_t(param_numel(d->params[i])), 0.0f);
-        for (int i = 0; i < d->num_tensors; ++i) {
-            const cnnrt_tensor_desc &t = d->tensors[i];
-            if (t.storage != CNNRT_STORAGE_NEW_PARAM || has_new[size_t(t.index)]) continue;
-            has_new[size_t(t.index)] = true;
-            new_params[size_t(t.index)] = (*weights)[size_t(t.index)];
+        {
+            ProfileScope scope("(runtime) zero gradients");
+            for (int i = 0; i < d->num_params; ++i)
+                if (has_grad[size_t(i)]) grads[size_t(i)].assign(size_t(param_numel(d->params[i])), 0.0f);
+            for (int i = 0; i < d->num_tensors; ++i) {
+                const cnnrt_tensor_desc &t = d->tensors[i];
+                if (t.storage != CNNRT_STORAGE_NEW_PARAM || has_new[size_t(t.index)]) continue;
+                has_new[size_t(t.index)] = true;
+                new_params[size_t(t.index)] = (*weights)[size_t(t.index)];
+            }
         }
         uint32_t seed = step_seed(model->train_steps);
 
@@ -661,10 +728,16 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
         // optimiser state into the spare state, so a failure leaves both as they were.
         std::shared_ptr<cnnrt_model::Weights> next = std::move(model->spare_weights);
         if (!next || next.use_count() != 1) next = std::make_shared<cnnrt_model::Weights>();
-        apply_optimizer(d, model->optimizer, model->spare_optimizer, *weights, *next, grads);
+        {
+            ProfileScope scope("(runtime) optimiser step");
+            apply_optimizer(d, model->optimizer, model->spare_optimizer, *weights, *next, grads);
+        }
         for (int i = 0; i < d->num_params; ++i)
             if (has_new[size_t(i)]) (*next)[size_t(i)].swap(new_params[size_t(i)]);
-        compute_derived(d, *next);
+        {
+            ProfileScope scope("(runtime) derived parameters");
+            compute_derived(d, *next);
+        }
 
         // Commit: nothing below throws.
         std::shared_ptr<const cnnrt_model::Weights> retired = model->exchange(std::move(next));

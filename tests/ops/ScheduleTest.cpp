@@ -1,6 +1,8 @@
 // Every kind of candidate schedule `cnnc tune` may pick (ops' scheduleSpace)
 // computes the same function: each is forced with --schedule and compared with
 // the naive reference, on odd shapes at batch 1 and 7.
+#include <dlfcn.h>
+
 #include "tests/ops/OpsCommon.h"
 
 namespace cnnc_test {
@@ -37,6 +39,33 @@ TEST(Schedules, WinogradOnOddMapsWithResidual) {
         expectScheduleMatches("sched_wino", {3, 13, 11}, body, w, reference, s);
     for (const char *s : {"winograd=1,wino_par=0", "tile_c=8,tile_x=1,winograd=1,wino_par=1"})
         expectScheduleMatches("sched_wino_wide", {3, 19, 21}, body, w, reference, s);
+}
+
+TEST(Schedules, WinogradFilterVectorsOnSmallMaps) {
+    // GEMMs vectorized over output channels (FV vectors x TX tiles): 7 x 7
+    // maps (a tile row of 4, the last half outside) and 11 x 13 (6 tiles a
+    // row: TX 4 rounds up past the map, TX 6 fits); 16 and 24 filters, two
+    // channel blocks or one per task.
+    for (int filters : {16, 24}) {
+        SCOPED_TRACE(std::to_string(filters) + " filters");
+        TensorMap w;
+        addConv(w, "c1", filters, 5, 3);
+        addConv(w, "c2", filters, filters, 3, false);
+        RefFn reference = [&](const Arr &x) {
+            Arr y = ref::relu(conv(x, w, "c1", filters, 3, 1, 1));
+            return ref::relu(ref::add(conv(y, w, "c2", filters, 3, 1, 1), y));
+        };
+        std::string f = std::to_string(filters);
+        std::string body = "y = x -> conv(" + f + ", 3, pad=1, name=\"c1\") -> relu\n"
+                           "z = y -> conv(" + f + ", 3, pad=1, bias=false, name=\"c2\")\n"
+                           "return (z + y) -> relu";
+        std::vector<std::string> schedules{"tile_x=4,wino_filters=2,winograd=1", "tile_x=8,wino_filters=1,winograd=1",
+                                           "tile_x=6,wino_filters=2,winograd=1"};
+        if (filters == 24) schedules = {"tile_x=4,wino_filters=3,winograd=1", "tile_x=8,wino_filters=1,winograd=1"};
+        for (const std::string &s : schedules)
+            for (Shape in : {Shape{5, 7, 7}, Shape{5, 11, 13}})
+                expectScheduleMatches("sched_wino_fv", in, body, w, reference, s);
+    }
 }
 
 TEST(Schedules, WinogradUnpadded) {
@@ -85,6 +114,54 @@ TEST(Schedules, WinogradWithTilePooledOutput) {
                               "tile_c=8,tile_x=1,winograd=1,wino_par=1"})
             expectScheduleMatches("sched_wino_pool", c.in, body, w, c.reference, s);
     }
+}
+
+TEST(Schedules, WinogradFiltersFollowFoldedBatchNormAndTraining) {
+    // The inference kernel reads its filters transformed, prepared by the
+    // runtime from the weight, here itself derived (a folded batchnorm); after
+    // a train_step they must be prepared again from the new weights.
+    TensorMap w;
+    addConv(w, "c", 6, 2, 3, false);
+    addBatchnorm(w, "bn", 6);
+    addDense(w, "fc", 3, 6 * 9 * 7);
+    RefFn reference = [&](const Arr &x) {
+        return dense(ref::flatten(ref::relu(batchnorm(conv(x, w, "c", 6, 3, 1, 1), w, "bn", 1e-5))), w, "fc", 3);
+    };
+    const std::string body = "return x -> conv(6, 3, pad=1, bias=false, name=\"c\") -> batchnorm(name=\"bn\") "
+                             "-> relu -> flatten -> dense(3, name=\"fc\")";
+    const Shape in{2, 9, 7};
+    CompiledModel m = compileNet("sched_wino_train", in, body, {"--train", "--schedule=winograd=1,wino_par=0"});
+    ASSERT_TRUE(m.ok()) << m.error();
+    ASSERT_EQ(m.setWeights(w), 0) << m.lastError();
+    expectMatchesReference(m, in, reference);
+
+    void *lib = dlopen(m.soPath().c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(lib, nullptr) << dlerror();
+    auto trainStep = reinterpret_cast<int (*)(void *, const float *, const int32_t *, int, float *)>(
+        dlsym(lib, "sched_wino_train_train_step"));
+    ASSERT_NE(trainStep, nullptr);
+    const int batch = 7;
+    std::vector<float> x = randomNormal(size_t(batch) * size_t(in.size()), 11);
+    std::vector<int32_t> labels{0, 1, 2, 2, 1, 0, 1};
+    std::vector<float> before = m.infer(x, batch);
+    float loss = 0;
+    // Two steps: the second writes into the set the first retired (the one
+    // `before` ran with), so a stale record of what was prepared would show.
+    for (int step = 0; step < 2; ++step)
+        ASSERT_EQ(trainStep(m.model(), x.data(), labels.data(), batch, &loss), 0) << m.lastError();
+    std::vector<float> after = m.infer(x, batch);
+    EXPECT_NE(after, before) << "the step changed no output";
+
+    // A fresh instance loading the stepped weights prepares its filters from them.
+    TempDir dir;
+    const std::string path = dir.path() + "/stepped.safetensors";
+    ASSERT_EQ(m.saveWeights(path), 0) << m.lastError();
+    void *fresh = m.createInstance();
+    ASSERT_NE(fresh, nullptr);
+    ASSERT_EQ(m.loadWeights(path, fresh), 0) << m.lastError();
+    EXPECT_EQ(m.infer(x, batch, fresh), after);
+    m.api().destroy(fresh);
+    dlclose(lib);
 }
 
 TEST(Schedules, StridedConvWithDeinterleavedInput) {

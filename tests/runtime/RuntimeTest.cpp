@@ -687,6 +687,46 @@ TEST(Weights, FoldedBatchNormIsDerivedNotStored) {
     EXPECT_NE(err().find("missing source"), std::string::npos) << err();
 }
 
+TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
+    // conv.weight [co=2, ci=3, 3, 3] and its transformed filters [4, 4, ci, co].
+    cnnrt_param_desc params[2] = {
+        {"conv.weight", 4, {2, 3, 3, 3}, CNNRT_INIT_UNIFORM_FAN_IN, 27, NOT_DERIVED},
+        {"conv.weight.winograd", 4, {4, 4, 3, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_WINOGRAD_FILTER,
+         {0, -1, -1, -1, -1, -1}, 0.0f},
+    };
+    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
+    cnnrt_model_desc d = {"wino", {1, 1, 1}, 1, 2, params, 1, tensors, 0, nullptr, 0, 0};
+    Model m(&d);
+    ASSERT_NE(m.m, nullptr) << err();
+    // Not computed with the other derived parameters: the first infer call prepares them.
+    auto p = params_of(m);
+    EXPECT_EQ(p[1], std::vector<float>(p[1].size(), 0.0f));
+    float x = 1.0f, y = 0.0f;
+    ASSERT_EQ(cnnrt_infer(m, &x, 1, &y), 0) << err();
+    p = params_of(m);
+    // U = G g G^T in double, G from Lavin & Gray's F(2x2, 3x3).
+    const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    for (int co = 0; co < 2; ++co)
+        for (int ci = 0; ci < 3; ++ci)
+            for (int nu = 0; nu < 4; ++nu)
+                for (int xi = 0; xi < 4; ++xi) {
+                    double u = 0;
+                    for (int ky = 0; ky < 3; ++ky)
+                        for (int kx = 0; kx < 3; ++kx)
+                            u += G[nu][ky] * G[xi][kx] * p[0][size_t(((co * 3 + ci) * 3 + ky) * 3 + kx)];
+                    EXPECT_NEAR(p[1][size_t(((nu * 4 + xi) * 3 + ci) * 2 + co)], u, 1e-6)
+                        << "co " << co << " ci " << ci << " nu " << nu << " xi " << xi;
+                }
+
+    params[1].shape[2] = 2;  // not the source's input channels
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("is not shaped [4, 4, ci, co]"), std::string::npos) << err();
+    params[1].shape[2] = 3;
+    params[1].sources[0] = 1;  // itself
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("needs a source parameter listed before it"), std::string::npos) << err();
+}
+
 // ---------------------------------------------------------------- IDX
 
 std::string be32(uint32_t v) {
