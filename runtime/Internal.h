@@ -136,6 +136,20 @@ bool profile_enabled();
 double profile_now();
 void profile_record(const char *kernel, double seconds);
 
+// For the duration of an infer or train_step call: the calling thread and
+// Halide's workers each on a core of their own (ThreadPlacement.cpp).
+class CallPlacement {
+public:
+    CallPlacement();
+    ~CallPlacement();
+    CallPlacement(const CallPlacement &) = delete;
+    CallPlacement &operator=(const CallPlacement &) = delete;
+
+private:
+    void *saved_mask_ = nullptr;  // the caller's own cpu_set_t, restored on return
+    int previous_role_ = 0;
+};
+
 // Times the enclosing scope under `label` when profiling (runtime work between
 // kernels, e.g. the optimiser step), so profiles account for all of a call.
 struct ProfileScope {

@@ -606,6 +606,7 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
         install_halide_error_handler();
         const cnnrt_model_desc *d = model->desc;
+        CallPlacement placement;
 
         int64_t arena_floats = 0;
         check_batch(model, batch, d->arena_floats_per_sample, arena_floats);
@@ -660,6 +661,7 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
                 throw Error("label " + std::to_string(labels[i]) + " at index " + std::to_string(i) +
                             " is out of range [0, " + std::to_string(d->num_classes) + ")");
         install_halide_error_handler();
+        CallPlacement placement;
 
         // Serialises training-state users (train_step, set_*, checkpoints, load_weights);
         // inference does not take this lock and keeps using its snapshots.

@@ -1,6 +1,7 @@
 // Unit tests for the cnnrt runtime, with a hand-made model (see TestModel.h).
 #include <gtest/gtest.h>
 #include <dirent.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -685,6 +686,38 @@ TEST(Weights, FoldedBatchNormIsDerivedNotStored) {
     params[6].sources[4] = -1;  // the mean is required
     EXPECT_EQ(cnnrt_create(&d), nullptr);
     EXPECT_NE(err().find("missing source"), std::string::npos) << err();
+}
+
+// The number of cores the thread running the first kernel of a call may use.
+std::atomic<int> g_kernel_cores{-1};
+int k_scale_recording_cores(void **args) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    g_kernel_cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+    return k_scale(args);
+}
+
+TEST(Api, CallsRunOnOneCoreAndRestoreTheCallersMask) {
+    // ThreadPlacement.cpp: during a call the calling thread has a core of its
+    // own (Halide's workers take the others); afterwards its mask is its own again.
+    cpu_set_t before;
+    CPU_ZERO(&before);
+    ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+    const cnnrt_kernel_desc kernels[] = {{"scale", k_scale_recording_cores, 4, kScaleArgs},
+                                         {"fc", k_fc, 4, kFcArgs}};
+    cnnrt_model_desc d = kDesc;
+    d.kernels = kernels;
+    Model m(&d);
+    ASSERT_NE(m.m, nullptr) << err();
+    std::vector<float> in(IN, 1.0f), out(OUT);
+    ASSERT_EQ(cnnrt_infer(m, in.data(), 1, out.data()), 0) << err();
+    const char *env = std::getenv("CNNRT_PIN_THREADS");
+    const bool placing = CPU_COUNT(&before) >= 2 && !(env && std::string(env) == "0");
+    EXPECT_EQ(g_kernel_cores.load(), placing ? 1 : CPU_COUNT(&before));
+    cpu_set_t after;
+    CPU_ZERO(&after);
+    ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+    EXPECT_TRUE(CPU_EQUAL(&before, &after));
 }
 
 TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
