@@ -82,8 +82,13 @@ struct WinogradStages {
     Halide::Func padded, U, V, M; // with flatTiles, M is indexed (t, xi, nu, co, n)
     Halide::Var n; // the stages' batch variable (the output's may differ)
     bool preparedU = false; // U reads prepared filters: nothing to compute
+    Halide::Func filters;   // else the weights staged filter-innermost, which U transforms
 };
 Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
+// Stages built with flatTiles, scheduled as training's filter-vector GEMMs
+// (2 filter vectors x 4 tiles); `conv` is what winogradConv returned.
+void scheduleWinogradFilterGemm(const WinogradStages &stages, Halide::Func conv, Halide::Func output, Halide::Var x,
+                                Halide::Var y, Halide::Var c, Halide::Var n, const ConvGeometry &g, int vectorWidth);
 void scheduleWinogradStages(const WinogradStages &stages, Halide::Func output, Halide::Var x, Halide::Var y,
                             Halide::Var c, Halide::Var n, const ConvGeometry &g, const struct ScheduleChoice &choice,
                             int vectorWidth, bool tilePooled = false);

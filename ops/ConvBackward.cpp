@@ -130,21 +130,25 @@ Func winogradInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     t.cin = g.filters, t.filters = g.cin, t.h = g.oh, t.w = g.ow, t.oh = g.h, t.ow = g.w, t.bias = false;
     t.pad = Pair{2 - g.pad.h, 2 - g.pad.w};
     TensorType dyType = mapType(g.filters, g.oh, g.ow), dxType = mapType(g.cin, g.h, g.w);
-    // On small maps (ResNet's 14x14 and 7x7) the per-call filter transform and
-    // the short tile rows cost more than Winograd saves (measured).
+    // On small maps (ResNet's 14x14 and 7x7) the short tile rows cost more
+    // than Winograd saves (measured); there, the filter-vector GEMMs where the
+    // input channels (dx's filters) fill whole register tiles.
     bool large = g.h >= 28 && g.w >= 28;
-    if (!large || g.pad.h > 2 || g.pad.w > 2 || !winogradApplies(g, ctx.outType()) || !winogradApplies(t, dxType))
+    bool filterGemm = !large && winogradFilterGemmApplies(t, dxType, 2, 8);
+    if ((!large && !filterGemm) || g.pad.h > 2 || g.pad.w > 2 || !winogradApplies(g, ctx.outType()) ||
+        !winogradApplies(t, dxType))
         return Func();
     Var kx("kx"), ky("ky"), ci("ci"), co("co");
     Func flipped(ctx.fname("d_input_filters"));
     flipped(kx, ky, co, ci) = ctx.params[0](2 - kx, 2 - ky, ci, co);
-    WinogradInputs in{dyp, dyType, flipped, Func(), false, Expr(), t, ctx.fname("d_input_"), ctx.x, ctx.y, ctx.c, ctx.n};
+    WinogradInputs in{dyp, dyType, flipped, Func(), filterGemm, Expr(), t, ctx.fname("d_input_"), ctx.x, ctx.y, ctx.c, ctx.n};
     WinogradStages stages;
     Func conv = winogradConv(in, stages);
     Func dx(ctx.fname("d_input"));
     dx(ctx.x, ctx.y, ctx.c, ctx.n) = conv(ctx.x, ctx.y, ctx.c, ctx.n);
     dx.compute_root();
-    scheduleWinogradStages(stages, dx, ctx.x, ctx.y, ctx.c, ctx.n, t, ScheduleChoice{}, 8);
+    if (filterGemm) scheduleWinogradFilterGemm(stages, conv, dx, ctx.x, ctx.y, ctx.c, ctx.n, t, 8);
+    else scheduleWinogradStages(stages, dx, ctx.x, ctx.y, ctx.c, ctx.n, t, ScheduleChoice{}, 8);
     return dx;
 }
 

@@ -42,9 +42,24 @@ struct WinogradTiling {
     int filterVectors; // > 0: the GEMMs vectorized over output channels (filterGemm)
 };
 
-WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice) {
+// Training kernels (not tuned) on maps from 14 to 27: the filter-vector GEMMs
+// where the filters fill whole register tiles of 2 vectors. Not on 7x7: there
+// the per-call filter transform (16 MB for 512 channels, written and read
+// back) ate the gain, 13.8 ms per call at batch 8 against 12.5 for the
+// direct conv (and 8.2 in inference, with the filters prepared).
+bool trainingFilterGemm(const ConvGeometry &g) {
+    return (g.w < 28 || g.h < 28) && g.w >= 14 && g.h >= 14 && g.filters % 16 == 0;
+}
+
+WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice, bool training = false) {
     int64_t tilesX = (g.ow + 1) / 2, tilesY = (g.oh + 1) / 2;
     WinogradTiling t;
+    t.filterVectors = choice.get("wino_filters", training && trainingFilterGemm(g) ? 2 : 0);
+    if (t.filterVectors > 0) {
+        t.tileX = choice.get("tile_x", 4);
+        t.tileC = t.rows = 1, t.channelTasks = false;
+        return t;
+    }
     // By default 2 vectors of tiles x 6 channels wherever a tile row fills
     // more than one vector (ResNet's 28x28 maps, 14 tiles: 1.2-1.4x faster
     // than 1 vector x 8 channels, which loads a vector and 8 broadcasts per 8 FMAs).
@@ -52,8 +67,17 @@ WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice) {
     t.tileC = choice.get("tile_c", t.tileX == 2 ? 6 : 8);
     t.rows = choice.get("rows", 1);
     t.channelTasks = choice.get("wino_par", tilesY >= 4 ? 0 : 1) == 1;
-    t.filterVectors = choice.get("wino_filters", 0);
     return t;
+}
+
+// The filter transform computed in the kernel (training: the step's weights).
+void scheduleFilterTransform(Func U, Func filters, const ConvGeometry &g, int vw) {
+    Vars v;
+    Var kx("kx"), ky("ky");
+    filters.compute_at(U, v.ci).unroll(kx).unroll(ky);
+    if (g.filters >= vw) filters.vectorize(v.co, vw, TailStrategy::GuardWithIf);
+    U.compute_root().reorder_storage(v.co, v.ci, v.xi, v.nu).reorder(v.co, v.xi, v.nu, v.ci).unroll(v.xi).unroll(v.nu).parallel(v.ci);
+    if (g.filters >= vw) U.vectorize(v.co, vw, TailStrategy::GuardWithIf); // RoundUp would read filters past the last
 }
 
 // Output channels per task of the filter-vectorized GEMMs: two register
@@ -81,6 +105,7 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
     Func padded = st.padded, V = st.V, M = st.M;
     int tilesX = int((g.ow + 1) / 2);
     int block = filterBlock(g, tiling.filterVectors, vw);
+    if (!st.preparedU) scheduleFilterTransform(st.U, st.filters, g, vw);
     int TX = std::max(1, std::min<int>(tiling.tileX, tilesX * ((g.oh + 1) / 2)));
     Var co("co"), cb("cb"), px("x"), py("y"), pc("c");
     output.split(c, co, cb, block).reorder(x, y, cb, n, co).parallel(co);
@@ -120,9 +145,11 @@ bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const
                     bool training) {
     // Training kernels are not tuned: their 3x3 convs on maps of 28 and more
     // take Winograd (ResNet-18's 56x56 and 28x28 layers: 1.2-1.5x faster than
-    // the default direct schedule, in training's unfused kernels).
+    // the default direct schedule, in training's unfused kernels), and on
+    // smaller maps with filters in multiples of 16 the filter-vector GEMMs.
     bool largeMap = g.w >= 28 && g.h >= 28;
-    return choice.get("winograd", training && largeMap ? 1 : 0) == 1 && winogradApplies(g, kernelOutput);
+    bool byDefault = training && (largeMap || trainingFilterGemm(g));
+    return choice.get("winograd", byDefault ? 1 : 0) == 1 && winogradApplies(g, kernelOutput);
 }
 
 ParamDecl winogradFilterDecl(const ConvGeometry &g) {
@@ -147,8 +174,13 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     int px = int(g.pad.w), py = int(g.pad.h);
 
     Func U(in.prefix + "wino_u");
+    // The 9 taps of a filter vector, gathered once (the weights are filter-
+    // outermost) and then read contiguously by U's 16 unrolled outputs.
+    Func filters(in.prefix + "wino_g");
+    Var kx("kx"), ky("ky");
+    if (!in.transformed.defined()) filters(v.co, kx, ky, v.ci) = weight(kx, ky, v.ci, v.co);
     auto gcol = [&](int ky) {
-        return rowG(v.xi, weight(0, ky, v.ci, v.co), weight(1, ky, v.ci, v.co), weight(2, ky, v.ci, v.co));
+        return rowG(v.xi, filters(v.co, 0, ky, v.ci), filters(v.co, 1, ky, v.ci), filters(v.co, 2, ky, v.ci));
     };
     if (in.transformed.defined()) U(v.co, v.xi, v.nu, v.ci) = in.transformed(v.co, v.ci, v.xi, v.nu);
     else U(v.co, v.xi, v.nu, v.ci) = rowG(v.nu, gcol(0), gcol(1), gcol(2));
@@ -179,7 +211,7 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     auto arow = [&](int nu) { return rowAT(x % 2, m(0, nu), m(1, nu), m(2, nu), m(3, nu)); };
     Expr result = rowAT(y % 2, arow(0), arow(1), arow(2), arow(3));
     out(x, y, c, n) = in.bias.defined() ? result + in.bias : result;
-    st = WinogradStages{padded, U, V, M, n, in.transformed.defined()};
+    st = WinogradStages{padded, U, V, M, n, in.transformed.defined(), in.transformed.defined() ? Func() : filters};
     return out;
 }
 
@@ -189,7 +221,7 @@ Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
     // kernels transform them once per call, from the weights of the step.
     Func weight = ctx.training ? ctx.params[0] : Func();
     Func transformed = ctx.training ? Func() : ctx.params[0];
-    bool flatTiles = !ctx.training && tilingFor(g, ctx.choice).filterVectors > 0;
+    bool flatTiles = tilingFor(g, ctx.choice, ctx.training != nullptr).filterVectors > 0;
     WinogradInputs in{ctx.inputs[0], ctx.inputTypes[0], weight, transformed, flatTiles, bias, g, ctx.fname(""),
                       ctx.x, ctx.y, ctx.c, ctx.n};
     WinogradStages st;
@@ -198,17 +230,25 @@ Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
     ctx.stages["wino_u"] = st.U;
     ctx.stages["wino_v"] = st.V;
     ctx.stages["wino_m"] = st.M;
+    if (st.filters.defined()) ctx.stages["wino_g"] = st.filters;
     return out;
 }
 
 void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
     WinogradStages st{s.op.stages.at("padded"), s.op.stages.at("wino_u"), s.op.stages.at("wino_v"),
-                      s.op.stages.at("wino_m"), s.op.n, !s.op.training};
-    WinogradTiling tiling = tilingFor(g, s.op.choice);
-    if (tiling.filterVectors > 0 && st.preparedU)
+                      s.op.stages.at("wino_m"), s.op.n, !s.op.training,
+                      s.op.training ? s.op.stages.at("wino_g") : Func()};
+    WinogradTiling tiling = tilingFor(g, s.op.choice, s.op.training != nullptr);
+    if (tiling.filterVectors > 0)
         return scheduleFilterGemm(st, s.self, s.output, s.x, s.y, s.c, s.n, g, tiling, s.vectorWidth);
     scheduleWinogradStages(st, s.output, s.x, s.y, s.c, s.n, g, s.op.choice, s.vectorWidth,
                            winogradTilePooled(g, s.outputType));
+}
+
+void scheduleWinogradFilterGemm(const WinogradStages &st, Func conv, Func output, Var x, Var y, Var c, Var n,
+                                const ConvGeometry &g, int vw) {
+    WinogradTiling tiling = tilingFor(g, ScheduleChoice{{{"wino_filters", 2}, {"tile_x", 4}}});
+    scheduleFilterGemm(st, conv, output, x, y, c, n, g, tiling, vw);
 }
 
 bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw) {
@@ -252,10 +292,7 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
     V.reorder(v.xi, v.nu, v.tx, v.ty, v.ci, st.n).unroll(v.xi).unroll(v.nu);
     V.vectorize(v.tx, tileVector, TailStrategy::RoundUp);
 
-    if (!st.preparedU) {
-        U.compute_root().reorder_storage(v.co, v.ci, v.xi, v.nu).reorder(v.co, v.xi, v.nu, v.ci).unroll(v.xi).unroll(v.nu).parallel(v.ci);
-        if (g.filters >= vw) U.vectorize(v.co, vw, TailStrategy::GuardWithIf); // RoundUp would read filters past the last
-    }
+    if (!st.preparedU) scheduleFilterTransform(U, st.filters, g, vw);
 
     // The GEMMs: per (xi, nu) and input channel, NX vectors of tiles times TC
     // output channels accumulate in registers, as in the direct conv.
