@@ -85,6 +85,9 @@ struct WinogradStages {
     Halide::Func filters;   // else the weights staged filter-innermost, which U transforms
 };
 Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
+// B^T d B of every tile's 4x4 input patch, V(tx, ty, xi, nu, c, n), from a
+// zero-padded input (the forward's and the weight gradient's).
+Halide::Func winogradInputPatches(Halide::Func padded, const ConvGeometry &g, Halide::Var n, const std::string &name);
 // Stages built with flatTiles, scheduled as training's filter-vector GEMMs
 // (2 filter vectors x 4 tiles); `conv` is what winogradConv returned.
 void scheduleWinogradFilterGemm(const WinogradStages &stages, Halide::Func conv, Halide::Func output, Halide::Var x,

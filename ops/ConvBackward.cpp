@@ -242,23 +242,20 @@ Func weightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b, Func i
 //    values are broadcast: 8 loads per 12 FMAs, the tiles the reduction loop.
 // Undefined where it does not apply.
 Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b, Func in, Func dyp) {
-    const int CI = int(g.cin), CO = int(g.filters), lanes = 8, FV = 2, TCI = 6;
+    const int CO = int(g.filters), lanes = 8, FV = 2, TCI = 6;
     bool applies = g.size.w == 3 && g.size.h == 3 && g.stride.w == 1 && g.stride.h == 1 && g.dilation.w == 1 &&
                    g.dilation.h == 1 && g.groups == 1 && g.ow >= 14 && g.oh >= 2 && CO % (FV * lanes) == 0;
     if (!applies) return Func();
-    const int OW = int(g.ow), OH = int(g.oh), px = int(g.pad.w), py = int(g.pad.h);
+    const int OW = int(g.ow), OH = int(g.oh);
     const int tilesX = (OW + 1) / 2, tilesY = (OH + 1) / 2;
     Var tx("tx"), ty("ty"), xi("xi"), nu("nu"), ci("ci"), co("co"), kx("kx"), ky("ky"), n = ctx.n;
-    auto rowBT = [](Expr k, Expr d0, Expr d1, Expr d2, Expr d3) { return mux(k, {d0 - d2, d1 + d2, d2 - d1, d1 - d3}); };
     auto rowA = [](Expr k, Expr e0, Expr e1) { return mux(k, {e0, e0 + e1, e0 - e1, -e1}); };
     auto rowGT = [](Expr k, Expr m0, Expr m1, Expr m2, Expr m3) {
         return mux(k, {m0 + 0.5f * (m1 + m2), 0.5f * (m1 - m2), 0.5f * (m1 + m2) + m3});
     };
 
-    Func V(ctx.fname("d_weight_wino_v"));
-    auto d = [&](int i, int j) { return in(2 * tx + i - px, 2 * ty + j - py, ci, n); };
-    auto brow = [&](int j) { return rowBT(xi, d(0, j), d(1, j), d(2, j), d(3, j)); };
-    V(tx, ty, xi, nu, ci, n) = rowBT(nu, brow(0), brow(1), brow(2), brow(3));
+    Func V = winogradInputPatches(in, g, n, ctx.fname("d_weight_wino_v"));
+    Var vci = V.args()[4]; // V's own channel variable
 
     // dy is zero past the map: a tile hanging over the edge has no output there.
     Func D(ctx.fname("d_weight_wino_dy"));
@@ -293,8 +290,8 @@ Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b
         .fuse(pos, cb, task)
         .parallel(task);
     // Per sample, inside M's loop over samples.
-    V.compute_at(M, r.z).reorder_storage(tx, ty, ci, xi, nu, n).reorder(xi, nu, tx, ty, ci, n).unroll(xi).unroll(nu);
-    V.vectorize(tx, tileFactor(tilesX, lanes), TailStrategy::RoundUp).parallel(ci);
+    V.compute_at(M, r.z).reorder_storage(tx, ty, vci, xi, nu, n).reorder(xi, nu, tx, ty, vci, n).unroll(xi).unroll(nu);
+    V.vectorize(tx, tileFactor(tilesX, lanes), TailStrategy::RoundUp).parallel(vci);
     D.compute_at(M, r.z).reorder_storage(co, tx, ty, xi, nu, n).reorder(co, xi, nu, tx, ty, n).unroll(xi).unroll(nu);
     D.vectorize(co, lanes).parallel(ty);
     dw.compute_root().reorder(kx, ky, ci, co).unroll(kx).unroll(ky).parallel(co);

@@ -136,6 +136,16 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
 
 } // namespace
 
+Func winogradInputPatches(Func padded, const ConvGeometry &g, Var n, const std::string &name) {
+    Vars v;
+    int px = int(g.pad.w), py = int(g.pad.h);
+    Func V(name);
+    auto d = [&](int i, int j) { return padded(2 * v.tx + i - px, 2 * v.ty + j - py, v.ci, n); };
+    auto brow = [&](int j) { return rowBT(v.xi, d(0, j), d(1, j), d(2, j), d(3, j)); };
+    V(v.tx, v.ty, v.xi, v.nu, v.ci, n) = rowBT(v.nu, brow(0), brow(1), brow(2), brow(3));
+    return V;
+}
+
 bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput) {
     auto halved = [](int64_t pooled, int64_t conv) { return pooled == conv / 2 || pooled == (conv + 1) / 2; };
     return kernelOutput.height() != g.oh && halved(kernelOutput.height(), g.oh) && halved(kernelOutput.width(), g.ow);
@@ -171,7 +181,6 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     Var x = in.x, y = in.y, c = in.c, n = in.n;
     Func padded = padSpatial(in.input, in.inputType, 0.0f, in.prefix + "padded");
     Func weight = in.weight; // (kx, ky, ci, co)
-    int px = int(g.pad.w), py = int(g.pad.h);
 
     Func U(in.prefix + "wino_u");
     // The 9 taps of a filter vector, gathered once (the weights are filter-
@@ -185,10 +194,7 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     if (in.transformed.defined()) U(v.co, v.xi, v.nu, v.ci) = in.transformed(v.co, v.ci, v.xi, v.nu);
     else U(v.co, v.xi, v.nu, v.ci) = rowG(v.nu, gcol(0), gcol(1), gcol(2));
 
-    Func V(in.prefix + "wino_v");
-    auto d = [&](int i, int j) { return padded(2 * v.tx + i - px, 2 * v.ty + j - py, v.ci, n); };
-    auto brow = [&](int j) { return rowBT(v.xi, d(0, j), d(1, j), d(2, j), d(3, j)); };
-    V(v.tx, v.ty, v.xi, v.nu, v.ci, n) = rowBT(v.nu, brow(0), brow(1), brow(2), brow(3));
+    Func V = winogradInputPatches(padded, g, n, in.prefix + "wino_v");
 
     Func M(in.prefix + "wino_m");
     RDom r(0, int(g.cin), in.prefix + "wino_r");
