@@ -50,12 +50,13 @@ bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput);
 // inverse transform, so the conv's map never exists.
 bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput);
 // Whether the kernel computes the conv with Winograd: `choice` says so (in
-// training, which is not tuned, by default on maps of 28 and more) and it applies.
+// training, which is not tuned, by default on maps of 28 and more, and on maps
+// of 14 to 27 with filters in multiples of 16) and it applies.
 bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
                     bool training);
 // Whether the GEMMs may be vectorized over output channels ("wino_filters",
-// FV vectors of vw filters; inference only): a whole number of register tiles
-// of filters, and the conv's own output (no tile-pooled pool).
+// FV vectors of vw filters): a whole number of register tiles of filters, and
+// the conv's own output (no tile-pooled pool).
 bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw);
 // The transformed filters an inference kernel with Winograd reads instead of
 // its weight: a parameter the runtime prepares once per set of weights.
@@ -81,8 +82,8 @@ struct WinogradInputs {
 struct WinogradStages {
     Halide::Func padded, U, V, M; // with flatTiles, M is indexed (t, xi, nu, co, n)
     Halide::Var n; // the stages' batch variable (the output's may differ)
-    bool preparedU = false; // U reads prepared filters: nothing to compute
-    Halide::Func filters;   // else the weights staged filter-innermost, which U transforms
+    Halide::Func filters; // the weights staged filter-innermost, which U transforms; undefined
+                          // when U reads prepared filters (nothing to compute)
 };
 Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
 // B^T d B of every tile's 4x4 input patch, V(tx, ty, xi, nu, c, n), from a

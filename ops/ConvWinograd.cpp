@@ -105,7 +105,7 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
     Func padded = st.padded, V = st.V, M = st.M;
     int tilesX = int((g.ow + 1) / 2);
     int block = filterBlock(g, tiling.filterVectors, vw);
-    if (!st.preparedU) scheduleFilterTransform(st.U, st.filters, g, vw);
+    if (st.filters.defined()) scheduleFilterTransform(st.U, st.filters, g, vw);
     int TX = std::max(1, std::min<int>(tiling.tileX, tilesX * ((g.oh + 1) / 2)));
     Var co("co"), cb("cb"), px("x"), py("y"), pc("c");
     output.split(c, co, cb, block).reorder(x, y, cb, n, co).parallel(co);
@@ -217,7 +217,7 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     auto arow = [&](int nu) { return rowAT(x % 2, m(0, nu), m(1, nu), m(2, nu), m(3, nu)); };
     Expr result = rowAT(y % 2, arow(0), arow(1), arow(2), arow(3));
     out(x, y, c, n) = in.bias.defined() ? result + in.bias : result;
-    st = WinogradStages{padded, U, V, M, n, in.transformed.defined(), in.transformed.defined() ? Func() : filters};
+    st = WinogradStages{padded, U, V, M, n, in.transformed.defined() ? Func() : filters};
     return out;
 }
 
@@ -242,8 +242,8 @@ Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
 
 void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
     WinogradStages st{s.op.stages.at("padded"), s.op.stages.at("wino_u"), s.op.stages.at("wino_v"),
-                      s.op.stages.at("wino_m"), s.op.n, !s.op.training,
-                      s.op.training ? s.op.stages.at("wino_g") : Func()};
+                      s.op.stages.at("wino_m"), s.op.n,
+                      s.op.stages.count("wino_g") ? s.op.stages.at("wino_g") : Func()};
     WinogradTiling tiling = tilingFor(g, s.op.choice, s.op.training != nullptr);
     if (tiling.filterVectors > 0)
         return scheduleFilterGemm(st, s.self, s.output, s.x, s.y, s.c, s.n, g, tiling, s.vectorWidth);
@@ -298,7 +298,7 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
     V.reorder(v.xi, v.nu, v.tx, v.ty, v.ci, st.n).unroll(v.xi).unroll(v.nu);
     V.vectorize(v.tx, tileVector, TailStrategy::RoundUp);
 
-    if (!st.preparedU) scheduleFilterTransform(U, st.filters, g, vw);
+    if (st.filters.defined()) scheduleFilterTransform(U, st.filters, g, vw);
 
     // The GEMMs: per (xi, nu) and input channel, NX vectors of tiles times TC
     // output channels accumulate in registers, as in the direct conv.

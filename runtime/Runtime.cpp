@@ -386,10 +386,11 @@ void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int
             args[size_t(a)] = &b;
         }
         t_halide_msg.clear();
-        const bool profiling = profile_enabled();
-        const double start = profiling ? profile_now() : 0.0;
-        int rc = kd.fn(args.data());
-        if (profiling) profile_record(kd.name, profile_now() - start);
+        int rc = 0;
+        {
+            ProfileScope scope(kd.name);
+            rc = kd.fn(args.data());
+        }
         if (rc != 0) {
             std::string name = kd.name ? kd.name : "#" + std::to_string(k);
             std::string why = t_halide_msg.empty() ? "Halide error code " + std::to_string(rc)
