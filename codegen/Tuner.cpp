@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <set>
 #include <unistd.h>
 
@@ -141,7 +142,15 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
         result.candidates = int(work[i].space.size());
         TuneProgress progress{int(i + 1), int(work.size()), result.label, 0, result.candidates, 0, 0};
         for (const ScheduleChoice &choice : work[i].space) {
-            double micros = timeKernel(graph, spec, choice, options.batches, options.runs);
+            double micros;
+            try {
+                micros = timeKernel(graph, spec, choice, options.batches, options.runs);
+            } catch (const Halide::Error &e) {
+                // A candidate Halide rejects for this kernel's shape loses the
+                // race instead of ending the tuning; the default never may.
+                if (choice.isDefault()) throw;
+                micros = std::numeric_limits<double>::infinity();
+            }
             if (choice.isDefault()) result.defaultMicros = micros;
             if (result.best.isDefault() && result.bestMicros == 0) result.bestMicros = micros, result.best = choice;
             // A candidate replaces the default only when clearly faster, so

@@ -198,17 +198,25 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
         for (int rows : {2, 4, 8})
             if (rows <= out.height()) space.push_back(ScheduleChoice{{{"filter_vectors", 1}, {"rows", rows}}});
     if (winogradApplies(g, out)) {
-        // The default register tile and both explicit ones (one of them is
-        // the default: 2 timings spent, but every name stays a candidate).
-        for (int par : {0, 1}) {
-            space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}}});
-            for (auto [tx, tc] : {std::pair{1, 8}, {2, 6}})
-                space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", par}, {"tile_x", tx}, {"tile_c", tc}}});
+        // F(2x2, 3x3) and, where its tiles are not pooled, F(4x4, 3x3). With
+        // m = 2 the knob is left out, the default, so every earlier name stays.
+        for (int m : {2, 4}) {
+            if (m == 4 && winogradTilePooled(g, out)) continue;
+            auto wino = [&](std::map<std::string, int> knobs) {
+                knobs["winograd"] = 1;
+                if (m != 2) knobs["wino_m"] = m;
+                space.push_back(ScheduleChoice{knobs});
+            };
+            // The default register tile and both explicit ones (one of them is
+            // the default: 2 timings spent, but every name stays a candidate).
+            for (int par : {0, 1}) {
+                wino({{"wino_par", par}});
+                for (auto [tx, tc] : {std::pair{1, 8}, {2, 6}}) wino({{"wino_par", par}, {"tile_x", tx}, {"tile_c", tc}});
+            }
+            wino({{"wino_par", 0}, {"rows", 2}});
+            for (auto [fv, tx] : {std::pair{2, 4}, {1, 8}, {3, 4}, {2, 6}})
+                if (winogradFilterGemmApplies(g, out, fv, vw)) wino({{"wino_filters", fv}, {"tile_x", tx}});
         }
-        space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_par", 0}, {"rows", 2}}});
-        for (auto [fv, tx] : {std::pair{2, 4}, {1, 8}, {3, 4}, {2, 6}})
-            if (winogradFilterGemmApplies(g, out, fv, vw))
-                space.push_back(ScheduleChoice{{{"winograd", 1}, {"wino_filters", fv}, {"tile_x", tx}}});
     }
     return space;
 }
@@ -256,7 +264,7 @@ std::vector<PreparedParam> preparedParams(const OpCall &call, const TensorType &
                                           const ScheduleChoice &choice) {
     ConvGeometry g = convGeometry(call);
     if (!winogradChosen(g, kernelOutput, choice, false)) return {};
-    return {PreparedParam{0, winogradFilterDecl(g)}};
+    return {PreparedParam{0, winogradFilterDecl(g, choice)}};
 }
 
 void schedule(ScheduleCtx &s) {

@@ -42,13 +42,18 @@ inline ConvGeometry convGeometry(const OpCall &call) {
     return g;
 }
 
-// Winograd F(2x2, 3x3): a 3x3, stride-1, undilated, ungrouped conv whose
-// kernel writes the conv's own output, or a tile-pooled one.
+// Winograd F(m x m, 3x3) (ConvWinograd.cpp): a 3x3, stride-1, undilated,
+// ungrouped conv whose kernel writes the conv's own output, or (m = 2) a
+// tile-pooled one.
 bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput);
 // The kernel's output has one pixel per 2x2 output tile (a fused 2x2 stride-2
 // pool, VGG's): the pool consumes each tile's four outputs straight from the
 // inverse transform, so the conv's map never exists.
 bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput);
+// Tiles of m outputs along an extent.
+int64_t winogradTiles(int64_t extent, int m);
+// The m of F(m x m, 3x3) that training's (untuned) Winograd kernels use.
+int trainingTile(const ConvGeometry &g);
 // Whether the kernel computes the conv with Winograd: `choice` says so (in
 // training, which is not tuned, by default on maps of 28 and more, and on maps
 // of 14 to 27 with filters in multiples of 16) and it applies.
@@ -59,8 +64,9 @@ bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const
 // the conv's own output (no tile-pooled pool).
 bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw);
 // The transformed filters an inference kernel with Winograd reads instead of
-// its weight: a parameter the runtime prepares once per set of weights.
-ParamDecl winogradFilterDecl(const ConvGeometry &g);
+// its weight: a parameter the runtime prepares once per set of weights,
+// [t, t, ci, co] for the choice's F(m x m, 3x3).
+ParamDecl winogradFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice);
 // The conv as Winograd's transforms and 16 channel GEMMs; returns the output
 // (bias added) over (x, y, c, n), and registers its stages in ctx.stages.
 Halide::Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g);
@@ -78,17 +84,21 @@ struct WinogradInputs {
     ConvGeometry geometry;
     std::string prefix;      // Func names
     Halide::Var x, y, c, n;  // the output's variables
+    int m = 2;               // F(m x m, 3x3)
 };
 struct WinogradStages {
     Halide::Func padded, U, V, M; // with flatTiles, M is indexed (t, xi, nu, co, n)
     Halide::Var n; // the stages' batch variable (the output's may differ)
     Halide::Func filters; // the weights staged filter-innermost, which U transforms; undefined
                           // when U reads prepared filters (nothing to compute)
+    int m = 2;            // F(m x m, 3x3)
+    Halide::Func tiles;   // with flatTiles, the inverse transform per tile, (i, j, t, co, n)
 };
 Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
-// B^T d B of every tile's 4x4 input patch, V(tx, ty, xi, nu, c, n), from a
-// zero-padded input (the forward's and the weight gradient's).
-Halide::Func winogradInputPatches(Halide::Func padded, const ConvGeometry &g, Halide::Var n, const std::string &name);
+// B^T d B of every tile's (m+2) x (m+2) input patch, V(tx, ty, xi, nu, c, n),
+// from a zero-padded input (the forward's and the weight gradient's).
+Halide::Func winogradInputPatches(Halide::Func padded, const ConvGeometry &g, Halide::Var n, const std::string &name,
+                                  int m = 2);
 // Stages built with flatTiles, scheduled as training's filter-vector GEMMs
 // (2 filter vectors x 4 tiles); `conv` is what winogradConv returned.
 void scheduleWinogradFilterGemm(const WinogradStages &stages, Halide::Func conv, Halide::Func output, Halide::Var x,

@@ -124,7 +124,7 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
 
 // d input of a 3x3 stride-1 conv is a 3x3 conv of dy with the filters flipped
 // and input/output channels swapped (padding 2 - pad): computed with Winograd
-// F(2x2, 3x3) like the forward. Undefined where that does not apply.
+// F(m x m, 3x3) like the forward (trainingTile). Undefined where that does not apply.
 Func winogradInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     ConvGeometry t = g;
     t.cin = g.filters, t.filters = g.cin, t.h = g.oh, t.w = g.ow, t.oh = g.h, t.ow = g.w, t.bias = false;
@@ -141,7 +141,8 @@ Func winogradInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     Var kx("kx"), ky("ky"), ci("ci"), co("co");
     Func flipped(ctx.fname("d_input_filters"));
     flipped(kx, ky, co, ci) = ctx.params[0](2 - kx, 2 - ky, ci, co);
-    WinogradInputs in{dyp, dyType, flipped, Func(), filterGemm, Expr(), t, ctx.fname("d_input_"), ctx.x, ctx.y, ctx.c, ctx.n};
+    WinogradInputs in{dyp, dyType, flipped, Func(), filterGemm, Expr(), t, ctx.fname("d_input_"), ctx.x, ctx.y, ctx.c, ctx.n,
+                      trainingTile(t)};
     WinogradStages stages;
     Func conv = winogradConv(in, stages);
     Func dx(ctx.fname("d_input"));

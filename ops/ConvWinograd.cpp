@@ -1,12 +1,14 @@
-// Winograd F(2x2, 3x3) convolution (Lavin & Gray, 2015), a candidate schedule
-// of 3x3 convs that `cnnc tune` may pick ("winograd=1").
+// Winograd F(m x m, 3x3) convolution (Lavin & Gray, 2015), m = 2 or 4, a
+// candidate schedule of 3x3 convs that `cnnc tune` may pick ("winograd=1",
+// "wino_m=4").
 //
-// Each 2x2 output tile is computed from a 4x4 input patch d as
+// Each m x m output tile is computed from a t x t input patch d (t = m + 2) as
 //   Y = A^T [ sum over input channels of (G g G^T) .* (B^T d B) ] A,
-// so a tile costs 16 multiplies per (input, output) channel pair instead of 36:
-// 2.25x fewer FLOPs, spent in 16 independent channel GEMMs (one per position
-// of the 4x4 transformed tile), at the price of transforms and a slightly
-// larger rounding error (tests/ops compare it with direct convolution).
+// so a tile costs t^2 multiplies per (input, output) channel pair instead of
+// 9 m^2: 2.25x (m = 2) or 4x (m = 4) fewer FLOPs, spent in t^2 independent
+// channel GEMMs (one per position of the transformed tile), at the price of
+// transforms and a larger rounding error (tests/ops compare it with direct
+// convolution). The matrices are runtime/WinogradMatrices.h's.
 //
 // Stages (every tensor is indexed by tiles tx, ty and transformed positions xi, nu):
 //   U(co, xi, nu, ci)         = G g G^T      the filters, transformed once per call
@@ -18,25 +20,60 @@
 
 #include "codegen/LowerCtx.h"
 #include "ops/Conv.h"
+#include "runtime/WinogradMatrices.h"
 
 using namespace Halide;
 
 namespace cnnc::ops {
 namespace {
 
-// Rows of the transform matrices, applied along one axis; `k` is the
-// transformed index (unrolled, so mux folds to one row).
-Expr rowBT(Expr k, Expr d0, Expr d1, Expr d2, Expr d3) { return mux(k, {d0 - d2, d1 + d2, d2 - d1, d1 - d3}); }
-Expr rowG(Expr k, Expr g0, Expr g1, Expr g2) {
-    return mux(k, {g0, (g0 + g1 + g2) * 0.5f, (g0 - g1 + g2) * 0.5f, g2});
+const cnnc_winograd::Matrices &matrices(int m) {
+    const cnnc_winograd::Matrices *f = cnnc_winograd::matricesFor(m);
+    if (!f) throw std::invalid_argument("Winograd F(" + std::to_string(m) + "x" + std::to_string(m) +
+                                        ", 3x3) is not defined (wino_m must be 2 or 4)");
+    return *f;
 }
-Expr rowAT(Expr k, Expr m0, Expr m1, Expr m2, Expr m3) { return mux(k, {m0 + m1 + m2, m1 - m2 - m3}); }
+
+// One row of a transform matrix applied to values: the sum of coefficient x
+// value over the nonzero coefficients, added before subtracted, with a
+// magnitude they all share multiplied once ((g0 + g1 + g2) * 0.5).
+Expr combine(const double *row, const std::vector<Expr> &values) {
+    double shared = 0;
+    for (size_t j = 0; j < values.size(); ++j)
+        if (row[j] != 0) shared = (shared == 0 || shared == std::abs(row[j])) ? std::abs(row[j]) : -1;
+    double scale = shared > 0 ? shared : 1;
+    Expr sum;
+    for (bool positive : {true, false})
+        for (size_t j = 0; j < values.size(); ++j) {
+            double c = row[j] / scale;
+            if (c == 0 || (c > 0) != positive) continue;
+            Expr term = std::abs(c) == 1 ? values[j] : values[j] * float(std::abs(c));
+            sum = !sum.defined() ? (positive ? term : -term) : positive ? sum + term : sum - term;
+        }
+    if (!sum.defined()) return 0.0f;
+    return scale == 1 ? sum : sum * float(scale);
+}
+
+// A transform matrix (rows x values.size()) applied along one axis; `k` is
+// the transformed index (unrolled, so mux folds to one row).
+template <size_t N>
+Expr applyRows(Expr k, const double (&rows)[N][6], int count, const std::vector<Expr> &values) {
+    std::vector<Expr> out;
+    for (int i = 0; i < count; ++i) out.push_back(combine(rows[i], values));
+    return mux(k, out);
+}
+Expr applyG(Expr k, const cnnc_winograd::Matrices &f, const std::vector<Expr> &g) {
+    std::vector<Expr> out;
+    for (int i = 0; i < f.t; ++i) out.push_back(combine(f.G[i], g));
+    return mux(k, out);
+}
 
 struct Vars {
     Var tx{"tx"}, ty{"ty"}, t{"t"}, xi{"xi"}, nu{"nu"}, ci{"wci"}, co{"wco"};
 };
 
 struct WinogradTiling {
+    int m;  // outputs per tile side
     int tileX, tileC, rows;
     bool channelTasks; // parallel over (tile rows x channel blocks), input transformed per sample
     int filterVectors; // > 0: the GEMMs vectorized over output channels (filterGemm)
@@ -51,9 +88,24 @@ bool trainingFilterGemm(const ConvGeometry &g) {
     return (g.w < 28 || g.h < 28) && g.w >= 14 && g.h >= 14 && g.filters % 16 == 0;
 }
 
+} // namespace
+
+// F(4x4, 3x3) on the maps of training's filter-vector GEMMs from 14 to 27:
+// ResNet's 14x14x256 layer, one-layer step at batch 8, forward 9.5-10 against
+// 8.2-9 ms per call and backward 21.8-23.3 against 17.8-20.2 (the 16 tiles of
+// 6x6 do 0.73x the multiplies of 49 tiles of 4x4). On 7x7 the 2x2 tiles'
+// filters (36 MB for 512 channels) cost more than they save; on 28 and more
+// (tile vectors of 7 tiles) so do the transforms.
+int trainingTile(const ConvGeometry &g) {
+    return g.w >= 14 && g.h >= 14 && (g.w < 28 || g.h < 28) ? 4 : 2;
+}
+
+namespace {
+
 WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice, bool training = false) {
-    int64_t tilesX = (g.ow + 1) / 2, tilesY = (g.oh + 1) / 2;
     WinogradTiling t;
+    t.m = choice.get("wino_m", training ? trainingTile(g) : 2);
+    int64_t tilesX = winogradTiles(g.ow, t.m), tilesY = winogradTiles(g.oh, t.m);
     t.filterVectors = choice.get("wino_filters", training && trainingFilterGemm(g) ? 2 : 0);
     if (t.filterVectors > 0) {
         t.tileX = choice.get("tile_x", 4);
@@ -103,15 +155,19 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
                         const ConvGeometry &g, const WinogradTiling &tiling, int vw) {
     Vars v;
     Func padded = st.padded, V = st.V, M = st.M;
-    int tilesX = int((g.ow + 1) / 2);
+    int tilesX = int(winogradTiles(g.ow, st.m)), tilesY = int(winogradTiles(g.oh, st.m));
     int block = filterBlock(g, tiling.filterVectors, vw);
     if (st.filters.defined()) scheduleFilterTransform(st.U, st.filters, g, vw);
-    int TX = std::max(1, std::min<int>(tiling.tileX, tilesX * ((g.oh + 1) / 2)));
+    int TX = std::max(1, std::min<int>(tiling.tileX, tilesX * tilesY));
     Var co("co"), cb("cb"), px("x"), py("y"), pc("c");
     output.split(c, co, cb, block).reorder(x, y, cb, n, co).parallel(co);
     if (g.ow >= vw) output.vectorize(x, vw);
     // conv's own pure vars are (x, y, c, n) (the output's here are the kernel's).
     conv.compute_at(output, co).reorder_storage(pc, px, py).reorder(pc, px, py).vectorize(pc, vw);
+    Func tiles = st.tiles;
+    Var ti("i"), tj("j");
+    tiles.compute_at(output, co).reorder_storage(v.co, ti, tj, v.t).reorder(v.co, ti, tj, v.t).vectorize(v.co, vw);
+    tiles.unroll(ti).unroll(tj);
     M.compute_at(output, co).reorder_storage(v.co, v.t, v.xi, v.nu, st.n).vectorize(v.co, vw);
     Var cvo("cvo"), cv("cv"), txo("txo"), txi("txi");
     M.update()
@@ -125,7 +181,7 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
     V.compute_root().reorder_storage(v.tx, v.ci, v.ty, v.xi, v.nu, st.n);
     // One (channel, sample) of a 7x7 map is 256 values: far less than the
     // thread pool's cost of a task, so each task takes many.
-    int channelsPerTask = std::max(1, 8192 / (16 * tilesX * int((g.oh + 1) / 2)));
+    int channelsPerTask = std::max(1, 8192 / ((st.m + 2) * (st.m + 2) * tilesX * tilesY));
     V.reorder(v.xi, v.nu, v.tx, v.ty, v.ci, st.n).unroll(v.xi).unroll(v.nu).fuse(v.ci, st.n, task);
     V.parallel(task, channelsPerTask, TailStrategy::GuardWithIf);
     V.vectorize(v.tx, tileFactor(tilesX, vw), TailStrategy::RoundUp);
@@ -136,13 +192,19 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
 
 } // namespace
 
-Func winogradInputPatches(Func padded, const ConvGeometry &g, Var n, const std::string &name) {
+Func winogradInputPatches(Func padded, const ConvGeometry &g, Var n, const std::string &name, int m) {
     Vars v;
+    const cnnc_winograd::Matrices &f = matrices(m);
     int px = int(g.pad.w), py = int(g.pad.h);
     Func V(name);
-    auto d = [&](int i, int j) { return padded(2 * v.tx + i - px, 2 * v.ty + j - py, v.ci, n); };
-    auto brow = [&](int j) { return rowBT(v.xi, d(0, j), d(1, j), d(2, j), d(3, j)); };
-    V(v.tx, v.ty, v.xi, v.nu, v.ci, n) = rowBT(v.nu, brow(0), brow(1), brow(2), brow(3));
+    auto d = [&](int i, int j) { return padded(m * v.tx + i - px, m * v.ty + j - py, v.ci, n); };
+    std::vector<Expr> rows;
+    for (int j = 0; j < f.t; ++j) {
+        std::vector<Expr> row;
+        for (int i = 0; i < f.t; ++i) row.push_back(d(i, j));
+        rows.push_back(applyRows(v.xi, f.BT, f.t, row));
+    }
+    V(v.tx, v.ty, v.xi, v.nu, v.ci, n) = applyRows(v.nu, f.BT, f.t, rows);
     return V;
 }
 
@@ -150,6 +212,8 @@ bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput) {
     auto halved = [](int64_t pooled, int64_t conv) { return pooled == conv / 2 || pooled == (conv + 1) / 2; };
     return kernelOutput.height() != g.oh && halved(kernelOutput.height(), g.oh) && halved(kernelOutput.width(), g.ow);
 }
+
+int64_t winogradTiles(int64_t extent, int m) { return (extent + m - 1) / m; }
 
 bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
                     bool training) {
@@ -159,11 +223,14 @@ bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const
     // smaller maps with filters in multiples of 16 the filter-vector GEMMs.
     bool largeMap = g.w >= 28 && g.h >= 28;
     bool byDefault = training && (largeMap || trainingFilterGemm(g));
-    return choice.get("winograd", byDefault ? 1 : 0) == 1 && winogradApplies(g, kernelOutput);
+    // F(4x4, 3x3)'s tiles are not pooled in the inverse transform.
+    bool tileFits = choice.get("wino_m", 2) == 2 || !winogradTilePooled(g, kernelOutput);
+    return choice.get("winograd", byDefault ? 1 : 0) == 1 && winogradApplies(g, kernelOutput) && tileFits;
 }
 
-ParamDecl winogradFilterDecl(const ConvGeometry &g) {
-    ParamDecl d{"winograd", {4, 4, g.cin, g.filters}, ParamInit::Zeros, 1};
+ParamDecl winogradFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice) {
+    int t = matrices(choice.get("wino_m", 2)).t;
+    ParamDecl d{"winograd", {t, t, g.cin, g.filters}, ParamInit::Zeros, 1};
     d.derivation = ParamDerivation::WinogradFilter;
     return d;
 }
@@ -178,46 +245,62 @@ bool winogradApplies(const ConvGeometry &g, const TensorType &kernelOutput) {
 Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     Vars v;
     const ConvGeometry &g = in.geometry;
+    const cnnc_winograd::Matrices &f = matrices(in.m);
+    const int m = in.m;
     Var x = in.x, y = in.y, c = in.c, n = in.n;
     Func padded = padSpatial(in.input, in.inputType, 0.0f, in.prefix + "padded");
     Func weight = in.weight; // (kx, ky, ci, co)
 
     Func U(in.prefix + "wino_u");
     // The 9 taps of a filter vector, gathered once (the weights are filter-
-    // outermost) and then read contiguously by U's 16 unrolled outputs.
+    // outermost) and then read contiguously by U's t x t unrolled outputs.
     Func filters(in.prefix + "wino_g");
     Var kx("kx"), ky("ky");
     if (!in.transformed.defined()) filters(v.co, kx, ky, v.ci) = weight(kx, ky, v.ci, v.co);
     auto gcol = [&](int ky) {
-        return rowG(v.xi, filters(v.co, 0, ky, v.ci), filters(v.co, 1, ky, v.ci), filters(v.co, 2, ky, v.ci));
+        return applyG(v.xi, f, {filters(v.co, 0, ky, v.ci), filters(v.co, 1, ky, v.ci), filters(v.co, 2, ky, v.ci)});
     };
     if (in.transformed.defined()) U(v.co, v.xi, v.nu, v.ci) = in.transformed(v.co, v.ci, v.xi, v.nu);
-    else U(v.co, v.xi, v.nu, v.ci) = rowG(v.nu, gcol(0), gcol(1), gcol(2));
+    else U(v.co, v.xi, v.nu, v.ci) = applyG(v.nu, f, {gcol(0), gcol(1), gcol(2)});
 
-    Func V = winogradInputPatches(padded, g, n, in.prefix + "wino_v");
+    Func V = winogradInputPatches(padded, g, n, in.prefix + "wino_v", m);
 
     Func M(in.prefix + "wino_m");
     RDom r(0, int(g.cin), in.prefix + "wino_r");
-    Expr tx = x / 2, ty = y / 2;
-    std::function<Expr(int, int)> m;
+    // Output (i, j) of a tile, A^T M A, from its transformed products.
+    auto inverse = [&](Expr i, Expr j, const std::function<Expr(int, int)> &product) {
+        std::vector<Expr> rows;
+        for (int nu = 0; nu < f.t; ++nu) {
+            std::vector<Expr> row;
+            for (int xi = 0; xi < f.t; ++xi) row.push_back(product(xi, nu));
+            rows.push_back(applyRows(i, f.AT, m, row));
+        }
+        return applyRows(j, f.AT, m, rows);
+    };
+    Expr tx = x / m, ty = y / m, result;
+    Func tiles;
     if (in.flatTiles) {
         // Register tiles then span tile rows: a 7x7 map's 16 tiles fill 4
         // tiles x 4 rows or 6 + 6 + 4, not only rows of 4.
-        int tilesX = int((g.ow + 1) / 2);
+        int tilesX = int(winogradTiles(g.ow, m));
         M(v.t, v.xi, v.nu, v.co, n) = 0.0f;
         M(v.t, v.xi, v.nu, v.co, n) += U(v.co, v.xi, v.nu, r) * V(v.t % tilesX, v.t / tilesX, v.xi, v.nu, r, n);
-        m = [&, tilesX](int xi, int nu) { return M(tx + tilesX * ty, xi, nu, c, n); };
+        // Each tile's m x m outputs at once (unrolled, vectorized over
+        // channels): computed per output, the transform's rows were selected
+        // by x % m and y % m and every one evaluated, m^2 times the work.
+        tiles = Func(in.prefix + "wino_y");
+        Var i("i"), j("j");
+        tiles(i, j, v.t, v.co, n) = inverse(i, j, [&](int xi, int nu) { return M(v.t, xi, nu, v.co, n); });
+        result = tiles(x % m, y % m, tx + tilesX * ty, c, n);
     } else {
         M(v.tx, v.ty, v.xi, v.nu, v.co, n) = 0.0f;
         M(v.tx, v.ty, v.xi, v.nu, v.co, n) += U(v.co, v.xi, v.nu, r) * V(v.tx, v.ty, v.xi, v.nu, r, n);
-        m = [&](int xi, int nu) { return M(tx, ty, xi, nu, c, n); };
+        result = inverse(x % m, y % m, [&](int xi, int nu) { return M(tx, ty, xi, nu, c, n); });
     }
 
     Func out(in.prefix + "wino_out");
-    auto arow = [&](int nu) { return rowAT(x % 2, m(0, nu), m(1, nu), m(2, nu), m(3, nu)); };
-    Expr result = rowAT(y % 2, arow(0), arow(1), arow(2), arow(3));
     out(x, y, c, n) = in.bias.defined() ? result + in.bias : result;
-    st = WinogradStages{padded, U, V, M, n, in.transformed.defined() ? Func() : filters};
+    st = WinogradStages{padded, U, V, M, n, in.transformed.defined() ? Func() : filters, m, tiles};
     return out;
 }
 
@@ -227,9 +310,9 @@ Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
     // kernels transform them once per call, from the weights of the step.
     Func weight = ctx.training ? ctx.params[0] : Func();
     Func transformed = ctx.training ? Func() : ctx.params[0];
-    bool flatTiles = tilingFor(g, ctx.choice, ctx.training != nullptr).filterVectors > 0;
-    WinogradInputs in{ctx.inputs[0], ctx.inputTypes[0], weight, transformed, flatTiles, bias, g, ctx.fname(""),
-                      ctx.x, ctx.y, ctx.c, ctx.n};
+    WinogradTiling tiling = tilingFor(g, ctx.choice, ctx.training != nullptr);
+    WinogradInputs in{ctx.inputs[0], ctx.inputTypes[0], weight, transformed, tiling.filterVectors > 0, bias, g,
+                      ctx.fname(""), ctx.x, ctx.y, ctx.c, ctx.n, tiling.m};
     WinogradStages st;
     Func out = winogradConv(in, st);
     ctx.stages["padded"] = st.padded;
@@ -237,14 +320,16 @@ Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g) {
     ctx.stages["wino_v"] = st.V;
     ctx.stages["wino_m"] = st.M;
     if (st.filters.defined()) ctx.stages["wino_g"] = st.filters;
+    if (st.tiles.defined()) ctx.stages["wino_y"] = st.tiles;
     return out;
 }
 
 void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
+    WinogradTiling tiling = tilingFor(g, s.op.choice, s.op.training != nullptr);
     WinogradStages st{s.op.stages.at("padded"), s.op.stages.at("wino_u"), s.op.stages.at("wino_v"),
                       s.op.stages.at("wino_m"), s.op.n,
-                      s.op.stages.count("wino_g") ? s.op.stages.at("wino_g") : Func()};
-    WinogradTiling tiling = tilingFor(g, s.op.choice, s.op.training != nullptr);
+                      s.op.stages.count("wino_g") ? s.op.stages.at("wino_g") : Func(), tiling.m,
+                      s.op.stages.count("wino_y") ? s.op.stages.at("wino_y") : Func()};
     if (tiling.filterVectors > 0)
         return scheduleFilterGemm(st, s.self, s.output, s.x, s.y, s.c, s.n, g, tiling, s.vectorWidth);
     scheduleWinogradStages(st, s.output, s.x, s.y, s.c, s.n, g, s.op.choice, s.vectorWidth,
@@ -253,7 +338,7 @@ void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
 
 void scheduleWinogradFilterGemm(const WinogradStages &st, Func conv, Func output, Var x, Var y, Var c, Var n,
                                 const ConvGeometry &g, int vw) {
-    WinogradTiling tiling = tilingFor(g, ScheduleChoice{{{"wino_filters", 2}, {"tile_x", 4}}});
+    WinogradTiling tiling = tilingFor(g, ScheduleChoice{{{"wino_filters", 2}, {"tile_x", 4}, {"wino_m", st.m}}});
     scheduleFilterGemm(st, conv, output, x, y, c, n, g, tiling, vw);
 }
 
@@ -267,15 +352,17 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
     Vars v;
     Func padded = st.padded, U = st.U, V = st.V, M = st.M;
     WinogradTiling tiling = tilingFor(g, choice);
-    int tilesX = int((g.ow + 1) / 2);
+    int tilesX = int(winogradTiles(g.ow, st.m));
     int tileVector = tileFactor(tilesX, vw);
     int TC = int(std::min<int64_t>(tiling.tileC, g.filters));
     Var yo("yo"), yi("yi"), co("co"), cb("cb"), task("task"), px("x"), py("y"), pc("c");
 
-    // Output: blocks of whole tile rows (2 * rows output rows, or with a
+    // Output: blocks of whole tile rows (m * rows output rows, or with a
     // tile-pooled output `rows` pooled rows) x TC channels.
     int outputWidth = int(tilePooled ? g.ow / 2 : g.ow);
-    output.split(y, yo, yi, tilePooled ? tiling.rows : 2 * tiling.rows).split(c, co, cb, TC);
+    // (A block taller than the map would start above it: F(4x4)'s 2 tile rows on 7x7.)
+    int blockRows = tilePooled ? tiling.rows : std::min<int>(st.m * tiling.rows, int(g.oh));
+    output.split(y, yo, yi, blockRows).split(c, co, cb, TC);
     if (outputWidth >= vw) output.vectorize(x, vw);
     if (tiling.channelTasks) {
         output.reorder(x, yi, cb, yo, co, n).fuse(yo, co, task).parallel(task);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "runtime/Internal.h"
+#include "runtime/WinogradMatrices.h"
 
 // Provided by Halide's standalone runtime, which is linked into every model .so. Weak so
 // that the runtime also links (and works, minus Halide's messages) without it, e.g. in
@@ -258,7 +259,7 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
                     std::to_string(d->output_size));
 }
 
-// Transformed filters [4, 4, ci, co] of a [co, ci, 3, 3] weight computed before them.
+// Transformed filters [t, t, ci, co] (F(2x2, 3x3): t = 4, F(4x4, 3x3): t = 6) of a [co, ci, 3, 3] weight computed before them.
 void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
     const cnnrt_param_desc &p = d->params[i];
     const std::string label = param_label(d, i);
@@ -269,9 +270,10 @@ void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
         if (p.sources[k] != -1) throw Error(label + " (Winograd filters) has more than one source");
     const cnnrt_param_desc &w = d->params[s];
     if (is_prepared(w)) throw Error(label + " is prepared from prepared " + param_label(d, s));
-    if (p.rank != 4 || p.shape[0] != 4 || p.shape[1] != 4 || w.rank != 4 || w.shape[2] != 3 ||
-        w.shape[3] != 3 || w.shape[0] != p.shape[3] || w.shape[1] != p.shape[2])
-        throw Error(label + " is not shaped [4, 4, ci, co] for its [co, ci, 3, 3] source " +
+    if (p.rank != 4 || !cnnc_winograd::matricesForTile(int(p.shape[0])) || p.shape[1] != p.shape[0] ||
+        w.rank != 4 || w.shape[2] != 3 || w.shape[3] != 3 || w.shape[0] != p.shape[3] ||
+        w.shape[1] != p.shape[2])
+        throw Error(label + " is not shaped [t, t, ci, co] (t = 4 or 6) for its [co, ci, 3, 3] source " +
                     param_label(d, s));
 }
 
@@ -463,27 +465,25 @@ void clear_error() {
     t_error_oom = false;
 }
 
-// U = G g G^T for each (co, ci) pair, written U[nu][xi][ci][co].
+// U = G g G^T for each (co, ci) pair, written U[nu][xi][ci][co], G of the
+// F(m x m, 3x3) whose tile side t is the prepared parameter's shape[0].
 void transform_winograd_filters(const cnnrt_param_desc &p, const float *weight, float *out) {
+    const cnnc_winograd::Matrices &f = *cnnc_winograd::matricesForTile(int(p.shape[0]));  // validated
+    const int t = f.t;
     const size_t ci_count = size_t(p.shape[2]), co_count = size_t(p.shape[3]);
     const size_t plane = ci_count * co_count;  // floats per (nu, xi)
     for (size_t co = 0; co < co_count; ++co) {
         for (size_t ci = 0; ci < ci_count; ++ci) {
             const float *g = weight + (co * ci_count + ci) * 9;  // g[ky * 3 + kx]
-            float t[4][3];  // G g: rows along ky transformed (nu), columns kx
-            for (int kx = 0; kx < 3; ++kx) {
-                const float g0 = g[kx], g1 = g[3 + kx], g2 = g[6 + kx];
-                t[0][kx] = g0;
-                t[1][kx] = (g0 + g1 + g2) * 0.5f;
-                t[2][kx] = (g0 - g1 + g2) * 0.5f;
-                t[3][kx] = g2;
-            }
+            double gg[6][3];  // G g: rows along ky transformed (nu), columns kx
+            for (int nu = 0; nu < t; ++nu)
+                for (int kx = 0; kx < 3; ++kx)
+                    gg[nu][kx] = f.G[nu][0] * g[kx] + f.G[nu][1] * g[3 + kx] + f.G[nu][2] * g[6 + kx];
             float *u = out + ci * co_count + co;
-            for (int nu = 0; nu < 4; ++nu) {
-                const float r0 = t[nu][0], r1 = t[nu][1], r2 = t[nu][2];
-                const float row[4] = {r0, (r0 + r1 + r2) * 0.5f, (r0 - r1 + r2) * 0.5f, r2};
-                for (int xi = 0; xi < 4; ++xi) u[size_t(nu * 4 + xi) * plane] = row[xi];
-            }
+            for (int nu = 0; nu < t; ++nu)
+                for (int xi = 0; xi < t; ++xi)
+                    u[size_t(nu * t + xi) * plane] =
+                        float(f.G[xi][0] * gg[nu][0] + f.G[xi][1] * gg[nu][1] + f.G[xi][2] * gg[nu][2]);
         }
     }
 }

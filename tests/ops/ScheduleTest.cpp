@@ -39,6 +39,11 @@ TEST(Schedules, WinogradOnOddMapsWithResidual) {
         expectScheduleMatches("sched_wino", {3, 13, 11}, body, w, reference, s);
     for (const char *s : {"winograd=1,wino_par=0", "tile_c=8,tile_x=1,winograd=1,wino_par=1"})
         expectScheduleMatches("sched_wino_wide", {3, 19, 21}, body, w, reference, s);
+    // F(4x4, 3x3): 13 x 11 ends in tiles 1 and 3 outputs inside the map, 19 x 21 in 3 and 1.
+    for (const char *s : {"winograd=1,wino_m=4,wino_par=0", "winograd=1,wino_m=4,wino_par=1",
+                          "rows=2,winograd=1,wino_m=4,wino_par=0", "tile_c=6,tile_x=2,winograd=1,wino_m=4,wino_par=0"})
+        for (Shape in : {Shape{3, 13, 11}, Shape{3, 19, 21}})
+            expectScheduleMatches("sched_wino4", in, body, w, reference, s);
 }
 
 TEST(Schedules, WinogradFilterVectorsOnSmallMaps) {
@@ -62,6 +67,7 @@ TEST(Schedules, WinogradFilterVectorsOnSmallMaps) {
         std::vector<std::string> schedules{"tile_x=4,wino_filters=2,winograd=1", "tile_x=8,wino_filters=1,winograd=1",
                                            "tile_x=6,wino_filters=2,winograd=1"};
         if (filters == 24) schedules = {"tile_x=4,wino_filters=3,winograd=1", "tile_x=8,wino_filters=1,winograd=1"};
+        schedules.push_back("tile_x=4,wino_filters=" + std::to_string(filters / 8) + ",winograd=1,wino_m=4");
         for (const std::string &s : schedules)
             for (Shape in : {Shape{5, 7, 7}, Shape{5, 11, 13}})
                 expectScheduleMatches("sched_wino_fv", in, body, w, reference, s);
@@ -72,8 +78,8 @@ TEST(Schedules, WinogradUnpadded) {
     TensorMap w;
     addConv(w, "c", 7, 2, 3);
     RefFn reference = [&](const Arr &x) { return conv(x, w, "c", 7, 3); };
-    expectScheduleMatches("sched_wino_nopad", {2, 10, 9}, "return x -> conv(7, 3, name=\"c\")", w, reference,
-                          "winograd=1,wino_par=0");
+    for (const char *s : {"winograd=1,wino_par=0", "winograd=1,wino_m=4,wino_par=0"})
+        expectScheduleMatches("sched_wino_nopad", {2, 10, 9}, "return x -> conv(7, 3, name=\"c\")", w, reference, s);
 }
 
 TEST(Schedules, WinogradNumericalError) {
@@ -85,6 +91,10 @@ TEST(Schedules, WinogradNumericalError) {
     RefFn reference = [&](const Arr &x) { return conv(x, w, "c", 32, 3, 1, 1); };
     expectScheduleMatches("sched_wino_err", {256, 14, 14}, "return x -> conv(32, 3, pad=1, name=\"c\")", w, reference,
                           "winograd=1,wino_par=1", 1e-5);
+    // F(4x4, 3x3)'s larger coefficients (up to 8 in A, 5 in B) round more:
+    // measured 1.1e-5 of the largest output, where F(2x2) stays within 1e-5.
+    expectScheduleMatches("sched_wino4_err", {256, 14, 14}, "return x -> conv(32, 3, pad=1, name=\"c\")", w,
+                          reference, "winograd=1,wino_m=4,wino_par=1", 3e-5);
 }
 
 TEST(Schedules, WinogradWithTilePooledOutput) {

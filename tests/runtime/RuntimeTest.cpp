@@ -751,9 +751,39 @@ TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
                         << "co " << co << " ci " << ci << " nu " << nu << " xi " << xi;
                 }
 
+    // F(4x4, 3x3): [6, 6, ci, co], G from Lavin & Gray's points 0, +-1, +-2.
+    const double G4[6][3] = {{0.25, 0, 0},
+                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                             {0, 0, 1}};
+    params[1].shape[0] = params[1].shape[1] = 6;
+    {
+        Model m4(&d);
+        ASSERT_NE(m4.m, nullptr) << err();
+        ASSERT_EQ(cnnrt_infer(m4, &x, 1, &y), 0) << err();
+        auto q = params_of(m4);
+        for (int co = 0; co < 2; ++co)
+            for (int ci = 0; ci < 3; ++ci)
+                for (int nu = 0; nu < 6; ++nu)
+                    for (int xi = 0; xi < 6; ++xi) {
+                        double u = 0;
+                        for (int ky = 0; ky < 3; ++ky)
+                            for (int kx = 0; kx < 3; ++kx)
+                                u += G4[nu][ky] * G4[xi][kx] * q[0][size_t(((co * 3 + ci) * 3 + ky) * 3 + kx)];
+                        EXPECT_NEAR(q[1][size_t(((nu * 6 + xi) * 3 + ci) * 2 + co)], u, 1e-6)
+                            << "F(4x4) co " << co << " ci " << ci << " nu " << nu << " xi " << xi;
+                    }
+    }
+    params[1].shape[0] = params[1].shape[1] = 5;  // no F(m x m, 3x3) has 5x5 tiles
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("is not shaped [t, t, ci, co]"), std::string::npos) << err();
+    params[1].shape[0] = params[1].shape[1] = 4;
+
     params[1].shape[2] = 2;  // not the source's input channels
     EXPECT_EQ(cnnrt_create(&d), nullptr);
-    EXPECT_NE(err().find("is not shaped [4, 4, ci, co]"), std::string::npos) << err();
+    EXPECT_NE(err().find("is not shaped [t, t, ci, co]"), std::string::npos) << err();
     params[1].shape[2] = 3;
     params[1].sources[0] = 1;  // itself
     EXPECT_EQ(cnnrt_create(&d), nullptr);
