@@ -23,6 +23,7 @@
 extern "C" {
 #pragma weak halide_set_error_handler
 #pragma weak halide_set_num_threads
+#pragma weak halide_do_par_for
 }
 
 namespace cnnrt {
@@ -465,26 +466,25 @@ void clear_error() {
     t_error_oom = false;
 }
 
-// U = G g G^T for each (co, ci) pair, written U[nu][xi][ci][co], G of the
-// F(m x m, 3x3) whose tile side t is the prepared parameter's shape[0].
-void transform_winograd_filters(const cnnrt_param_desc &p, const float *weight, float *out) {
+// U = G g G^T for input channel `ci` of every filter, written U[nu][xi][ci][co]
+// (along co in each of the t^2 planes), G of the F(m x m, 3x3) whose tile side
+// t is the prepared parameter's shape[0].
+void transform_winograd_filters(const cnnrt_param_desc &p, const float *weight, float *out, size_t ci) {
     const cnnc_winograd::Matrices &f = *cnnc_winograd::matricesForTile(int(p.shape[0]));  // validated
     const int t = f.t;
     const size_t ci_count = size_t(p.shape[2]), co_count = size_t(p.shape[3]);
     const size_t plane = ci_count * co_count;  // floats per (nu, xi)
     for (size_t co = 0; co < co_count; ++co) {
-        for (size_t ci = 0; ci < ci_count; ++ci) {
-            const float *g = weight + (co * ci_count + ci) * 9;  // g[ky * 3 + kx]
-            double gg[6][3];  // G g: rows along ky transformed (nu), columns kx
-            for (int nu = 0; nu < t; ++nu)
-                for (int kx = 0; kx < 3; ++kx)
-                    gg[nu][kx] = f.G[nu][0] * g[kx] + f.G[nu][1] * g[3 + kx] + f.G[nu][2] * g[6 + kx];
-            float *u = out + ci * co_count + co;
-            for (int nu = 0; nu < t; ++nu)
-                for (int xi = 0; xi < t; ++xi)
-                    u[size_t(nu * t + xi) * plane] =
-                        float(f.G[xi][0] * gg[nu][0] + f.G[xi][1] * gg[nu][1] + f.G[xi][2] * gg[nu][2]);
-        }
+        const float *g = weight + (co * ci_count + ci) * 9;  // g[ky * 3 + kx]
+        double gg[6][3];  // G g: rows along ky transformed (nu), columns kx
+        for (int nu = 0; nu < t; ++nu)
+            for (int kx = 0; kx < 3; ++kx)
+                gg[nu][kx] = f.G[nu][0] * g[kx] + f.G[nu][1] * g[3 + kx] + f.G[nu][2] * g[6 + kx];
+        float *u = out + ci * co_count + co;
+        for (int nu = 0; nu < t; ++nu)
+            for (int xi = 0; xi < t; ++xi)
+                u[size_t(nu * t + xi) * plane] =
+                    float(f.G[xi][0] * gg[nu][0] + f.G[xi][1] * gg[nu][1] + f.G[xi][2] * gg[nu][2]);
     }
 }
 
@@ -497,10 +497,26 @@ void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model
     // The snapshot is shared and otherwise immutable: other infer calls with
     // it wait on prepare_mutex before reading these, and nothing else does.
     auto &weights = const_cast<cnnrt_model::Weights &>(*w);
+    // On the kernels' thread pool, an input channel per task: ResNet-18's
+    // filters took 32.6 ms on one thread, with each filter's t^2 values
+    // written a plane apart.
+    struct Job {
+        const cnnrt_param_desc *param;
+        const float *weight;
+        float *out;
+    };
+    auto task = [](void *, int ci, uint8_t *closure) -> int {
+        const Job &job = *reinterpret_cast<const Job *>(closure);
+        transform_winograd_filters(*job.param, job.weight, job.out, size_t(ci));
+        return 0;
+    };
     for (int i = 0; i < d->num_params; ++i)
-        if (is_prepared(d->params[i]))
-            transform_winograd_filters(d->params[i], weights[size_t(d->params[i].sources[0])].data(),
-                                       weights[size_t(i)].data());
+        if (is_prepared(d->params[i])) {
+            Job job{&d->params[i], weights[size_t(d->params[i].sources[0])].data(), weights[size_t(i)].data()};
+            const int channels = int(d->params[i].shape[2]);
+            if (halide_do_par_for) halide_do_par_for(nullptr, task, 0, channels, reinterpret_cast<uint8_t *>(&job));
+            else for (int ci = 0; ci < channels; ++ci) task(nullptr, ci, reinterpret_cast<uint8_t *>(&job));
+        }
     model->prepared_set.store(w.get());
 }
 
