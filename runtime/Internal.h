@@ -192,8 +192,9 @@ inline bool is_prepared(const cnnrt_param_desc &p) { return p.derive == CNNRT_DE
 // except prepared ones.
 void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w);
 
-// Makes the prepared parameters of `w` (the model's snapshot an infer call
-// runs with) up to date, computing them if model->prepared_set is another set.
+// Makes the derived and prepared parameters of `w` (the model's snapshot an
+// infer call runs with) up to date, computing them if model->prepared_set is
+// another set (a train_step leaves them stale).
 void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w);
 
 // Runs body() and turns every exception into an error code + message (kept until the

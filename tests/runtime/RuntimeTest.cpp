@@ -133,7 +133,15 @@ struct Model {
     operator cnnrt_model *() const { return m; }
 };
 
-std::vector<std::vector<float>> params_of(cnnrt_model *m) { return *m->snapshot(); }
+// The parameters as inference reads them: derived ones (which a train_step
+// leaves to the next infer call) brought up to date first.
+std::vector<std::vector<float>> params_of(cnnrt_model *m) {
+    std::shared_ptr<const cnnrt_model::Weights> w = m->snapshot();
+    cnnrt::prepare_weights(m, w);
+    return *w;
+}
+// As stored, derived ones possibly stale.
+std::vector<std::vector<float>> stored_params_of(cnnrt_model *m) { return *m->snapshot(); }
 
 std::string err() { return cnnrt_last_error(); }
 
@@ -732,7 +740,7 @@ TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
     Model m(&d);
     ASSERT_NE(m.m, nullptr) << err();
     // Not computed with the other derived parameters: the first infer call prepares them.
-    auto p = params_of(m);
+    auto p = stored_params_of(m);
     EXPECT_EQ(p[1], std::vector<float>(p[1].size(), 0.0f));
     float x = 1.0f, y = 0.0f;
     ASSERT_EQ(cnnrt_infer(m, &x, 1, &y), 0) << err();
@@ -1124,7 +1132,10 @@ TEST(Train, NewParamsAndDerivedParamsAfterStep) {
     Batch b = make_batch(6, 21);
     float loss;
     ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 6, &loss), 0) << err();
+    // The step leaves the derived parameters to the next infer call.
+    const Params stored = stored_params_of(m);
     const Params p = params_of(m);
+    EXPECT_NE(stored[4], p[4]);
     // Running stats moved away from (0, 1) to 0.9*old + 0.1*batch stats.
     Params start = Params(6);
     start[2].assign(tm::K, 0.0f), start[3].assign(tm::K, 1.0f);
