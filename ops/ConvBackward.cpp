@@ -1,6 +1,7 @@
 // conv's adjoint: weight, bias and input gradients, with specialised input
 // gradients (Winograd, per phase for strides, channel-vectorized on small maps).
 #include <algorithm>
+#include <functional>
 
 #include "codegen/LowerCtx.h"
 #include "codegen/TrainingMode.h"
@@ -10,6 +11,23 @@ using namespace Halide;
 
 namespace cnnc::ops {
 namespace {
+
+// Calls addPhase(p, q, taps) for each stride phase (p, q) of the input that
+// some tap reaches, `taps` an RDom over exactly that phase's taps (x, y) and
+// the filters (z): kx = p + stride * taps.x. Phases no tap reaches (a 1x1
+// stride-2 conv's three of four) are skipped: their gradient stays zero.
+// With one tap count for all phases (the largest), the missing taps
+// multiplied zero filters: a 3x3 stride-2 conv computed 16 taps for 9 (ResNet's
+// layer3.0.conv1 at batch 8: the input gradient took 15.5 ms, now 9.1).
+void forEachPhase(LowerCtx &ctx, const ConvGeometry &g, const std::function<void(int, int, RDom)> &addPhase) {
+    int sx = int(g.stride.w), sy = int(g.stride.h);
+    for (int q = 0; q < sy; ++q)
+        for (int p = 0; p < sx; ++p) {
+            int tapsX = int(g.size.w - p + sx - 1) / sx, tapsY = int(g.size.h - q + sy - 1) / sy;
+            if (tapsX > 0 && tapsY > 0)
+                addPhase(p, q, RDom(0, tapsX, 0, tapsY, 0, int(g.filters), ctx.fname("r_phase_taps")));
+        }
+}
 
 // d input of a strided (undilated, ungrouped) conv, without testing every tap:
 // in padded coordinates X = x + pad = stride * xq + p, only the taps
@@ -32,27 +50,21 @@ Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     Var xo("xo"), xi("xi"), cb("cb"), cq("cq"), task("task");
     phased.compute_root().vectorize(xq, lanes, TailStrategy::RoundUp).parallel(n);
     int xqExtent = int(ctx.inputTypes[0].width() + 2 * g.pad.w + sx - 1) / sx;
-    // One update per phase over exactly its taps (see smallMapInputGradient):
-    // a 1x1 stride-2 conv has taps in one phase of four.
     int update = 0;
-    for (int pq = 0; pq < sy; ++pq)
-        for (int pp = 0; pp < sx; ++pp) {
-            int tapsX = (K - pp + sx - 1) / sx, tapsY = (KY - pq + sy - 1) / sy;
-            if (tapsX <= 0 || tapsY <= 0) continue;
-            RDom t(0, tapsX, 0, tapsY, 0, int(g.filters), ctx.fname("r_phase_taps"));
-            phased(xq, pp, yq, pq, c, n) += wpad(pp + sx * t.x, pq + sy * t.y, c, t.z) * dyp(xq - t.x, yq - t.y, t.z, n);
-            phased.update(update++)
-                .split(xq, xo, xi, lanes * (xqExtent > lanes ? 2 : 1), TailStrategy::RoundUp)
-                .split(c, cb, cq, cTile, TailStrategy::GuardWithIf)
-                .reorder({xi, cq, t.x, t.y, t.z, xo, yq, cb, n})
-                .vectorize(xi, lanes)
-                .unroll(xi)
-                .unroll(cq)
-                .unroll(t.x)
-                .unroll(t.y)
-                .fuse(cb, n, task)
-                .parallel(task);
-        }
+    forEachPhase(ctx, g, [&](int pp, int pq, RDom t) {
+        phased(xq, pp, yq, pq, c, n) += wpad(pp + sx * t.x, pq + sy * t.y, c, t.z) * dyp(xq - t.x, yq - t.y, t.z, n);
+        phased.update(update++)
+            .split(xq, xo, xi, lanes * (xqExtent > lanes ? 2 : 1), TailStrategy::RoundUp)
+            .split(c, cb, cq, cTile, TailStrategy::GuardWithIf)
+            .reorder({xi, cq, t.x, t.y, t.z, xo, yq, cb, n})
+            .vectorize(xi, lanes)
+            .unroll(xi)
+            .unroll(cq)
+            .unroll(t.x)
+            .unroll(t.y)
+            .fuse(cb, n, task)
+            .parallel(task);
+    });
     Func dx(ctx.fname("d_input"));
     Expr X = x + px, Y = y + py;
     dx(x, y, c, n) = phased(X / sx, X % sx, Y / sy, Y % sy, c, n);
@@ -104,34 +116,26 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     filtersB.compute_root().vectorize(cv, 8).parallel(block);
     Func dxB(ctx.fname("d_input_channel_blocks"));
     dxB(cv, xq, p, yq, q, n, block) = 0.0f;
-    // One update per phase, over exactly its taps: with one tap count for all
-    // (the largest), a 3x3 stride-2 conv's phases multiplied 16 filters of
-    // which 7 are zero (ResNet's layer3.0.conv1 at batch 8: 15.5 ms of its
-    // 24.8 ms backward was this gradient).
     Var xs("xs"), xb("xb"), xo("xo"), xi("xi"), task("task");
     // bound() rounds the region up to whole tiles; the extra positions read
     // dy's zero border.
     dxB.compute_root().bound(xq, xqMin, S * xTile * pieces).vectorize(cv, 8);
     int update = 0;
-    for (int pq = 0; pq < sy; ++pq)
-        for (int pp = 0; pp < sx; ++pp) {
-            int tapsX = (K - pp + sx - 1) / sx, tapsY = (KY - pq + sy - 1) / sy;
-            if (tapsX <= 0 || tapsY <= 0) continue; // the phase gets no gradient: stays zero
-            RDom t(0, tapsX, 0, tapsY, 0, int(g.filters), ctx.fname("r_phase_taps"));
-            dxB(cv, xq, pp, yq, pq, n, block) +=
-                filtersB(cv, pp + sx * t.x, pq + sy * t.y, t.z, block) * dyp(xq - t.x, yq - t.y, t.z, n);
-            dxB.update(update++)
-                .split(xq, xs, xb, S)
-                .split(xs, xo, xi, xTile)
-                .reorder({cv, xi, t.x, t.y, t.z, xb, xo, yq, n, block})
-                .vectorize(cv, 8)
-                .unroll(cv)
-                .unroll(xi)
-                .unroll(t.x)
-                .unroll(t.y)
-                .fuse(n, block, task)
-                .parallel(task);
-        }
+    forEachPhase(ctx, g, [&](int pp, int pq, RDom t) {
+        dxB(cv, xq, pp, yq, pq, n, block) +=
+            filtersB(cv, pp + sx * t.x, pq + sy * t.y, t.z, block) * dyp(xq - t.x, yq - t.y, t.z, n);
+        dxB.update(update++)
+            .split(xq, xs, xb, S)
+            .split(xs, xo, xi, xTile)
+            .reorder({cv, xi, t.x, t.y, t.z, xb, xo, yq, n, block})
+            .vectorize(cv, 8)
+            .unroll(cv)
+            .unroll(xi)
+            .unroll(t.x)
+            .unroll(t.y)
+            .fuse(n, block, task)
+            .parallel(task);
+    });
     Func dx(ctx.fname("d_input"));
     Expr X = x + px, Y = y + py;
     dx(x, y, c, n) = dxB(c % B, X / sx, X % sx, Y / sy, Y % sy, n, c / B);

@@ -54,17 +54,12 @@ Expr combine(const double *row, const std::vector<Expr> &values) {
     return scale == 1 ? sum : sum * float(scale);
 }
 
-// A transform matrix (rows x values.size()) applied along one axis; `k` is
-// the transformed index (unrolled, so mux folds to one row).
-template <size_t N>
-Expr applyRows(Expr k, const double (&rows)[N][6], int count, const std::vector<Expr> &values) {
+// The first `count` rows of a transform matrix (B^T, G or A^T) applied along
+// one axis; `k` is the transformed index (unrolled, so mux folds to one row).
+template <size_t R, size_t C>
+Expr applyRows(Expr k, const double (&rows)[R][C], int count, const std::vector<Expr> &values) {
     std::vector<Expr> out;
     for (int i = 0; i < count; ++i) out.push_back(combine(rows[i], values));
-    return mux(k, out);
-}
-Expr applyG(Expr k, const cnnc_winograd::Matrices &f, const std::vector<Expr> &g) {
-    std::vector<Expr> out;
-    for (int i = 0; i < f.t; ++i) out.push_back(combine(f.G[i], g));
     return mux(k, out);
 }
 
@@ -102,9 +97,14 @@ int trainingTile(const ConvGeometry &g) {
 
 namespace {
 
+// The m of F(m x m, 3x3): the choice's, by default 2 (training: trainingTile).
+int tileSize(const ConvGeometry &g, const ScheduleChoice &choice, bool training) {
+    return choice.get("wino_m", training ? trainingTile(g) : 2);
+}
+
 WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice, bool training = false) {
     WinogradTiling t;
-    t.m = choice.get("wino_m", training ? trainingTile(g) : 2);
+    t.m = tileSize(g, choice, training);
     int64_t tilesX = winogradTiles(g.ow, t.m), tilesY = winogradTiles(g.oh, t.m);
     t.filterVectors = choice.get("wino_filters", training && trainingFilterGemm(g) ? 2 : 0);
     if (t.filterVectors > 0) {
@@ -224,12 +224,12 @@ bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const
     bool largeMap = g.w >= 28 && g.h >= 28;
     bool byDefault = training && (largeMap || trainingFilterGemm(g));
     // F(4x4, 3x3)'s tiles are not pooled in the inverse transform.
-    bool tileFits = choice.get("wino_m", 2) == 2 || !winogradTilePooled(g, kernelOutput);
+    bool tileFits = tileSize(g, choice, training) == 2 || !winogradTilePooled(g, kernelOutput);
     return choice.get("winograd", byDefault ? 1 : 0) == 1 && winogradApplies(g, kernelOutput) && tileFits;
 }
 
 ParamDecl winogradFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice) {
-    int t = matrices(choice.get("wino_m", 2)).t;
+    int t = matrices(tileSize(g, choice, false)).t; // inference kernels only
     ParamDecl d{"winograd", {t, t, g.cin, g.filters}, ParamInit::Zeros, 1};
     d.derivation = ParamDerivation::WinogradFilter;
     return d;
@@ -258,10 +258,10 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     Var kx("kx"), ky("ky");
     if (!in.transformed.defined()) filters(v.co, kx, ky, v.ci) = weight(kx, ky, v.ci, v.co);
     auto gcol = [&](int ky) {
-        return applyG(v.xi, f, {filters(v.co, 0, ky, v.ci), filters(v.co, 1, ky, v.ci), filters(v.co, 2, ky, v.ci)});
+        return applyRows(v.xi, f.G, f.t, {filters(v.co, 0, ky, v.ci), filters(v.co, 1, ky, v.ci), filters(v.co, 2, ky, v.ci)});
     };
     if (in.transformed.defined()) U(v.co, v.xi, v.nu, v.ci) = in.transformed(v.co, v.ci, v.xi, v.nu);
-    else U(v.co, v.xi, v.nu, v.ci) = applyG(v.nu, f, {gcol(0), gcol(1), gcol(2)});
+    else U(v.co, v.xi, v.nu, v.ci) = applyRows(v.nu, f.G, f.t, {gcol(0), gcol(1), gcol(2)});
 
     Func V = winogradInputPatches(padded, g, n, in.prefix + "wino_v", m);
 

@@ -744,20 +744,23 @@ TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
     EXPECT_EQ(p[1], std::vector<float>(p[1].size(), 0.0f));
     float x = 1.0f, y = 0.0f;
     ASSERT_EQ(cnnrt_infer(m, &x, 1, &y), 0) << err();
-    p = params_of(m);
-    // U = G g G^T in double, G from Lavin & Gray's F(2x2, 3x3).
+    // U = G g G^T of every (co, ci), in double: p[1][nu][xi][ci][co] from p[0][co][ci][ky][kx].
+    auto expect_transformed = [](const std::vector<std::vector<float>> &q, const double (*G)[3], int t) {
+        for (int co = 0; co < 2; ++co)
+            for (int ci = 0; ci < 3; ++ci)
+                for (int nu = 0; nu < t; ++nu)
+                    for (int xi = 0; xi < t; ++xi) {
+                        double u = 0;
+                        for (int ky = 0; ky < 3; ++ky)
+                            for (int kx = 0; kx < 3; ++kx)
+                                u += G[nu][ky] * G[xi][kx] * q[0][size_t(((co * 3 + ci) * 3 + ky) * 3 + kx)];
+                        EXPECT_NEAR(q[1][size_t(((nu * t + xi) * 3 + ci) * 2 + co)], u, 1e-6)
+                            << "t " << t << " co " << co << " ci " << ci << " nu " << nu << " xi " << xi;
+                    }
+    };
+    // G from Lavin & Gray's F(2x2, 3x3).
     const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    for (int co = 0; co < 2; ++co)
-        for (int ci = 0; ci < 3; ++ci)
-            for (int nu = 0; nu < 4; ++nu)
-                for (int xi = 0; xi < 4; ++xi) {
-                    double u = 0;
-                    for (int ky = 0; ky < 3; ++ky)
-                        for (int kx = 0; kx < 3; ++kx)
-                            u += G[nu][ky] * G[xi][kx] * p[0][size_t(((co * 3 + ci) * 3 + ky) * 3 + kx)];
-                    EXPECT_NEAR(p[1][size_t(((nu * 4 + xi) * 3 + ci) * 2 + co)], u, 1e-6)
-                        << "co " << co << " ci " << ci << " nu " << nu << " xi " << xi;
-                }
+    expect_transformed(params_of(m), G, 4);
 
     // F(4x4, 3x3): [6, 6, ci, co], G from Lavin & Gray's points 0, +-1, +-2.
     const double G4[6][3] = {{0.25, 0, 0},
@@ -771,18 +774,7 @@ TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
         Model m4(&d);
         ASSERT_NE(m4.m, nullptr) << err();
         ASSERT_EQ(cnnrt_infer(m4, &x, 1, &y), 0) << err();
-        auto q = params_of(m4);
-        for (int co = 0; co < 2; ++co)
-            for (int ci = 0; ci < 3; ++ci)
-                for (int nu = 0; nu < 6; ++nu)
-                    for (int xi = 0; xi < 6; ++xi) {
-                        double u = 0;
-                        for (int ky = 0; ky < 3; ++ky)
-                            for (int kx = 0; kx < 3; ++kx)
-                                u += G4[nu][ky] * G4[xi][kx] * q[0][size_t(((co * 3 + ci) * 3 + ky) * 3 + kx)];
-                        EXPECT_NEAR(q[1][size_t(((nu * 6 + xi) * 3 + ci) * 2 + co)], u, 1e-6)
-                            << "F(4x4) co " << co << " ci " << ci << " nu " << nu << " xi " << xi;
-                    }
+        expect_transformed(params_of(m4), G4, 6);
     }
     params[1].shape[0] = params[1].shape[1] = 5;  // no F(m x m, 3x3) has 5x5 tiles
     EXPECT_EQ(cnnrt_create(&d), nullptr);
