@@ -64,7 +64,7 @@ struct cnnrt_model {
         prepared_set.store(nullptr);
         return w;
     }
-    // The weight set whose prepared parameters (is_prepared) are up to date, if
+    // The weight set whose derived and prepared parameters are up to date, if
     // any: an infer call computes them for its snapshot under prepare_mutex
     // when this is not its set. Published sets reset it, so an address reused
     // by a later set (recycled or reallocated) is never taken for prepared.
@@ -184,8 +184,9 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
                      const cnnrt_model::Weights &w, cnnrt_model::Weights &out,
                      const std::vector<std::vector<float>> &grads);
 
-// Derived parameters that only inference kernels read (Winograd's transformed
-// filters): computed on demand (prepare_weights), not with the others.
+// Derived parameters computed from another derived one's result (Winograd's
+// transformed filters of a possibly folded weight): prepare_weights computes
+// them after compute_derived, like every derived parameter, on demand.
 inline bool is_prepared(const cnnrt_param_desc &p) { return p.derive == CNNRT_DERIVE_WINOGRAD_FILTER; }
 
 // Recomputes every derived parameter (CNNRT_DERIVE_*) of w from its sources,
@@ -194,7 +195,7 @@ void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w);
 
 // Makes the derived and prepared parameters of `w` (the model's snapshot an
 // infer call runs with) up to date, computing them if model->prepared_set is
-// another set (a train_step leaves them stale).
+// another set (create, load_weights and train_step leave them to this).
 void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w);
 
 // Runs body() and turns every exception into an error code + message (kept until the

@@ -498,7 +498,7 @@ void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model
     // The snapshot is shared and otherwise immutable: other infer calls with
     // it wait on prepare_mutex before reading these, and nothing else does.
     auto &weights = const_cast<cnnrt_model::Weights &>(*w);
-    compute_derived(d, weights);  // a train_step's set has them stale
+    compute_derived(d, weights);  // create, load and train_step leave them to this
     // On the kernels' thread pool, an input channel per task: ResNet-18's
     // filters took 32.6 ms on one thread, with each filter's t^2 values
     // written a plane apart.
@@ -573,7 +573,7 @@ cnnrt_model *cnnrt_create(const cnnrt_model_desc *desc) {
             (*w)[size_t(i)].resize(size_t(param_numel(desc->params[i])));
             init_param(desc->params[i], i, (*w)[size_t(i)]);
         }
-        compute_derived(desc, *w);
+        // Derived parameters: at the first infer call (prepare_weights).
         m->publish(std::move(w));
         result = m.release();
     });

@@ -278,7 +278,7 @@ void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
         read_at(file.f, data_start + begin_of[size_t(i)], v.data(), v.size() * sizeof(float),
                 path);
     }
-    compute_derived(d, *staging);
+    // Derived parameters: at the first infer call with the set (prepare_weights).
 
     cnnrt_optimizer opt;
     uint64_t train_steps = 0;
