@@ -8,11 +8,14 @@
 // torch skips parameters whose .grad is None; likewise, a parameter that no GRAD
 // tensor refers to is not updated and has no optimiser state.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <string>
-#include <thread>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "runtime/Internal.h"
 #include "runtime/Runtime.h"
@@ -31,6 +34,43 @@ std::vector<bool> params_with_grad(const cnnrt_model_desc *d) {
         if (d->tensors[i].storage == CNNRT_STORAGE_GRAD) out[size_t(d->tensors[i].index)] = true;
     return out;
 }
+
+namespace {
+
+#if defined(__SSE2__)
+bool streamable(const float *p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// SGD over [j, end) four elements at a time, the arithmetic of the scalar loop
+// in apply_optimizer (no fused multiply-adds, the same rounding); returns where
+// the scalar loop takes over. The new weights and momenta are written with
+// streaming stores: nothing reads them before the next step, and a normal
+// store would first read each line from memory. A step of ResNet-18 reads
+// and writes 235 MB.
+size_t sgd_streamed(const float *p, const float *g0, const float *m0, float *q, float *m, size_t j,
+                    size_t end, float wd, float mom, float neg_lr, bool first) {
+    const __m128 wd4 = _mm_set1_ps(wd), mom4 = _mm_set1_ps(mom), neg_lr4 = _mm_set1_ps(neg_lr);
+    for (; j + 4 <= end; j += 4) {
+        const __m128 pj = _mm_loadu_ps(p + j);
+        __m128 g = _mm_loadu_ps(g0 + j);
+        if (wd != 0.0f) g = _mm_add_ps(g, _mm_mul_ps(wd4, pj));
+        if (mom != 0.0f) {
+            if (!first) g = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m0 + j), mom4), g);
+            _mm_stream_ps(m + j, g);
+        }
+        _mm_stream_ps(q + j, _mm_add_ps(pj, _mm_mul_ps(neg_lr4, g)));
+    }
+    _mm_sfence();  // the streamed stores before the step's commit
+    return j;
+}
+#else
+bool streamable(const float *) { return false; }
+size_t sgd_streamed(const float *, const float *, const float *, float *, float *, size_t j, size_t,
+                    float, float, float, bool) {
+    return j;
+}
+#endif
+
+}  // namespace
 
 void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnrt_optimizer &next,
                      const cnnrt_model::Weights &w, cnnrt_model::Weights &out,
@@ -96,7 +136,10 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
         const float *m0 = state(opt.buf1, job.param).data(), *v0 = state(opt.buf2, job.param).data();
         float *q = out[i].data(), *m = next.buf1[i].data(), *v = next.buf2[i].data();
         if (sgd) {
-            for (size_t j = job.begin; j < job.end; ++j) {
+            size_t j = job.begin;
+            if (streamable(q + j) && (!with_state || streamable(m + j)))
+                j = sgd_streamed(p, g0, m0, q, m, j, job.end, wd, mom, neg_lr, first);
+            for (; j < job.end; ++j) {
                 float g = g0[j];
                 if (wd != 0.0f) g = g + wd * p[j];            // d_p.add(param, alpha=wd)
                 if (mom != 0.0f) {
@@ -117,21 +160,7 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
             }
         }
     };
-    std::atomic<size_t> nextJob{0};
-    auto worker = [&] {
-        for (size_t k; (k = nextJob.fetch_add(1)) < jobs.size();) run(jobs[k]);
-    };
-    std::vector<std::thread> helpers;
-    const unsigned cores = std::min(8u, std::max(1u, std::thread::hardware_concurrency()));
-    for (unsigned t = 1; t < cores && t < jobs.size(); ++t) {
-        try {
-            helpers.emplace_back(worker);
-        } catch (const std::system_error &) {
-            break;  // no more threads: the others (and this one) do the rest
-        }
-    }
-    worker();
-    for (std::thread &h : helpers) h.join();
+    parallel_for(int(jobs.size()), [&](int k) { run(jobs[size_t(k)]); });
 }
 
 namespace {
