@@ -28,6 +28,11 @@ struct BackwardCtx {
     Halide::Expr batch; // extent of n
     std::vector<Halide::Func> inputGrads; // one per operand
     std::vector<Halide::Func> paramGrads; // one per parameter
+    // The loop over (channel, sample) planes of the kernel's first operand
+    // gradient, bound (LoopLevel::set) once that output is scheduled: an
+    // adjoint that needs a buffer of its own (maxpool's scatter) computes it
+    // there, a plane at a time, while it is in cache.
+    Halide::LoopLevel operandPlane;
 };
 
 // A deterministic uniform value in [0, 1) for each element and seed: an

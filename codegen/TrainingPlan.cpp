@@ -158,8 +158,9 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     // edges (as Halide's own Buffer overload of propagate_adjoints does).
     Func adjoint = BoundaryConditions::constant_exterior(dy, 0.0f);
     std::vector<Func> inputGrads(n.operands.size()), paramGrads(n.params.size());
+    LoopLevel operandPlane;
     if (n.def->backward) {
-        BackwardCtx bctx{ctx, adjoint, dy.dim(3).extent(), inputGrads, paramGrads};
+        BackwardCtx bctx{ctx, adjoint, dy.dim(3).extent(), inputGrads, paramGrads, operandPlane};
         n.def->backward(bctx);
         inputGrads = bctx.inputGrads, paramGrads = bctx.paramGrads;
     } else {
@@ -174,6 +175,7 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     }
 
     std::vector<Func> outputs;
+    bool planeBound = false;
     for (size_t i = 0; i < n.operands.size(); ++i) {
         if (operandGrads[i] == GradientWrite::None) continue;
         Func gi("grad_out" + std::to_string(i));
@@ -190,6 +192,7 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
         int lanes = tileFactor(t.width(), target.natural_vector_size<float>());
         if (lanes > 1) gi.vectorize(x, lanes, TailStrategy::GuardWithIf);
         gi.fuse(c, b, cb).parallel(cb);
+        if (!planeBound) operandPlane.set(LoopLevel(gi, cb)), planeBound = true;
         outputs.push_back(gi);
     }
     for (size_t i = 0; i < n.params.size(); ++i) {

@@ -97,10 +97,12 @@ void backwardMax(BackwardCtx &b) {
     // A window always holds an input element (the output size rule), so the
     // winner is inside; the clamp only tells Halide the bounds.
     d(clamp(wx, 0, W - 1), clamp(wy, 0, H - 1), c, n) += b.dy(o.x, o.y, c, n);
-    Var cn("cn");
-    d.compute_root().vectorize(x, tileFactor(W, 8)).fuse(c, n, cn).parallel(cn);
-    d.update().fuse(c, n, cn).parallel(cn);
-    winner.compute_at(d, cn);
+    // A plane at a time inside the output's loop: computed whole beforehand
+    // (zeroed, scattered, then copied out), ResNet-18's 112x112x64 took 8.8 ms
+    // per step at batch 8, each pass over 26 MB from memory.
+    d.compute_at(b.operandPlane).vectorize(x, tileFactor(W, 8));
+    d.update().unscheduled(); // a scatter: one output at a time
+    winner.compute_at(b.operandPlane);
     if (OW >= 8) winner.vectorize(x, 8);
     b.inputGrads[0] = d;
 }
