@@ -100,7 +100,16 @@ void declareInputs(const Graph &g, const Node &n, NodeInputs &in) {
     }
 }
 
-BuiltKernel buildForward(const Graph &g, int id) {
+// The activation fused into a node's training kernels (-1: none), see planTraining.
+Func applyActivation(const Graph &g, int activation, Func value, TrainingMode &mode) {
+    if (activation < 0) return value;
+    const Node &a = g.node(activation);
+    LowerCtx actx{a, g.operandTypes(a), {value}, {}};
+    actx.training = &mode;
+    return a.def->lower(actx);
+}
+
+BuiltKernel buildForward(const Graph &g, int id, int activation) {
     const Node &n = g.node(id);
     NodeInputs in;
     declareInputs(g, n, in);
@@ -108,9 +117,10 @@ BuiltKernel buildForward(const Graph &g, int id) {
     TrainingMode mode{in.seed, n.operands.empty() ? Expr(1) : in.operands[0].dim(3).extent(), {}};
     ctx.training = &mode;
     Func value = n.def->lower(ctx);
+    Func result = applyActivation(g, activation, value, mode);
     Var x("x"), y("y"), c("c"), b("b");
     Func out("output");
-    out(x, y, c, b) = value(x, y, c, b);
+    out(x, y, c, b) = result(x, y, c, b);
     constrainActivation(out.output_buffer(), n.type);
     // The op's inference schedule serves its training forward too.
     if (n.def->schedule) {
@@ -135,13 +145,19 @@ BuiltKernel buildForward(const Graph &g, int id) {
 // Halide differentiates the node's own lowering. Operand gradients accumulate
 // into their buffers (a value used twice receives two contributions).
 BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrite> &operandGrads,
-                          const Target &target) {
+                          int activation, const Target &target) {
     const Node &n = g.node(id);
     NodeInputs in;
     declareInputs(g, n, in);
     ImageParam dy(Float(32), 4, "dy");
     constrainActivation(dy, n.type);
     in.arguments.push_back(dy);
+    // A fused activation's output z, for its derivative (gradFromOutput).
+    ImageParam z(Float(32), 4, "activation_out");
+    if (activation >= 0) {
+        constrainActivation(z, n.type);
+        in.arguments.push_back(z);
+    }
     std::vector<ImageParam> old(n.operands.size());
     for (size_t i = 0; i < n.operands.size(); ++i) {
         if (operandGrads[i] != GradientWrite::Accumulate) continue;
@@ -157,6 +173,13 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     // Zero outside the node's bounds: gathers may read the adjoint past the
     // edges (as Halide's own Buffer overload of propagate_adjoints does).
     Func adjoint = BoundaryConditions::constant_exterior(dy, 0.0f);
+    if (activation >= 0) {
+        // d node = the activation's adjoint, inline wherever the node's reads it.
+        const Node &a = g.node(activation);
+        Func outside = BoundaryConditions::constant_exterior(z, 0.0f), masked("activation_adjoint");
+        masked(x, y, c, b) = a.def->gradFromOutput(outside(x, y, c, b), adjoint(x, y, c, b), a.attrs);
+        adjoint = masked;
+    }
     std::vector<Func> inputGrads(n.operands.size()), paramGrads(n.params.size());
     LoopLevel operandPlane;
     if (n.def->backward) {
@@ -248,6 +271,43 @@ std::string operandList(const Node &n, const char *prefix) {
     return s;
 }
 
+// "|relu{}": a fused activation's part of a kernel's signature.
+std::string activationSignature(const Graph &g, int activation) {
+    if (activation < 0) return "";
+    const Node &a = g.node(activation);
+    std::string s = "|" + a.opName() + "{";
+    for (auto &[k, v] : a.attrs.items()) s += k + "=" + formatAttr(v) + ",";
+    return s + "}";
+}
+
+// Per node, the activation its training kernels compute too (-1: none): an op
+// with gradFromOutput (relu...) whose operand has no other use. The kernels
+// then keep only the activation's output (its input is never stored) and its
+// derivative is taken from that output inside the producer's backward: for
+// ResNet-18, relu's 17 kernels of each pass (14 ms of a batch-8 step) and
+// two tensors per relu go. Heads, views, and dropout (its mask is drawn per
+// node) keep their own kernels.
+std::vector<int> fusedActivations(const Graph &g, const std::vector<bool> &needed,
+                                  const std::vector<std::pair<int, float>> &heads) {
+    std::vector<int> uses(g.nodes.size(), 0);
+    for (const Node &n : g.nodes)
+        if (needed[size_t(n.id)])
+            for (int op : n.operands) ++uses[size_t(op)];
+    for (auto &h : heads) ++uses[size_t(h.first)];
+    std::vector<int> activationOf(g.nodes.size(), -1);
+    std::vector<bool> fused(g.nodes.size(), false);
+    for (const Node &a : g.nodes) {
+        if (!needed[size_t(a.id)] || a.isInput() || !a.def->gradFromOutput || a.operands.size() != 1) continue;
+        const Node &p = g.node(a.operands[0]);
+        if (p.isInput() || p.def->traits.view || p.def->traits.stochastic || uses[size_t(p.id)] != 1 ||
+            fused[size_t(p.id)] || p.type != a.type)
+            continue;
+        activationOf[size_t(p.id)] = a.id;
+        fused[size_t(a.id)] = fused[size_t(p.id)] = true;
+    }
+    return activationOf;
+}
+
 std::string formatWeight(float w) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", double(w));
@@ -283,11 +343,17 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         if (needed[i])
             for (int op : g.nodes[i].operands) needed[size_t(op)] = true;
 
+    // Activations computed inside their producer's kernels (see fusedActivations).
+    const std::vector<int> activationOf = fusedActivations(g, needed, heads);
+    std::vector<int> producerOf(g.nodes.size(), -1);
+    for (size_t i = 0; i < activationOf.size(); ++i)
+        if (activationOf[i] >= 0) producerOf[size_t(activationOf[i])] = int(i);
+
     TrainStorage st;
     st.forward.assign(g.nodes.size(), -1);
     st.gradient.assign(g.nodes.size(), -1);
     for (auto &n : g.nodes) {
-        if (!needed[size_t(n.id)] || n.isInput()) continue;
+        if (!needed[size_t(n.id)] || n.isInput() || activationOf[size_t(n.id)] >= 0) continue;
         int64_t size = n.type.elementsPerSample();
         st.forward[size_t(n.id)] = n.def->traits.view ? -1 : st.take(size);
         st.gradient[size_t(n.id)] = st.take(size);
@@ -312,14 +378,19 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
     };
 
     for (auto &n : g.nodes) {
-        if (!needed[size_t(n.id)] || n.isInput() || n.def->traits.view) continue;
+        if (!needed[size_t(n.id)] || n.isInput() || n.def->traits.view || producerOf[size_t(n.id)] >= 0) continue;
+        const int act = activationOf[size_t(n.id)];
+        const int result = act >= 0 ? act : n.id;
         PlannedKernel k;
-        k.label = "%" + std::to_string(n.id) + " " + n.opName() + " (train forward)";
-        k.text = "%" + std::to_string(n.id) + " = " + n.opName() + "(" + operandList(n, "%") + ") {train}";
-        k.signature = nodeSignature(g, n, "forward");
-        k.build = [&g, id = n.id] { return buildForward(g, id); };
+        k.label = "%" + std::to_string(n.id) + " " + n.opName() + (act >= 0 ? "+" + g.node(act).opName() : "") +
+                  " (train forward)";
+        std::string call = n.opName() + "(" + operandList(n, "%") + ")";
+        k.text = "%" + std::to_string(result) + " = " + (act >= 0 ? g.node(act).opName() + "(" + call + ")" : call) +
+                 " {train}";
+        k.signature = nodeSignature(g, n, "forward") + activationSignature(g, act);
+        k.build = [&g, id = n.id, act] { return buildForward(g, id, act); };
         k.args = nodeInputs(n);
-        k.args.push_back(forwardRef(n.id));
+        k.args.push_back(forwardRef(result));
         // The training lowering reports a new value for every buffer (running statistics).
         for (const Param &p : n.params)
             if (p.decl.buffer) k.args.push_back(paramTensor(CNNRT_STORAGE_NEW_PARAM, paramIndex(p.name)));
@@ -358,9 +429,11 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
 
     for (size_t i = g.nodes.size(); i-- > 0;) {
         const Node &n = g.nodes[i];
-        if (!needed[i] || n.isInput()) continue;
-        if (!gradientWritten[i])
-            throw std::runtime_error("internal error: the gradient of %" + std::to_string(i) +
+        if (!needed[i] || n.isInput() || producerOf[i] >= 0) continue;
+        const int act = activationOf[i];
+        const int result = act >= 0 ? act : int(i); // d result is this kernel's dy
+        if (!gradientWritten[size_t(result)])
+            throw std::runtime_error("internal error: the gradient of %" + std::to_string(result) +
                                      " is read before any kernel writes it");
         std::vector<bool> operandNeedsGrad;
         for (int op : n.operands) operandNeedsGrad.push_back(!g.node(op).isInput());
@@ -368,7 +441,8 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         for (size_t o = 0; o < n.operands.size(); ++o)
             operandGrads.push_back(operandNeedsGrad[o] ? claim(n.operands[o]) : GradientWrite::None);
         PlannedKernel k;
-        k.label = "%" + std::to_string(n.id) + " " + n.opName() + " (backward)";
+        k.label = "%" + std::to_string(n.id) + " " + n.opName() + (act >= 0 ? "+" + g.node(act).opName() : "") +
+                  " (backward)";
         // Each target with its operator: "d%3 +=, d%4 = add.backward(...)".
         std::vector<std::pair<std::string, const char *>> targets;
         for (size_t o = 0; o < n.operands.size(); ++o)
@@ -383,14 +457,17 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
             written += targets[t].first + (sameAsNext ? ", " : std::string(" ") + targets[t].second +
                                                                (t + 1 < targets.size() ? ", " : ""));
         }
-        k.text = (written.empty() ? std::string("_ =") : written) + " " + n.opName() + ".backward(d%" +
-                 std::to_string(n.id) + (n.operands.empty() ? "" : ", ") + operandList(n, "%") + ")";
-        k.signature = nodeSignature(g, n, "backward");
+        std::string dy = "d%" + std::to_string(result);
+        if (act >= 0) dy = g.node(act).opName() + ".backward(" + dy + ", %" + std::to_string(act) + ")";
+        k.text = (written.empty() ? std::string("_ =") : written) + " " + n.opName() + ".backward(" + dy +
+                 (n.operands.empty() ? "" : ", ") + operandList(n, "%") + ")";
+        k.signature = nodeSignature(g, n, "backward") + activationSignature(g, act);
         for (GradientWrite w : operandGrads)
             k.signature += w == GradientWrite::Accumulate ? "+" : w == GradientWrite::Write ? "=" : "-";
-        k.build = [&g, id = n.id, operandGrads, target] { return buildBackward(g, id, operandGrads, target); };
+        k.build = [&g, id = n.id, operandGrads, act, target] { return buildBackward(g, id, operandGrads, act, target); };
         k.args = nodeInputs(n);
-        k.args.push_back(gradRef(n.id));
+        k.args.push_back(gradRef(result));
+        if (act >= 0) k.args.push_back(forwardRef(act));
         for (size_t o = 0; o < n.operands.size(); ++o)
             if (operandGrads[o] == GradientWrite::Accumulate) k.args.push_back(gradRef(n.operands[o]));
         for (size_t o = 0; o < n.operands.size(); ++o)

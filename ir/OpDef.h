@@ -15,6 +15,7 @@
 
 namespace Halide {
 class Func;
+struct Expr;
 }
 
 namespace cnnc {
@@ -120,6 +121,12 @@ struct OpDef {
     ScheduleFn schedule = nullptr; // null: computed inline into its consumer
     // The adjoint written by hand; null: Halide differentiates `lower`.
     BackwardFn backward = nullptr;
+    // For activations whose derivative follows from their output z alone
+    // (relu: z > 0): d input = gradFromOutput(z, d output). Training then
+    // computes the op inside its producer's kernels, forward and backward
+    // (codegen/TrainingPlan.cpp), and keeps neither its input nor a kernel of
+    // its own. Null: it runs as a node of its own.
+    Halide::Expr (*gradFromOutput)(Halide::Expr z, Halide::Expr dz, const Attrs &) = nullptr;
     // Candidate schedules `cnnc tune` times for a kernel this op anchors, whose
     // result (after fused consumers such as a pool) has type `kernelOutput`.
     // The first is the default. Null: nothing to tune.

@@ -36,6 +36,12 @@ Expr tanhGrad(Expr v, Expr dy, const Attrs &) {
     return dy * (1.0f - t * t);
 }
 
+// The same from the output z (as torch's threshold_backward, sigmoid_backward
+// and tanh_backward compute them), for fusing into the producer's kernels.
+Expr reluGradFromOutput(Expr z, Expr dz, const Attrs &) { return select(z > 0.0f, dz, 0.0f); }
+Expr sigmoidGradFromOutput(Expr z, Expr dz, const Attrs &) { return dz * (1.0f - z) * z; }
+Expr tanhGradFromOutput(Expr z, Expr dz, const Attrs &) { return dz * (1.0f - z * z); }
+
 template <Expr (*D)(Expr, Expr, const Attrs &)>
 void pointwiseBackward(BackwardCtx &b) {
     LowerCtx &ctx = b.forward;
@@ -44,7 +50,10 @@ void pointwiseBackward(BackwardCtx &b) {
     b.inputGrads[0] = d;
 }
 
-void define(const char *name, const char *summary, LowerFn lower, BackwardFn backward, std::vector<ArgSpec> args = {}) {
+using GradFromOutputFn = Expr (*)(Expr, Expr, const Attrs &);
+
+void define(const char *name, const char *summary, LowerFn lower, BackwardFn backward,
+            GradFromOutputFn gradFromOutput, std::vector<ArgSpec> args = {}) {
     OpDef d;
     d.name = name;
     d.summary = summary;
@@ -54,17 +63,19 @@ void define(const char *name, const char *summary, LowerFn lower, BackwardFn bac
     d.flops = perElement;
     d.lower = lower;
     d.backward = backward;
+    d.gradFromOutput = gradFromOutput;
     OpRegistry::get().add(std::move(d));
 }
 
 } // namespace
 
 void defineActivations() {
-    define("relu", "max(x, 0)", pointwise<relu>, pointwiseBackward<reluGrad>);
+    define("relu", "max(x, 0)", pointwise<relu>, pointwiseBackward<reluGrad>, reluGradFromOutput);
+    // Not from its output: with a negative slope, z > 0 does not mean x > 0.
     define("leaky_relu", "x if x > 0 else slope * x", pointwise<leakyRelu>, pointwiseBackward<leakyReluGrad>,
-           {{"slope", AttrKind::Float, 0.01}});
-    define("sigmoid", "1 / (1 + exp(-x))", pointwise<sigmoid>, pointwiseBackward<sigmoidGrad>);
-    define("tanh", "hyperbolic tangent", pointwise<tanhAct>, pointwiseBackward<tanhGrad>);
+           nullptr, {{"slope", AttrKind::Float, 0.01}});
+    define("sigmoid", "1 / (1 + exp(-x))", pointwise<sigmoid>, pointwiseBackward<sigmoidGrad>, sigmoidGradFromOutput);
+    define("tanh", "hyperbolic tangent", pointwise<tanhAct>, pointwiseBackward<tanhGrad>, tanhGradFromOutput);
 }
 
 } // namespace cnnc::ops
