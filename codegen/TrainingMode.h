@@ -33,6 +33,10 @@ struct BackwardCtx {
     // adjoint that needs a buffer of its own (maxpool's scatter) computes it
     // there, a plane at a time, while it is in cache.
     Halide::LoopLevel operandPlane;
+    // Parameter gradients that the adjoint computes at root with a schedule of
+    // its own (conv's weights), exact to the parameter's shape (no rounded-up
+    // tails): the kernel writes them straight into its output buffers.
+    std::vector<Halide::Func> scheduledAtRoot;
 };
 
 // A deterministic uniform value in [0, 1) for each element and seed: an

@@ -1,5 +1,6 @@
 #include "codegen/TrainingPlan.h"
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 
@@ -182,10 +183,11 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     }
     std::vector<Func> inputGrads(n.operands.size()), paramGrads(n.params.size());
     LoopLevel operandPlane;
+    std::vector<Func> atRoot;
     if (n.def->backward) {
         BackwardCtx bctx{ctx, adjoint, dy.dim(3).extent(), inputGrads, paramGrads, operandPlane};
         n.def->backward(bctx);
-        inputGrads = bctx.inputGrads, paramGrads = bctx.paramGrads;
+        inputGrads = bctx.inputGrads, paramGrads = bctx.paramGrads, atRoot = bctx.scheduledAtRoot;
     } else {
         Func value = n.def->lower(ctx);
         // Halide 14's propagate_adjoints reads each Range as [min, max] (its
@@ -197,12 +199,20 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
         for (size_t i = 0; i < n.params.size(); ++i) paramGrads[i] = d(in.paramFuncs[i]);
     }
 
+    // Parameter gradients their adjoint computes at root with a schedule of
+    // its own are written straight into the kernel's outputs: copied into a
+    // wrapper, ResNet-18's weight gradients (47 MB a step) took another pass,
+    // on one thread.
+    auto computedAtRoot = [&](const Func &f) {
+        return f.defined() && std::any_of(atRoot.begin(), atRoot.end(),
+                                          [&](const Func &r) { return r.name() == f.name(); });
+    };
     std::vector<Func> outputs;
     bool planeBound = false;
     for (size_t i = 0; i < n.operands.size(); ++i) {
         if (operandGrads[i] == GradientWrite::None) continue;
-        Func gi("grad_out" + std::to_string(i));
         Func di = inputGrads[i];
+        Func gi("grad_out" + std::to_string(i));
         Expr contribution = di.defined() ? di(x, y, c, b) : Expr(0.0f);
         gi(x, y, c, b) = operandGrads[i] == GradientWrite::Accumulate ? old[i](x, y, c, b) + contribution : contribution;
         constrainActivation(gi.output_buffer(), g.node(n.operands[i]).type);
@@ -223,8 +233,13 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
         const auto &shape = n.params[i].decl.shape;
         std::vector<Var> vars(shape.size());
         std::vector<Expr> args(vars.begin(), vars.end());
-        Func gp("grad_p" + std::to_string(i));
         Func dp = paramGrads[i];
+        if (computedAtRoot(dp)) {
+            constrainParam(dp.output_buffer(), shape);
+            outputs.push_back(dp);
+            continue;
+        }
+        Func gp("grad_p" + std::to_string(i));
         gp(vars) = dp.defined() ? dp(args) : Expr(0.0f);
         constrainParam(gp.output_buffer(), shape);
         outputs.push_back(gp);
