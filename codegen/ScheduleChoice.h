@@ -17,6 +17,7 @@ struct ScheduleChoice {
         auto it = knobs.find(knob);
         return it == knobs.end() ? fallback : it->second;
     }
+    bool has(const std::string &knob) const { return knobs.count(knob) != 0; }
     bool isDefault() const { return knobs.empty(); }
     // "tile_c=6,tile_x=2" (knobs sorted), or "default".
     std::string str() const;

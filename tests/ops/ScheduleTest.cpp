@@ -182,6 +182,31 @@ TEST(Schedules, StridedConvWithDeinterleavedInput) {
                           w, reference, "chunk=8,phases=1,tile_c=4,tile_x=2");
 }
 
+TEST(Schedules, SampleTilesOnNarrowMaps) {
+    // One vector spans a row (7 x 5, 8 x 6): register tiles of 2 or 4 samples
+    // at batches they divide (2, 4, 8), one sample otherwise (1, 7, 6 for 4);
+    // 10 filters leave a partial channel tile, 40 input channels a partial
+    // chunk of 32. The default takes 2 samples x 4 channels; with a fused pool too.
+    TensorMap w;
+    addConv(w, "c", 10, 40, 3);
+    RefFn plain = [&](const Arr &x) { return ref::relu(conv(x, w, "c", 10, 3, 1, 1)); };
+    RefFn pooled = [&](const Arr &x) { return ref::maxpool(ref::relu(conv(x, w, "c", 10, 3, 1, 1)), 2, 2); };
+    for (Shape in : {Shape{40, 7, 5}, Shape{40, 6, 8}})
+        for (const char *s : {"chunk=8,tile_c=4,tile_n=2,tile_x=1", "chunk=32,tile_c=3,tile_n=4,tile_x=1"}) {
+            SCOPED_TRACE("--schedule=" + std::string(s));
+            CompiledModel m = compileNet("sched_samples", in, "return x -> conv(10, 3, pad=1, name=\"c\") -> relu",
+                                         {std::string("--schedule=") + s});
+            ASSERT_TRUE(m.ok()) << m.error();
+            ASSERT_EQ(m.setWeights(w), 0) << m.lastError();
+            expectMatchesReference(m, in, plain, 1.0, kTol, {1, 2, 4, 6, 7, 8});
+        }
+    CompiledModel d = compileNet("sched_samples_default", {40, 7, 5},
+                                 "return x -> conv(10, 3, pad=1, name=\"c\") -> relu -> maxpool(2)", {"--no-tuning"});
+    ASSERT_TRUE(d.ok()) << d.error();
+    ASSERT_EQ(d.setWeights(w), 0) << d.lastError();
+    expectMatchesReference(d, {40, 7, 5}, pooled, 1.0, kTol, {1, 2, 3, 8});
+}
+
 TEST(Schedules, PooledRowsAndTiles) {
     TensorMap w;
     addConv(w, "c", 10, 20, 3);
