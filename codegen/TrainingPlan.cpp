@@ -60,10 +60,15 @@ int logitsOf(const Graph &g, int node) {
     return !n.isInput() && n.def->name == "softmax" ? n.operands[0] : node;
 }
 
-std::string nodeSignature(const Graph &g, const Node &n, const std::string &role) {
-    std::string s = "cnnc-train-1:" + role + ":" + n.opName() + "{";
+// "relu{}", "conv{filters=8,...,}": an op and its attributes, for signatures.
+std::string opWithAttrs(const Node &n) {
+    std::string s = n.opName() + "{";
     for (auto &[k, v] : n.attrs.items()) s += k + "=" + formatAttr(v) + ",";
-    s += "}(";
+    return s + "}";
+}
+
+std::string nodeSignature(const Graph &g, const Node &n, const std::string &role) {
+    std::string s = "cnnc-train-1:" + role + ":" + opWithAttrs(n) + "(";
     for (int op : n.operands) s += g.node(op).type.str() + (g.node(op).isInput() ? "i" : "") + ",";
     s += "):" + n.type.str();
     for (const Param &p : n.params) s += p.decl.buffer ? "b" : "p";
@@ -211,8 +216,8 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     bool planeBound = false;
     for (size_t i = 0; i < n.operands.size(); ++i) {
         if (operandGrads[i] == GradientWrite::None) continue;
-        Func di = inputGrads[i];
         Func gi("grad_out" + std::to_string(i));
+        Func di = inputGrads[i];
         Expr contribution = di.defined() ? di(x, y, c, b) : Expr(0.0f);
         gi(x, y, c, b) = operandGrads[i] == GradientWrite::Accumulate ? old[i](x, y, c, b) + contribution : contribution;
         constrainActivation(gi.output_buffer(), g.node(n.operands[i]).type);
@@ -288,11 +293,7 @@ std::string operandList(const Node &n, const char *prefix) {
 
 // "|relu{}": a fused activation's part of a kernel's signature.
 std::string activationSignature(const Graph &g, int activation) {
-    if (activation < 0) return "";
-    const Node &a = g.node(activation);
-    std::string s = "|" + a.opName() + "{";
-    for (auto &[k, v] : a.attrs.items()) s += k + "=" + formatAttr(v) + ",";
-    return s + "}";
+    return activation < 0 ? "" : "|" + opWithAttrs(g.node(activation));
 }
 
 // Per node, the activation its training kernels compute too (-1: none): an op

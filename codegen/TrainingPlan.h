@@ -1,7 +1,8 @@
 // The training step as kernels: the forward pass in training mode (one kernel
-// per op, every activation kept), the cross-entropy of each head, and the
-// backward pass, each op's gradient derived from its own forward lowering with
-// Halide's automatic differentiation.
+// per op, every value kept, but an activation with a single-use input runs in
+// its producer's kernels), the cross-entropy of each head, and the backward
+// pass, each op's gradient from the adjoint written next to its forward or
+// derived from its forward lowering with Halide's automatic differentiation.
 #pragma once
 #include <functional>
 #include <string>

@@ -335,9 +335,8 @@ void schedule(ScheduleCtx &s) {
     // the taps, then the input channels (in chunks).
     auto tileUpdate = [&](Stage update, int samples) {
         update.split(s.op.x, xo, xi, vw * NX, TailStrategy::RoundUp);
-        std::vector<VarOrRVar> tileVars{xi, s.op.c};
-        if (samples > 1) tileVars.push_back(s.op.n);
-        std::vector<VarOrRVar> order = tileVars;
+        std::vector<VarOrRVar> order{xi, s.op.c};
+        if (samples > 1) order.push_back(s.op.n);
         if (chunk > 0 && cinPerGroup > chunk) {
             RVar rzo("rzo"), rzi("rzi");
             update.split(r[2], rzo, rzi, chunk, TailStrategy::GuardWithIf);
