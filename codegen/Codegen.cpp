@@ -215,6 +215,7 @@ private:
         case ParamDerivation::FoldBatchNormWeight: return CNNRT_DERIVE_FOLD_BN_WEIGHT;
         case ParamDerivation::FoldBatchNormBias: return CNNRT_DERIVE_FOLD_BN_BIAS;
         case ParamDerivation::WinogradFilter: return CNNRT_DERIVE_WINOGRAD_FILTER;
+        case ParamDerivation::BlockedFilter: return CNNRT_DERIVE_BLOCKED_FILTER;
         }
         return CNNRT_DERIVE_NONE;
     }

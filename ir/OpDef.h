@@ -60,6 +60,10 @@ enum class ParamDerivation {
     // [4, 4, ci, co]: only a schedule reads it (OpDef::preparedParams), so
     // the runtime computes it when inference first needs it, not each step.
     WinogradFilter,
+    // The weight [co, ci, kh, kw] regrouped into blocks of B filters, filter
+    // innermost: [co / B, ci, kh * kw, B] (ConvBlocked.cpp). Prepared, like
+    // WinogradFilter.
+    BlockedFilter,
 };
 
 struct ParamDecl {

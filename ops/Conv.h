@@ -107,6 +107,16 @@ void scheduleWinogradStages(const WinogradStages &stages, Halide::Func output, H
                             Halide::Var c, Halide::Var n, const ConvGeometry &g, const struct ScheduleChoice &choice,
                             int vectorWidth, bool tilePooled = false);
 
+// Direct conv vectorized over output channels (ConvBlocked.cpp): knobs
+// "fblock" (filter vectors per register tile) and "ptile" (output positions
+// per register tile), inference only, reading the filters prepared blocked.
+bool blockedApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors);
+bool blockedChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice, bool training);
+// [co / B, ci, kh * kw, B], B = 8 x fblock: the weights the runtime prepares for it.
+ParamDecl blockedFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice);
+Halide::Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g);
+void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g);
+
 // The adjoint (ConvBackward.cpp).
 void convBackward(BackwardCtx &b);
 

@@ -204,7 +204,9 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
 // Derived parameters computed from another derived one's result (Winograd's
 // transformed filters of a possibly folded weight): prepare_weights computes
 // them after compute_derived, like every derived parameter, on demand.
-inline bool is_prepared(const cnnrt_param_desc &p) { return p.derive == CNNRT_DERIVE_WINOGRAD_FILTER; }
+inline bool is_prepared(const cnnrt_param_desc &p) {
+    return p.derive == CNNRT_DERIVE_WINOGRAD_FILTER || p.derive == CNNRT_DERIVE_BLOCKED_FILTER;
+}
 
 // Recomputes every derived parameter (CNNRT_DERIVE_*) of w from its sources,
 // except prepared ones.

@@ -32,7 +32,10 @@ enum cnnrt_derive {
        nu along ky, xi along kx), of source 0: a [co, ci, 3, 3] weight that may itself be derived
        (with a lower index). Only inference kernels read it: the runtime prepares it when an
        infer call first uses a new set of weights, not after every train_step. */
-    CNNRT_DERIVE_WINOGRAD_FILTER = 3
+    CNNRT_DERIVE_WINOGRAD_FILTER = 3,
+    /* Source 0's [co, ci, kh, kw] weight regrouped into blocks of B filters, filter innermost:
+       shape [co / B, ci, kh * kw, B]. Prepared like the Winograd filters. */
+    CNNRT_DERIVE_BLOCKED_FILTER = 4
 };
 
 typedef struct {

@@ -1,5 +1,8 @@
 // CNNRT_PROFILE=1: wall time per kernel, accumulated over the process and
-// printed to stderr at exit, slowest first. Off by default (one branch per call).
+// printed to stderr at exit, slowest first, with the fastest and the median
+// call (on a shared machine other work only ever adds time, so the fastest
+// call is the steadiest figure to compare kernels by). Off by default (one
+// branch per call).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,8 +19,13 @@ namespace {
 
 struct Entry {
     double seconds = 0;
-    long calls = 0;
+    std::vector<double> calls; // seconds per call
 };
+
+double median(std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+    return v[v.size() / 2];
+}
 
 std::mutex g_mutex;
 std::map<std::string, Entry> *g_table = nullptr;
@@ -29,10 +37,14 @@ void report() {
     std::sort(rows.begin(), rows.end(), [](auto &a, auto &b) { return a.second.seconds > b.second.seconds; });
     double total = 0;
     for (auto &r : rows) total += r.second.seconds;
-    std::fprintf(stderr, "cnnrt profile: %.3f s in kernels\n%10s %6s %8s  %s\n", total, "ms", "%", "calls", "kernel");
-    for (auto &r : rows)
-        std::fprintf(stderr, "%10.2f %5.1f%% %8ld  %s\n", r.second.seconds * 1e3, 100 * r.second.seconds / total,
-                     r.second.calls, r.first.c_str());
+    std::fprintf(stderr, "cnnrt profile: %.3f s in kernels\n%10s %6s %8s %9s %9s  %s\n", total, "ms", "%", "calls",
+                 "min ms", "median ms", "kernel");
+    for (auto &r : rows) {
+        const std::vector<double> &calls = r.second.calls;
+        std::fprintf(stderr, "%10.2f %5.1f%% %8zu %9.3f %9.3f  %s\n", r.second.seconds * 1e3,
+                     100 * r.second.seconds / total, calls.size(),
+                     *std::min_element(calls.begin(), calls.end()) * 1e3, median(calls) * 1e3, r.first.c_str());
+    }
 }
 
 } // namespace
@@ -56,7 +68,7 @@ void profile_record(const char *kernel, double seconds) {
     std::lock_guard<std::mutex> lock(g_mutex);
     Entry &e = (*g_table)[kernel ? kernel : "?"];
     e.seconds += seconds;
-    e.calls++;
+    e.calls.push_back(seconds);
 }
 
 } // namespace cnnrt

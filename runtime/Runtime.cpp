@@ -279,6 +279,22 @@ void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
                     param_label(d, s));
 }
 
+// Blocked filters [co / B, ci, kh * kw, B] of a [co, ci, kh, kw] weight computed before them.
+void validate_blocked_filter(const cnnrt_model_desc *d, int i) {
+    const cnnrt_param_desc &p = d->params[i];
+    const std::string label = param_label(d, i);
+    const int s = p.sources[0];
+    if (s < 0 || s >= i) throw Error(label + " (blocked filters) needs a source parameter listed before it");
+    for (int k = 1; k < 6; ++k)
+        if (p.sources[k] != -1) throw Error(label + " (blocked filters) has more than one source");
+    const cnnrt_param_desc &w = d->params[s];
+    if (is_prepared(w)) throw Error(label + " is prepared from prepared " + param_label(d, s));
+    if (p.rank != 4 || w.rank != 4 || p.shape[3] < 1 || p.shape[0] * p.shape[3] != w.shape[0] ||
+        p.shape[1] != w.shape[1] || p.shape[2] != w.shape[2] * w.shape[3])
+        throw Error(label + " is not shaped [co / B, ci, kh * kw, B] for its [co, ci, kh, kw] source " +
+                    param_label(d, s));
+}
+
 // Derived (folded batchnorm) parameters: sources must exist, be loadable parameters,
 // and have the shapes the folding formulas index.
 void validate_derived(const cnnrt_model_desc *d, int i) {
@@ -286,6 +302,7 @@ void validate_derived(const cnnrt_model_desc *d, int i) {
     if (p.derive == CNNRT_DERIVE_NONE) return;
     const std::string label = param_label(d, i);
     if (p.derive == CNNRT_DERIVE_WINOGRAD_FILTER) return validate_winograd_filter(d, i);
+    if (p.derive == CNNRT_DERIVE_BLOCKED_FILTER) return validate_blocked_filter(d, i);
     if (p.derive != CNNRT_DERIVE_FOLD_BN_WEIGHT && p.derive != CNNRT_DERIVE_FOLD_BN_BIAS)
         throw Error(label + " has an unknown derivation");
     const int64_t channels = p.shape[0];
@@ -489,6 +506,16 @@ void transform_winograd_filters(const cnnrt_param_desc &p, const float *weight, 
     }
 }
 
+// Block `block` of the blocked filters: out[block][ci][tap][b] = weight[block * B + b][ci][tap].
+void block_filters(const cnnrt_param_desc &p, const float *weight, float *out, size_t block) {
+    const size_t ci_count = size_t(p.shape[1]), taps = size_t(p.shape[2]), B = size_t(p.shape[3]);
+    float *dst = out + block * ci_count * taps * B;
+    for (size_t b = 0; b < B; ++b) {
+        const float *src = weight + (block * B + b) * ci_count * taps;
+        for (size_t k = 0; k < ci_count * taps; ++k) dst[k * B + b] = src[k];
+    }
+}
+
 void run_parallel(int count, int (*task)(void *, int, uint8_t *), uint8_t *closure) {
     if (halide_do_par_for) {
         halide_do_par_for(nullptr, task, 0, count, closure);
@@ -515,9 +542,12 @@ void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model
             const cnnrt_param_desc &param = d->params[i];
             const float *weight = weights[size_t(param.sources[0])].data();
             float *out = weights[size_t(i)].data();
-            parallel_for(int(param.shape[2]), [&](int ci) {
-                transform_winograd_filters(param, weight, out, size_t(ci));
-            });
+            if (param.derive == CNNRT_DERIVE_BLOCKED_FILTER)
+                parallel_for(int(param.shape[0]), [&](int block) { block_filters(param, weight, out, size_t(block)); });
+            else
+                parallel_for(int(param.shape[2]), [&](int ci) {
+                    transform_winograd_filters(param, weight, out, size_t(ci));
+                });
         }
     model->prepared_set.store(w.get());
 }

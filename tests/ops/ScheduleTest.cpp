@@ -185,6 +185,52 @@ TEST(Schedules, StridedConvWithDeinterleavedInput) {
                               "return x -> conv(6, [5, 4], stride=3, pad=2, name=\"c\") -> relu", w, reference, s);
 }
 
+TEST(Schedules, FilterBlockedConvs) {
+    // Output channels in vectors, the map flattened into tiles of 4, 5 or 6
+    // positions: 7 x 5 (35 positions, every tile size leaves a partial last
+    // tile), stride 3 with a non-square kernel, no bias, 32 filters (two
+    // blocks of 16), a fused residual add, and fused pools (global average,
+    // 2x2 max) on a small map.
+    TensorMap w, ws, wp;
+    addConv(w, "c1", 16, 6, 3);
+    addConv(w, "c2", 16, 16, 3, false);
+    addConv(ws, "s", 32, 6, {2, 3}, false);
+    addConv(wp, "c1", 16, 6, 3);
+    RefFn residual = [&](const Arr &x) {
+        Arr y = ref::relu(conv(x, w, "c1", 16, 3, 1, 1));
+        return ref::relu(ref::add(conv(y, w, "c2", 16, 3, 1, 1), y));
+    };
+    std::string residualBody = "y = x -> conv(16, 3, pad=1, name=\"c1\") -> relu\n"
+                               "z = y -> conv(16, 3, pad=1, bias=false, name=\"c2\")\n"
+                               "return (z + y) -> relu";
+    RefFn strided = [&](const Arr &x) { return ref::relu(conv(x, ws, "s", 32, {2, 3}, 3, 1)); };
+    RefFn maxPooled = [&](const Arr &x) { return ref::maxpool(ref::relu(conv(x, wp, "c1", 16, 3, 1, 1)), 2, 2); };
+    RefFn averaged = [&](const Arr &x) { return ref::adaptiveAvgpool(ref::relu(conv(x, wp, "c1", 16, 3, 1, 1)), 1); };
+    for (const char *s : {"fblock=2,ptile=4", "fblock=2,ptile=5", "fblock=2,ptile=6"}) {
+        expectScheduleMatches("sched_blocked", {6, 7, 5}, residualBody, w, residual, s);
+        expectScheduleMatches("sched_blocked_s3", {6, 11, 16},
+                              "return x -> conv(32, [2, 3], stride=3, pad=1, bias=false, name=\"s\") -> relu", ws,
+                              strided, s);
+        expectScheduleMatches("sched_blocked_max", {6, 7, 5},
+                              "return x -> conv(16, 3, pad=1, name=\"c1\") -> relu -> maxpool(2)", wp, maxPooled, s);
+        expectScheduleMatches("sched_blocked_avg", {6, 7, 5},
+                              "return x -> conv(16, 3, pad=1, name=\"c1\") -> relu -> adaptive_avgpool(1)", wp,
+                              averaged, s);
+    }
+}
+
+TEST(Schedules, ChannelBlockTasks) {
+    // Tasks of 32 or 64 of 128 channels with every row and sample inside, on
+    // 7 x 5 and 12 x 6 maps.
+    TensorMap w;
+    addConv(w, "c", 128, 12, 3);
+    RefFn reference = [&](const Arr &x) { return ref::relu(conv(x, w, "c", 128, 3, 1, 1)); };
+    for (Shape in : {Shape{12, 7, 5}, Shape{12, 12, 6}})
+        for (const char *s : {"ctasks=32", "ctasks=64,tile_c=8,tile_x=1,chunk=8"})
+            expectScheduleMatches("sched_ctasks", in, "return x -> conv(128, 3, pad=1, name=\"c\") -> relu", w,
+                                  reference, s);
+}
+
 TEST(Schedules, SampleTilesOnNarrowMaps) {
     // One vector spans a row (7 x 5, 8 x 6): register tiles of 2 or 4 samples
     // at batches they divide (2, 4, 8), one sample otherwise (1, 7, 6 for 4);

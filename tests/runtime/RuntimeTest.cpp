@@ -790,6 +790,38 @@ TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
     EXPECT_NE(err().find("needs a source parameter listed before it"), std::string::npos) << err();
 }
 
+TEST(Weights, BlockedFiltersArePreparedWhenInferenceNeedsThem) {
+    // conv.weight [co=4, ci=3, 2, 3] in blocks of B = 2 filters: [co / B, ci, kh * kw, B].
+    cnnrt_param_desc params[2] = {
+        {"conv.weight", 4, {4, 3, 2, 3}, CNNRT_INIT_UNIFORM_FAN_IN, 18, NOT_DERIVED},
+        {"conv.weight.blocked", 4, {2, 3, 6, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_BLOCKED_FILTER,
+         {0, -1, -1, -1, -1, -1}, 0.0f},
+    };
+    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
+    cnnrt_model_desc d = {"blocked", {1, 1, 1}, 1, 2, params, 1, tensors, 0, nullptr, 0, 0};
+    Model m(&d);
+    ASSERT_NE(m.m, nullptr) << err();
+    EXPECT_EQ(stored_params_of(m)[1], std::vector<float>(72, 0.0f)); // prepared by the first infer call
+    float x = 1.0f, y = 0.0f;
+    ASSERT_EQ(cnnrt_infer(m, &x, 1, &y), 0) << err();
+    auto p = params_of(m);
+    for (int co = 0; co < 4; ++co)
+        for (int ci = 0; ci < 3; ++ci)
+            for (int tap = 0; tap < 6; ++tap)
+                EXPECT_EQ(p[1][size_t(((co / 2 * 3 + ci) * 6 + tap) * 2 + co % 2)], p[0][size_t((co * 3 + ci) * 6 + tap)])
+                    << "co " << co << " ci " << ci << " tap " << tap;
+    for (auto [dim, bad] : {std::pair{0, 3}, {1, 2}, {2, 5}}) {
+        int64_t keep = params[1].shape[dim];
+        params[1].shape[dim] = bad; // blocks x B != co, other input channels, other taps
+        EXPECT_EQ(cnnrt_create(&d), nullptr);
+        EXPECT_NE(err().find("is not shaped [co / B, ci, kh * kw, B]"), std::string::npos) << err();
+        params[1].shape[dim] = keep;
+    }
+    params[1].sources[0] = 1;
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("needs a source parameter listed before it"), std::string::npos) << err();
+}
+
 // ---------------------------------------------------------------- IDX
 
 std::string be32(uint32_t v) {

@@ -1,0 +1,95 @@
+// Direct convolution vectorized over output channels, a candidate schedule of
+// inference convs that `cnnc tune` may pick ("fblock=FV,ptile=P").
+//
+// The direct schedule (Conv.cpp) vectorizes along x: on ResNet's 7x7 maps one
+// lane in eight idles, and at batch 1 each broadcast weight feeds one FMA, so
+// the weights stream from L3 once per output row. Here the register tile is
+// FV vectors of output channels x P output positions (the map flattened, so
+// that 49 positions are 10 tiles of 5): per input channel and tap it loads FV
+// filter vectors and broadcasts P input values for FV x P FMAs, and nothing
+// rounds up but the last position tile. The filters are read as vectors, so
+// the runtime prepares them blocked, [co / B][ci][tap][B] with B = FV x 8
+// (CNNRT_DERIVE_BLOCKED_FILTER), once per set of weights. A task is one block
+// of B filters for one sample: consecutive tasks share the block's weights,
+// which stay in L2.
+#include "codegen/LowerCtx.h"
+#include "ops/Conv.h"
+
+using namespace Halide;
+
+namespace cnnc::ops {
+namespace {
+
+constexpr int kLanes = 8; // the blocked layout's vector width (AVX2); wider targets still run it
+
+int filterBlock(const ScheduleChoice &choice) { return choice.get("fblock", 0) * kLanes; }
+
+} // namespace
+
+bool blockedApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors) {
+    // A fused pool reads the whole map of each task's block and sample: on
+    // small maps only, where that block of the map stays in L1/L2.
+    bool ownOutput = kernelOutput.width() == g.ow && kernelOutput.height() == g.oh;
+    return (ownOutput || g.oh * g.ow <= 256) && g.groups == 1 && filterVectors > 0 && g.filters % (filterVectors * kLanes) == 0;
+}
+
+bool blockedChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
+                   bool training) {
+    return !training && blockedApplies(g, kernelOutput, choice.get("fblock", 0));
+}
+
+ParamDecl blockedFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice) {
+    int64_t B = filterBlock(choice);
+    ParamDecl d{"blocked", {g.filters / B, g.cin, g.size.h * g.size.w, B}, ParamInit::Zeros, 1};
+    d.derivation = ParamDerivation::BlockedFilter;
+    return d;
+}
+
+Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g) {
+    const int B = filterBlock(ctx.choice);
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, cv("cv"), p("p"), cb("cb");
+    Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
+    Func filters = ctx.params[0]; // (b, tap, ci, block): prepared
+    RDom r(0, int(g.size.w), 0, int(g.size.h), 0, int(g.cin), ctx.fname("r"));
+    int ow = int(g.ow);
+    Expr ix = (p % ow) * int(g.stride.w) + r.x * int(g.dilation.w) - int(g.pad.w);
+    Expr iy = (p / ow) * int(g.stride.h) + r.y * int(g.dilation.h) - int(g.pad.h);
+    Func acc(ctx.fname("acc_blocked"));
+    acc(cv, p, cb, n) = kernelHasBias(ctx.attrs()) ? ctx.params[1](cb * B + cv) : Expr(0.0f);
+    acc(cv, p, cb, n) += filters(cv, r.x + r.y * int(g.size.w), r.z, cb) * in(ix, iy, r.z, n);
+    Func out(ctx.fname("conv"));
+    out(x, y, c, n) = acc(c % B, x + y * ow, c / B, n);
+    ctx.stages["padded"] = in;
+    ctx.stages["acc_blocked"] = acc;
+    return out;
+}
+
+void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
+    const int B = filterBlock(s.op.choice);
+    const int P = s.op.choice.get("ptile", 5);
+    Func acc = s.op.stages.at("acc_blocked");
+    Func padded = s.op.stages.at("padded");
+    Var x = s.x, y = s.y, c = s.c, n = s.n, cb("cb"), cv("cv"), task("task");
+    // The output reads each tile back channel by channel: B planes of the
+    // map, x innermost where a row fills vectors.
+    s.output.split(c, cb, cv, B).reorder(x, y, cv, n, cb).fuse(n, cb, task).parallel(task);
+    if (g.ow >= s.vectorWidth) s.output.vectorize(x, s.vectorWidth, TailStrategy::GuardWithIf);
+    padded.compute_root();
+    parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
+    if (g.w + 2 * g.pad.w >= s.vectorWidth) padded.vectorize(s.op.x, s.vectorWidth);
+
+    std::vector<Var> v = acc.args(); // cv, p, cb, n
+    acc.compute_at(s.output, task).vectorize(v[0], kLanes);
+    std::vector<RVar> r = acc.rvars(0);
+    Var po("po"), pi("pi");
+    Stage update = acc.update();
+    update.split(v[1], po, pi, P, TailStrategy::RoundUp)
+        .reorder({v[0], pi, r[0], r[1], r[2], po, v[2], v[3]})
+        .vectorize(v[0], kLanes)
+        .unroll(v[0])
+        .unroll(pi);
+    if (g.size.w * g.size.h <= 25) update.unroll(r[0]).unroll(r[1]);
+    else if (g.size.w <= 11) update.unroll(r[0]);
+}
+
+} // namespace cnnc::ops
