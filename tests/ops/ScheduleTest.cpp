@@ -189,13 +189,15 @@ TEST(Schedules, FilterBlockedConvs) {
     // Output channels in vectors, the map flattened into tiles of 4, 5 or 6
     // positions: 7 x 5 (35 positions, every tile size leaves a partial last
     // tile), stride 3 with a non-square kernel, no bias, 32 filters (two
-    // blocks of 16), a fused residual add, and fused pools (global average,
-    // 2x2 max) on a small map.
-    TensorMap w, ws, wp;
+    // blocks of 16), dilation 2 with strides (2, 1), a fused residual add,
+    // and fused pools (global average, 2x2 max) on a small map.
+    TensorMap w, ws, wp, wd;
     addConv(w, "c1", 16, 6, 3);
     addConv(w, "c2", 16, 16, 3, false);
     addConv(ws, "s", 32, 6, {2, 3}, false);
     addConv(wp, "c1", 16, 6, 3);
+    addConv(wd, "d", 16, 6, 3);
+    RefFn dilated = [&](const Arr &x) { return conv(x, wd, "d", 16, 3, {2, 1}, 2, 2); };
     RefFn residual = [&](const Arr &x) {
         Arr y = ref::relu(conv(x, w, "c1", 16, 3, 1, 1));
         return ref::relu(ref::add(conv(y, w, "c2", 16, 3, 1, 1), y));
@@ -211,6 +213,8 @@ TEST(Schedules, FilterBlockedConvs) {
         expectScheduleMatches("sched_blocked_s3", {6, 11, 16},
                               "return x -> conv(32, [2, 3], stride=3, pad=1, bias=false, name=\"s\") -> relu", ws,
                               strided, s);
+        expectScheduleMatches("sched_blocked_dil", {6, 13, 9},
+                              "return x -> conv(16, 3, stride=[2, 1], pad=2, dilation=2, name=\"d\")", wd, dilated, s);
         expectScheduleMatches("sched_blocked_max", {6, 7, 5},
                               "return x -> conv(16, 3, pad=1, name=\"c1\") -> relu -> maxpool(2)", wp, maxPooled, s);
         expectScheduleMatches("sched_blocked_avg", {6, 7, 5},
