@@ -70,6 +70,7 @@ struct cnnrt_model {
     // by a later set (recycled or reallocated) is never taken for prepared.
     std::atomic<const Weights *> prepared_set{nullptr};
     std::mutex prepare_mutex;
+    std::vector<bool> sources_only;  // per parameter: derived, read only to prepare another (under prepare_mutex)
 
     // Training state, guarded by train_mutex. train_step, set_sgd/set_adam, the
     // checkpoint functions and load_weights hold it for their whole duration, so they

@@ -524,6 +524,27 @@ void run_parallel(int count, int (*task)(void *, int, uint8_t *), uint8_t *closu
     }
 }
 
+// The derived parameters that only serve as a prepared parameter's source
+// (no inference kernel reads them), computed once per model (under prepare_mutex).
+const std::vector<bool> &sources_only(cnnrt_model *model) {
+    const cnnrt_model_desc *d = model->desc;
+    if (model->sources_only.empty()) {
+        std::vector<bool> read(size_t(d->num_params), false), source(size_t(d->num_params), false);
+        for (int k = 0; k < d->num_kernels; ++k)
+            for (int a = 0; a < d->kernels[k].num_args; ++a) {
+                const cnnrt_tensor_desc &t = d->tensors[d->kernels[k].args[a]];
+                if (t.storage == CNNRT_STORAGE_PARAM) read[size_t(t.index)] = true;
+            }
+        for (int i = 0; i < d->num_params; ++i)
+            if (is_prepared(d->params[i])) source[size_t(d->params[i].sources[0])] = true;  // validated
+        model->sources_only.resize(size_t(d->num_params));
+        for (int i = 0; i < d->num_params; ++i)
+            model->sources_only[size_t(i)] = source[size_t(i)] && !read[size_t(i)] &&
+                                            d->params[i].derive != CNNRT_DERIVE_NONE && !is_prepared(d->params[i]);
+    }
+    return model->sources_only;
+}
+
 void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w) {
     if (model->prepared_set.load() == w.get()) return;
     std::lock_guard<std::mutex> lock(model->prepare_mutex);
@@ -533,6 +554,8 @@ void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model
     // The snapshot is shared and otherwise immutable: other infer calls with
     // it wait on prepare_mutex before reading these, and nothing else does.
     auto &weights = const_cast<cnnrt_model::Weights &>(*w);
+    for (int i = 0; i < d->num_params; ++i)  // sized again where the set before released them (below)
+        if (d->params[i].derive != CNNRT_DERIVE_NONE) weights[size_t(i)].resize(size_t(param_numel(d->params[i])));
     compute_derived(d, weights);  // create, load and train_step leave them to this
     // On the kernels' thread pool, an input channel per task: ResNet-18's
     // filters took 32.6 ms on one thread, with each filter's t^2 values
@@ -549,6 +572,11 @@ void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model
                     transform_winograd_filters(param, weight, out, size_t(ci));
                 });
         }
+    // A folded weight whose kernel reads its prepared form only was a source:
+    // released until the next set needs it (ResNet-18: 40 MB of 143).
+    const std::vector<bool> &release = sources_only(model);
+    for (int i = 0; i < d->num_params; ++i)
+        if (release[size_t(i)]) std::vector<float>().swap(weights[size_t(i)]);
     model->prepared_set.store(w.get());
 }
 

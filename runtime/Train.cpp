@@ -112,12 +112,18 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
         const std::vector<float> &p = w[size_t(i)];
         std::vector<float> &q = out[size_t(i)];
         std::vector<float> &m = next.buf1[size_t(i)], &v = next.buf2[size_t(i)];
+        if (d->params[i].derive != CNNRT_DERIVE_NONE) {
+            // Left empty: the first infer call with the new set sizes and
+            // computes them (prepare_weights), and one with the old set may
+            // be releasing the old set's meanwhile, so it is not read here.
+            q.clear(), m.clear(), v.clear();
+            continue;
+        }
         const size_t n = p.size();
         q.resize(n);
         if (!has_grad[size_t(i)] || !is_trainable(d->params[i])) {
             m.clear(), v.clear();
-            // Derived parameters are recomputed from their sources afterwards.
-            if (d->params[i].derive == CNNRT_DERIVE_NONE) std::copy(p.begin(), p.end(), q.begin());
+            std::copy(p.begin(), p.end(), q.begin());
             continue;
         }
         const std::vector<float> &m0 = state(opt.buf1, i), &v0 = state(opt.buf2, i);

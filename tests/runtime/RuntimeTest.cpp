@@ -822,6 +822,44 @@ TEST(Weights, BlockedFiltersArePreparedWhenInferenceNeedsThem) {
     EXPECT_NE(err().find("needs a source parameter listed before it"), std::string::npos) << err();
 }
 
+TEST(Weights, FoldedSourcesOfPreparedFiltersAreReleased) {
+    // A folded weight that only its blocked form's preparation reads is freed
+    // after preparing, and derived again for the next set of weights.
+    cnnrt_param_desc params[7] = {
+        {"conv.weight", 4, {4, 1, 1, 2}, CNNRT_INIT_UNIFORM_FAN_IN, 2, NOT_DERIVED},
+        {"bn.weight", 1, {4, 0, 0, 0}, CNNRT_INIT_ONES, 1, NOT_DERIVED},
+        {"bn.bias", 1, {4, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, NOT_DERIVED},
+        {"bn.running_mean", 1, {4, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, NOT_DERIVED},
+        {"bn.running_var", 1, {4, 0, 0, 0}, CNNRT_INIT_ONES, 1, NOT_DERIVED},
+        {"conv.weight.folded", 4, {4, 1, 1, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_FOLD_BN_WEIGHT,
+         {0, -1, 1, 2, 3, 4}, 0.25f},
+        {"conv.weight.folded.blocked", 4, {2, 1, 2, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_BLOCKED_FILTER,
+         {5, -1, -1, -1, -1, -1}, 0.0f},
+    };
+    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
+    cnnrt_model_desc d = {"released", {1, 1, 1}, 1, 7, params, 1, tensors, 0, nullptr, 0, 0};
+    Model m(&d);
+    ASSERT_NE(m.m, nullptr) << err();
+    const float scale = float(1.0 / std::sqrt(1.25));  // gamma 1, var 1, eps 0.25
+    float x = 1.0f, y = 0.0f;
+    for (float factor : {1.0f, -2.0f}) {
+        SCOPED_TRACE("weights x " + std::to_string(factor));
+        if (factor != 1.0f) {  // a new set, as load_weights publishes
+            auto next = std::make_shared<cnnrt_model::Weights>(*m.m->snapshot());
+            for (float &v : (*next)[0]) v *= factor;
+            m.m->publish(std::move(next));
+        }
+        ASSERT_EQ(cnnrt_infer(m, &x, 1, &y), 0) << err();
+        auto p = stored_params_of(m);
+        EXPECT_TRUE(p[5].empty());
+        ASSERT_EQ(p[6].size(), 8u);
+        for (int co = 0; co < 4; ++co)
+            for (int tap = 0; tap < 2; ++tap)
+                EXPECT_NEAR(p[6][size_t((co / 2 * 2 + tap) * 2 + co % 2)], p[0][size_t(co * 2 + tap)] * scale, 1e-6)
+                    << "co " << co << " tap " << tap;
+    }
+}
+
 // ---------------------------------------------------------------- IDX
 
 std::string be32(uint32_t v) {
