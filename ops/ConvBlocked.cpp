@@ -30,7 +30,8 @@ bool blockedApplies(const ConvGeometry &g, const TensorType &kernelOutput, int f
     // A fused pool reads the whole map of each task's block and sample: on
     // small maps only, where that block of the map stays in L1/L2.
     bool ownOutput = kernelOutput.width() == g.ow && kernelOutput.height() == g.oh;
-    return (ownOutput || g.oh * g.ow <= 256) && g.groups == 1 && filterVectors > 0 && g.filters % (filterVectors * kLanes) == 0;
+    return (ownOutput || g.oh * g.ow <= 256) && kernelOutput.channels() == g.filters && g.groups == 1 &&
+           filterVectors > 0 && g.filters % (filterVectors * kLanes) == 0;
 }
 
 bool blockedChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
