@@ -20,20 +20,35 @@ void expectScheduleMatches(const std::string &net, Shape in, const std::string &
     expectMatchesReference(m, in, reference, 1.0, tol);
 }
 
+// Two padded 3x3 convs and a residual add, relu(c2(y) + y) with y =
+// relu(c1(x)), c2 without bias: its weights, the naive reference and the
+// model's body.
+struct ResidualBlock {
+    TensorMap w;
+    RefFn reference;
+    std::string body;
+};
+
+ResidualBlock residualBlock(int filters, int inChannels) {
+    ResidualBlock b;
+    addConv(b.w, "c1", filters, inChannels, 3);
+    addConv(b.w, "c2", filters, filters, 3, false);
+    b.reference = [w = b.w, filters](const Arr &x) {
+        Arr y = ref::relu(conv(x, w, "c1", filters, 3, 1, 1));
+        return ref::relu(ref::add(conv(y, w, "c2", filters, 3, 1, 1), y));
+    };
+    std::string f = std::to_string(filters);
+    b.body = "y = x -> conv(" + f + ", 3, pad=1, name=\"c1\") -> relu\n"
+             "z = y -> conv(" + f + ", 3, pad=1, bias=false, name=\"c2\")\n"
+             "return (z + y) -> relu";
+    return b;
+}
+
 TEST(Schedules, WinogradOnOddMapsWithResidual) {
     // 13 x 11 outputs: the last tile row and column are half outside; 19 x 21:
     // a tile row of 11 tiles spans two vectors (the default register tile is
     // then 2 vectors x 6 channels, rounded up past the map).
-    TensorMap w;
-    addConv(w, "c1", 5, 3, 3);
-    addConv(w, "c2", 5, 5, 3, false);
-    RefFn reference = [&](const Arr &x) {
-        Arr y = ref::relu(conv(x, w, "c1", 5, 3, 1, 1));
-        return ref::relu(ref::add(conv(y, w, "c2", 5, 3, 1, 1), y));
-    };
-    std::string body = "y = x -> conv(5, 3, pad=1, name=\"c1\") -> relu\n"
-                       "z = y -> conv(5, 3, pad=1, bias=false, name=\"c2\")\n"
-                       "return (z + y) -> relu";
+    auto [w, reference, body] = residualBlock(5, 3);
     for (const char *s : {"winograd=1,wino_par=0", "winograd=1,wino_par=1", "rows=2,winograd=1,wino_par=0",
                           "tile_c=8,tile_x=1,winograd=1,wino_par=1", "tile_c=6,tile_x=2,winograd=1,wino_par=0"})
         expectScheduleMatches("sched_wino", {3, 13, 11}, body, w, reference, s);
@@ -53,17 +68,7 @@ TEST(Schedules, WinogradFilterVectorsOnSmallMaps) {
     // channel blocks or one per task.
     for (int filters : {16, 24}) {
         SCOPED_TRACE(std::to_string(filters) + " filters");
-        TensorMap w;
-        addConv(w, "c1", filters, 5, 3);
-        addConv(w, "c2", filters, filters, 3, false);
-        RefFn reference = [&](const Arr &x) {
-            Arr y = ref::relu(conv(x, w, "c1", filters, 3, 1, 1));
-            return ref::relu(ref::add(conv(y, w, "c2", filters, 3, 1, 1), y));
-        };
-        std::string f = std::to_string(filters);
-        std::string body = "y = x -> conv(" + f + ", 3, pad=1, name=\"c1\") -> relu\n"
-                           "z = y -> conv(" + f + ", 3, pad=1, bias=false, name=\"c2\")\n"
-                           "return (z + y) -> relu";
+        auto [w, reference, body] = residualBlock(filters, 5);
         std::vector<std::string> schedules{"tile_x=4,wino_filters=2,winograd=1", "tile_x=8,wino_filters=1,winograd=1",
                                            "tile_x=6,wino_filters=2,winograd=1"};
         if (filters == 24) schedules = {"tile_x=4,wino_filters=3,winograd=1", "tile_x=8,wino_filters=1,winograd=1"};
@@ -191,25 +196,17 @@ TEST(Schedules, FilterBlockedConvs) {
     // tile), stride 3 with a non-square kernel, no bias, 32 filters (two
     // blocks of 16), dilation 2 with strides (2, 1), a fused residual add,
     // and fused pools (global average, 2x2 max) on a small map.
-    TensorMap w, ws, wp, wd;
-    addConv(w, "c1", 16, 6, 3);
-    addConv(w, "c2", 16, 16, 3, false);
+    ResidualBlock block = residualBlock(16, 6);
+    TensorMap ws, wp, wd;
     addConv(ws, "s", 32, 6, {2, 3}, false);
     addConv(wp, "c1", 16, 6, 3);
     addConv(wd, "d", 16, 6, 3);
     RefFn dilated = [&](const Arr &x) { return conv(x, wd, "d", 16, 3, {2, 1}, 2, 2); };
-    RefFn residual = [&](const Arr &x) {
-        Arr y = ref::relu(conv(x, w, "c1", 16, 3, 1, 1));
-        return ref::relu(ref::add(conv(y, w, "c2", 16, 3, 1, 1), y));
-    };
-    std::string residualBody = "y = x -> conv(16, 3, pad=1, name=\"c1\") -> relu\n"
-                               "z = y -> conv(16, 3, pad=1, bias=false, name=\"c2\")\n"
-                               "return (z + y) -> relu";
     RefFn strided = [&](const Arr &x) { return ref::relu(conv(x, ws, "s", 32, {2, 3}, 3, 1)); };
     RefFn maxPooled = [&](const Arr &x) { return ref::maxpool(ref::relu(conv(x, wp, "c1", 16, 3, 1, 1)), 2, 2); };
     RefFn averaged = [&](const Arr &x) { return ref::adaptiveAvgpool(ref::relu(conv(x, wp, "c1", 16, 3, 1, 1)), 1); };
     for (const char *s : {"fblock=2,ptile=4", "fblock=2,ptile=5", "fblock=2,ptile=6"}) {
-        expectScheduleMatches("sched_blocked", {6, 7, 5}, residualBody, w, residual, s);
+        expectScheduleMatches("sched_blocked", {6, 7, 5}, block.body, block.w, block.reference, s);
         expectScheduleMatches("sched_blocked_s3", {6, 11, 16},
                               "return x -> conv(32, [2, 3], stride=3, pad=1, bias=false, name=\"s\") -> relu", ws,
                               strided, s);
