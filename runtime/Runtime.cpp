@@ -261,38 +261,38 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
                     std::to_string(d->output_size));
 }
 
-// Transformed filters [t, t, ci, co] (F(2x2, 3x3): t = 4, F(4x4, 3x3): t = 6) of a [co, ci, 3, 3] weight computed before them.
-void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
+// A prepared parameter's one source (sources[0]): listed before it, and not prepared itself.
+const cnnrt_param_desc &prepared_source(const cnnrt_model_desc *d, int i, const char *what) {
     const cnnrt_param_desc &p = d->params[i];
     const std::string label = param_label(d, i);
     const int s = p.sources[0];
     if (s < 0 || s >= i)
-        throw Error(label + " (Winograd filters) needs a source parameter listed before it");
+        throw Error(label + " (" + what + ") needs a source parameter listed before it");
     for (int k = 1; k < 6; ++k)
-        if (p.sources[k] != -1) throw Error(label + " (Winograd filters) has more than one source");
-    const cnnrt_param_desc &w = d->params[s];
-    if (is_prepared(w)) throw Error(label + " is prepared from prepared " + param_label(d, s));
+        if (p.sources[k] != -1) throw Error(label + " (" + what + ") has more than one source");
+    if (is_prepared(d->params[s])) throw Error(label + " is prepared from prepared " + param_label(d, s));
+    return d->params[s];
+}
+
+// Transformed filters [t, t, ci, co] (F(2x2, 3x3): t = 4, F(4x4, 3x3): t = 6) of a [co, ci, 3, 3] weight computed before them.
+void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
+    const cnnrt_param_desc &p = d->params[i];
+    const cnnrt_param_desc &w = prepared_source(d, i, "Winograd filters");
     if (p.rank != 4 || !cnnc_winograd::matricesForTile(int(p.shape[0])) || p.shape[1] != p.shape[0] ||
         w.rank != 4 || w.shape[2] != 3 || w.shape[3] != 3 || w.shape[0] != p.shape[3] ||
         w.shape[1] != p.shape[2])
-        throw Error(label + " is not shaped [t, t, ci, co] (t = 4 or 6) for its [co, ci, 3, 3] source " +
-                    param_label(d, s));
+        throw Error(param_label(d, i) + " is not shaped [t, t, ci, co] (t = 4 or 6) for its [co, ci, 3, 3] source " +
+                    param_label(d, p.sources[0]));
 }
 
 // Blocked filters [co / B, ci, kh * kw, B] of a [co, ci, kh, kw] weight computed before them.
 void validate_blocked_filter(const cnnrt_model_desc *d, int i) {
     const cnnrt_param_desc &p = d->params[i];
-    const std::string label = param_label(d, i);
-    const int s = p.sources[0];
-    if (s < 0 || s >= i) throw Error(label + " (blocked filters) needs a source parameter listed before it");
-    for (int k = 1; k < 6; ++k)
-        if (p.sources[k] != -1) throw Error(label + " (blocked filters) has more than one source");
-    const cnnrt_param_desc &w = d->params[s];
-    if (is_prepared(w)) throw Error(label + " is prepared from prepared " + param_label(d, s));
+    const cnnrt_param_desc &w = prepared_source(d, i, "blocked filters");
     if (p.rank != 4 || w.rank != 4 || p.shape[3] < 1 || p.shape[0] * p.shape[3] != w.shape[0] ||
         p.shape[1] != w.shape[1] || p.shape[2] != w.shape[2] * w.shape[3])
-        throw Error(label + " is not shaped [co / B, ci, kh * kw, B] for its [co, ci, kh, kw] source " +
-                    param_label(d, s));
+        throw Error(param_label(d, i) + " is not shaped [co / B, ci, kh * kw, B] for its [co, ci, kh, kw] source " +
+                    param_label(d, p.sources[0]));
 }
 
 // Derived (folded batchnorm) parameters: sources must exist, be loadable parameters,
