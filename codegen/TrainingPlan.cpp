@@ -359,6 +359,24 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         if (needed[i])
             for (int op : g.nodes[i].operands) needed[size_t(op)] = true;
 
+    // Nodes whose value depends on a trained parameter: only their gradients
+    // are computed. Ops on the input before the first layer with weights
+    // (`image -> relu -> conv`) run forward only; their backward kernels
+    // would have no output.
+    std::vector<bool> needsGrad(g.nodes.size(), false);
+    for (const Node &n : g.nodes) {
+        if (n.isInput()) continue;
+        bool trained = std::any_of(n.params.begin(), n.params.end(),
+                                   [](const Param &p) { return !p.decl.buffer && !p.decl.derived(); });
+        bool fromTrained = std::any_of(n.operands.begin(), n.operands.end(),
+                                       [&](int op) { return needsGrad[size_t(op)]; });
+        needsGrad[size_t(n.id)] = trained || fromTrained;
+    }
+    for (auto &h : heads)
+        if (!needsGrad[size_t(h.first)])
+            throw std::runtime_error("training needs a layer with weights (conv, dense, batchnorm) before each head; '" +
+                                     g.node(h.first).opName() + "' has none");
+
     // Activations computed inside their producer's kernels (see fusedActivations).
     const std::vector<int> activationOf = fusedActivations(g, needed, heads);
     std::vector<int> producerOf(g.nodes.size(), -1);
@@ -372,7 +390,7 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         if (!needed[size_t(n.id)] || n.isInput() || activationOf[size_t(n.id)] >= 0) continue;
         int64_t size = n.type.elementsPerSample();
         st.forward[size_t(n.id)] = n.def->traits.view ? -1 : st.take(size);
-        st.gradient[size_t(n.id)] = st.take(size);
+        if (needsGrad[size_t(n.id)]) st.gradient[size_t(n.id)] = st.take(size);
     }
     auto forwardRef = [&](int id) {
         int root = id;
@@ -445,14 +463,14 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
 
     for (size_t i = g.nodes.size(); i-- > 0;) {
         const Node &n = g.nodes[i];
-        if (!needed[i] || n.isInput() || producerOf[i] >= 0) continue;
+        if (!needed[i] || n.isInput() || producerOf[i] >= 0 || !needsGrad[i]) continue;
         const int act = activationOf[i];
         const int result = act >= 0 ? act : int(i); // d result is this kernel's dy
         if (!gradientWritten[size_t(result)])
             throw std::runtime_error("internal error: the gradient of %" + std::to_string(result) +
                                      " is read before any kernel writes it");
         std::vector<bool> operandNeedsGrad;
-        for (int op : n.operands) operandNeedsGrad.push_back(!g.node(op).isInput());
+        for (int op : n.operands) operandNeedsGrad.push_back(needsGrad[size_t(op)]);
         std::vector<GradientWrite> operandGrads;
         for (size_t o = 0; o < n.operands.size(); ++o)
             operandGrads.push_back(operandNeedsGrad[o] ? claim(n.operands[o]) : GradientWrite::None);
