@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Training steps of a cnnc library against PyTorch.
 
-    train_conformance.py --cnnc build/cnnc model.cnn [--steps 3] [--batch 5] [--tol 1e-3]
+    train_conformance.py --cnnc build/cnnc model.cnn [--steps 3] [--batch 5] [--tol 1e-3] [--input-offset 0]
 
 Compiles the model with `--train`, gives cnnc and PyTorch the same random
 weights (a safetensors file), then runs --steps SGD steps (lr 0.01, momentum
@@ -44,6 +44,8 @@ def main():
     ap.add_argument("--batch", type=int, default=5)
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    ap.add_argument("--input-offset", type=float, default=0.0,
+                    help="added to every input (inputs far from zero against their spread)")
     args = ap.parse_args()
 
     gen = torch.Generator().manual_seed(1)
@@ -79,7 +81,7 @@ def main():
 
         worst = 0.0
         for step in range(args.steps):
-            x = torch.randn([args.batch] + graph.input_shape, generator=gen)
+            x = torch.randn([args.batch] + graph.input_shape, generator=gen) + args.input_offset
             y = torch.randint(0, classes, (args.batch,), generator=gen)
             opt.zero_grad()
             ref_loss = F.cross_entropy(graph.run(x, params, training=True, logits=True).reshape(args.batch, -1), y)
