@@ -33,9 +33,15 @@ struct BackwardCtx {
     // adjoint that needs a buffer of its own (maxpool's scatter) computes it
     // there, a plane at a time, while it is in cache.
     Halide::LoopLevel operandPlane;
-    // Parameter gradients that the adjoint computes at root with a schedule of
-    // its own (conv's weights), exact to the parameter's shape (no rounded-up
-    // tails): the kernel writes them straight into its output buffers.
+    // Per operand, the gradient that earlier kernels already wrote into the
+    // buffer this kernel adds to (it is also the output's memory: in place),
+    // or undefined where this kernel writes it first.
+    std::vector<Halide::Func> previousGrads;
+    // Gradients that the adjoint computes at root with a schedule of its own
+    // (conv's weights, its Winograd input gradient), exact to the tensor's
+    // shape and written in place where they accumulate (no rounded-up or
+    // shifted-in tails): the kernel writes them straight into its output
+    // buffers. An operand gradient here already includes previousGrads.
     std::vector<Halide::Func> scheduledAtRoot;
 };
 

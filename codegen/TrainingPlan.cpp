@@ -190,7 +190,10 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     LoopLevel operandPlane;
     std::vector<Func> atRoot;
     if (n.def->backward) {
-        BackwardCtx bctx{ctx, adjoint, dy.dim(3).extent(), inputGrads, paramGrads, operandPlane};
+        std::vector<Func> previous(n.operands.size());
+        for (size_t i = 0; i < n.operands.size(); ++i)
+            if (operandGrads[i] == GradientWrite::Accumulate) previous[i] = old[i];
+        BackwardCtx bctx{ctx, adjoint, dy.dim(3).extent(), inputGrads, paramGrads, operandPlane, previous};
         n.def->backward(bctx);
         inputGrads = bctx.inputGrads, paramGrads = bctx.paramGrads, atRoot = bctx.scheduledAtRoot;
     } else {
@@ -204,10 +207,10 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
         for (size_t i = 0; i < n.params.size(); ++i) paramGrads[i] = d(in.paramFuncs[i]);
     }
 
-    // Parameter gradients their adjoint computes at root with a schedule of
-    // its own are written straight into the kernel's outputs: copied into a
-    // wrapper, ResNet-18's weight gradients (47 MB a step) took another pass,
-    // on one thread.
+    // Gradients their adjoint computes at root with a schedule of its own are
+    // written straight into the kernel's outputs: copied into a wrapper,
+    // ResNet-18's weight gradients (47 MB a step) took another pass, on one
+    // thread, and its input gradients another pass over every activation.
     auto computedAtRoot = [&](const Func &f) {
         return f.defined() && std::any_of(atRoot.begin(), atRoot.end(),
                                           [&](const Func &r) { return r.name() == f.name(); });
@@ -216,8 +219,13 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     bool planeBound = false;
     for (size_t i = 0; i < n.operands.size(); ++i) {
         if (operandGrads[i] == GradientWrite::None) continue;
-        Func gi("grad_out" + std::to_string(i));
         Func di = inputGrads[i];
+        if (computedAtRoot(di)) {
+            constrainActivation(di.output_buffer(), g.node(n.operands[i]).type);
+            outputs.push_back(di);
+            continue;
+        }
+        Func gi("grad_out" + std::to_string(i));
         Expr contribution = di.defined() ? di(x, y, c, b) : Expr(0.0f);
         gi(x, y, c, b) = operandGrads[i] == GradientWrite::Accumulate ? old[i](x, y, c, b) + contribution : contribution;
         constrainActivation(gi.output_buffer(), g.node(n.operands[i]).type);

@@ -101,11 +101,15 @@ Halide::Func winogradInputPatches(Halide::Func padded, const ConvGeometry &g, Ha
                                   int m = 2);
 // Stages built with flatTiles, scheduled as training's filter-vector GEMMs
 // (2 filter vectors x 4 tiles); `conv` is what winogradConv returned.
+// `outputTail` splits the output's loops: GuardWithIf where it adds to its
+// own memory (a shifted-in tail would add twice).
 void scheduleWinogradFilterGemm(const WinogradStages &stages, Halide::Func conv, Halide::Func output, Halide::Var x,
-                                Halide::Var y, Halide::Var c, Halide::Var n, const ConvGeometry &g, int vectorWidth);
+                                Halide::Var y, Halide::Var c, Halide::Var n, const ConvGeometry &g, int vectorWidth,
+                                Halide::TailStrategy outputTail = Halide::TailStrategy::Auto);
 void scheduleWinogradStages(const WinogradStages &stages, Halide::Func output, Halide::Var x, Halide::Var y,
                             Halide::Var c, Halide::Var n, const ConvGeometry &g, const struct ScheduleChoice &choice,
-                            int vectorWidth, bool tilePooled = false);
+                            int vectorWidth, bool tilePooled = false,
+                            Halide::TailStrategy outputTail = Halide::TailStrategy::Auto);
 
 // Direct conv vectorized over output channels (ConvBlocked.cpp): knobs
 // "fblock" (filter vectors per register tile) and "ptile" (output positions

@@ -152,7 +152,8 @@ int filterBlock(const ConvGeometry &g, int filterVectors, int vw) {
 // samples outside the tasks, a 7x7x512 layer re-read its 16 MiB of U per
 // sample. The input is transformed beforehand, for the whole batch.
 void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x, Var y, Var c, Var n,
-                        const ConvGeometry &g, const WinogradTiling &tiling, int vw) {
+                        const ConvGeometry &g, const WinogradTiling &tiling, int vw,
+                        TailStrategy outputTail = TailStrategy::Auto) {
     Vars v;
     Func padded = st.padded, V = st.V, M = st.M;
     int tilesX = int(winogradTiles(g.ow, st.m)), tilesY = int(winogradTiles(g.oh, st.m));
@@ -160,8 +161,8 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
     if (st.filters.defined()) scheduleFilterTransform(st.U, st.filters, g, vw);
     int TX = std::max(1, std::min<int>(tiling.tileX, tilesX * tilesY));
     Var co("co"), cb("cb"), px("x"), py("y"), pc("c");
-    output.split(c, co, cb, block).reorder(x, y, cb, n, co).parallel(co);
-    if (g.ow >= vw) output.vectorize(x, vw);
+    output.split(c, co, cb, block, outputTail).reorder(x, y, cb, n, co).parallel(co);
+    if (g.ow >= vw) output.vectorize(x, vw, outputTail);
     // conv's own pure vars are (x, y, c, n) (the output's here are the kernel's).
     conv.compute_at(output, co).reorder_storage(pc, px, py).reorder(pc, px, py).vectorize(pc, vw);
     Func tiles = st.tiles;
@@ -337,9 +338,9 @@ void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
 }
 
 void scheduleWinogradFilterGemm(const WinogradStages &st, Func conv, Func output, Var x, Var y, Var c, Var n,
-                                const ConvGeometry &g, int vw) {
+                                const ConvGeometry &g, int vw, TailStrategy outputTail) {
     WinogradTiling tiling = tilingFor(g, ScheduleChoice{{{"wino_filters", 2}, {"tile_x", 4}, {"wino_m", st.m}}});
-    scheduleFilterGemm(st, conv, output, x, y, c, n, g, tiling, vw);
+    scheduleFilterGemm(st, conv, output, x, y, c, n, g, tiling, vw, outputTail);
 }
 
 bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw) {
@@ -348,7 +349,8 @@ bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOu
 }
 
 void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y, Var c, Var n,
-                            const ConvGeometry &g, const ScheduleChoice &choice, int vw, bool tilePooled) {
+                            const ConvGeometry &g, const ScheduleChoice &choice, int vw, bool tilePooled,
+                            TailStrategy outputTail) {
     Vars v;
     Func padded = st.padded, U = st.U, V = st.V, M = st.M;
     WinogradTiling tiling = tilingFor(g, choice);
@@ -362,8 +364,8 @@ void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y,
     int outputWidth = int(tilePooled ? g.ow / 2 : g.ow);
     // (A block taller than the map would start above it: F(4x4)'s 2 tile rows on 7x7.)
     int blockRows = tilePooled ? tiling.rows : std::min<int>(st.m * tiling.rows, int(g.oh));
-    output.split(y, yo, yi, blockRows).split(c, co, cb, TC);
-    if (outputWidth >= vw) output.vectorize(x, vw);
+    output.split(y, yo, yi, blockRows, outputTail).split(c, co, cb, TC, outputTail);
+    if (outputWidth >= vw) output.vectorize(x, vw, outputTail);
     if (tiling.channelTasks) {
         output.reorder(x, yi, cb, yo, co, n).fuse(yo, co, task).parallel(task);
         M.compute_at(output, task);
