@@ -330,8 +330,13 @@ Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b
     // Per sample, inside M's loop over samples.
     V.compute_at(M, r.z).reorder_storage(tx, ty, vci, xi, nu, n).reorder(xi, nu, tx, ty, vci, n).unroll(xi).unroll(nu);
     V.vectorize(tx, tileFactor(tilesX, lanes), TailStrategy::RoundUp).parallel(vci);
-    D.compute_at(M, r.z).reorder_storage(co, tx, ty, xi, nu, n).reorder(co, xi, nu, tx, ty, n).unroll(xi).unroll(nu);
-    D.vectorize(co, lanes).parallel(ty);
+    // The 16 values of a tile's channel vector unrolled inside the loop over
+    // channel vectors, so they share its 4 gathers of dy: with the channel loop
+    // innermost, each of the 16 had its own copy of it and gathered dy again
+    // (3.7 ms of the backward kernel on ResNet's 56x56 layers at batch 8).
+    Var cvo("cvo"), cvi("cvi");
+    D.compute_at(M, r.z).reorder_storage(co, tx, ty, xi, nu, n).split(co, cvo, cvi, lanes);
+    D.reorder(cvi, xi, nu, cvo, tx, ty, n).vectorize(cvi).unroll(xi).unroll(nu).parallel(ty);
     dw.compute_root().reorder(kx, ky, ci, co).unroll(kx).unroll(ky).parallel(co);
     return dw;
 }
