@@ -67,6 +67,10 @@ struct Vars {
     Var tx{"tx"}, ty{"ty"}, t{"t"}, xi{"xi"}, nu{"nu"}, ci{"wci"}, co{"wco"};
 };
 
+// Filters per register tile of training's filter-vector GEMMs (2 vectors of
+// 8; scheduleWinogradFilterGemm), the block of the filters they transform.
+constexpr int kFilterTile = 16;
+
 struct WinogradTiling {
     int m;  // outputs per tile side
     int tileX, tileC, rows;
@@ -122,6 +126,15 @@ WinogradTiling tilingFor(const ConvGeometry &g, const ScheduleChoice &choice, bo
     return t;
 }
 
+// The filter transform computed in the kernel (training: the step's weights),
+// stored in blocks of filters (winogradConv's Ub) for the filter-vector GEMMs.
+void scheduleBlockedFilterTransform(Func Ub, Func filters, int vw) {
+    Vars v;
+    Var kx("kx"), ky("ky"), cv("cv"), cb("cb");
+    filters.compute_at(Ub, v.ci).unroll(kx).unroll(ky).vectorize(v.co, vw);
+    Ub.compute_root().reorder(cv, v.xi, v.nu, v.ci, cb).vectorize(cv, vw).unroll(v.xi).unroll(v.nu).parallel(cb);
+}
+
 // The filter transform computed in the kernel (training: the step's weights).
 void scheduleFilterTransform(Func U, Func filters, const ConvGeometry &g, int vw) {
     Vars v;
@@ -158,7 +171,7 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
     Func padded = st.padded, V = st.V, M = st.M;
     int tilesX = int(winogradTiles(g.ow, st.m)), tilesY = int(winogradTiles(g.oh, st.m));
     int block = filterBlock(g, tiling.filterVectors, vw);
-    if (st.filters.defined()) scheduleFilterTransform(st.U, st.filters, g, vw);
+    if (st.filters.defined()) scheduleBlockedFilterTransform(st.U, st.filters, vw);
     int TX = std::max(1, std::min<int>(tiling.tileX, tilesX * tilesY));
     Var co("co"), cb("cb"), px("x"), py("y"), pc("c");
     output.split(c, co, cb, block, outputTail).reorder(x, y, cb, n, co).parallel(co);
@@ -284,8 +297,21 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
         // Register tiles then span tile rows: a 7x7 map's 16 tiles fill 4
         // tiles x 4 rows or 6 + 6 + 4, not only rows of 4.
         int tilesX = int(winogradTiles(g.ow, m));
+        Expr u = U(v.co, v.xi, v.nu, r);
+        if (!in.transformed.defined()) {
+            // Filters transformed in the kernel are stored in blocks of a
+            // register tile's 16 filters, Ub(cv, ci, cb, xi, nu): the GEMM's
+            // loads for consecutive input channels are then contiguous. With
+            // all the filters innermost they were 2 KB apart (512 filters),
+            // and a tile's slice shared a few L1 sets.
+            Var cv("cv"), cb("cb");
+            Func Ub(in.prefix + "wino_ub");
+            Ub(cv, v.ci, cb, v.xi, v.nu) = U(cb * kFilterTile + cv, v.xi, v.nu, v.ci);
+            u = Ub(v.co % kFilterTile, r, v.co / kFilterTile, v.xi, v.nu);
+            U = Ub;
+        }
         M(v.t, v.xi, v.nu, v.co, n) = 0.0f;
-        M(v.t, v.xi, v.nu, v.co, n) += U(v.co, v.xi, v.nu, r) * V(v.t % tilesX, v.t / tilesX, v.xi, v.nu, r, n);
+        M(v.t, v.xi, v.nu, v.co, n) += u * V(v.t % tilesX, v.t / tilesX, v.xi, v.nu, r, n);
         // Each tile's m x m outputs at once (unrolled, vectorized over
         // channels): computed per output, the transform's rows were selected
         // by x % m and y % m and every one evaluated, m^2 times the work.
