@@ -216,6 +216,7 @@ private:
         case ParamDerivation::FoldBatchNormBias: return CNNRT_DERIVE_FOLD_BN_BIAS;
         case ParamDerivation::WinogradFilter: return CNNRT_DERIVE_WINOGRAD_FILTER;
         case ParamDerivation::BlockedFilter: return CNNRT_DERIVE_BLOCKED_FILTER;
+        case ParamDerivation::WinogradBlockedFilter: return CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER;
         }
         return CNNRT_DERIVE_NONE;
     }

@@ -64,6 +64,9 @@ enum class ParamDerivation {
     // innermost: [co / B, ci, kh * kw, B] (ConvBlocked.cpp). Prepared, like
     // WinogradFilter.
     BlockedFilter,
+    // WinogradFilter in blocks of B filters, filter innermost:
+    // [t * t, co / B, ci, B], for the GEMMs vectorized over filters.
+    WinogradBlockedFilter,
 };
 
 struct ParamDecl {

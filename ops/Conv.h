@@ -85,6 +85,7 @@ struct WinogradInputs {
     std::string prefix;      // Func names
     Halide::Var x, y, c, n;  // the output's variables
     int m = 2;               // F(m x m, 3x3)
+    int filterTile = 16;     // with flatTiles: filters per register tile, the block the filters are read in
 };
 struct WinogradStages {
     Halide::Func padded, U, V, M; // with flatTiles, M is indexed (t, xi, nu, co, n)

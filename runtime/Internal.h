@@ -206,7 +206,8 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
 // transformed filters of a possibly folded weight): prepare_weights computes
 // them after compute_derived, like every derived parameter, on demand.
 inline bool is_prepared(const cnnrt_param_desc &p) {
-    return p.derive == CNNRT_DERIVE_WINOGRAD_FILTER || p.derive == CNNRT_DERIVE_BLOCKED_FILTER;
+    return p.derive == CNNRT_DERIVE_WINOGRAD_FILTER || p.derive == CNNRT_DERIVE_BLOCKED_FILTER ||
+           p.derive == CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER;
 }
 
 // Recomputes every derived parameter (CNNRT_DERIVE_*) of w from its sources,

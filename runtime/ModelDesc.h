@@ -35,7 +35,11 @@ enum cnnrt_derive {
     CNNRT_DERIVE_WINOGRAD_FILTER = 3,
     /* Source 0's [co, ci, kh, kw] weight regrouped into blocks of B filters, filter innermost:
        shape [co / B, ci, kh * kw, B]. Prepared like the Winograd filters. */
-    CNNRT_DERIVE_BLOCKED_FILTER = 4
+    CNNRT_DERIVE_BLOCKED_FILTER = 4,
+    /* Winograd's transformed filters in blocks of B filters, filter innermost, for the GEMMs
+       vectorized over filters: shape [t * t, co / B, ci, B] (U[nu * t + xi][co / B][ci][co % B]).
+       Prepared like the Winograd filters. */
+    CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER = 5
 };
 
 typedef struct {

@@ -75,6 +75,7 @@ std::string param_label(const cnnrt_model_desc *d, int i) {
 
 void validate_derived(const cnnrt_model_desc *d, int i);
 void validate_winograd_filter(const cnnrt_model_desc *d, int i);
+void validate_winograd_blocked_filter(const cnnrt_model_desc *d, int i);
 
 bool is_train_only(int storage) {
     return storage == CNNRT_STORAGE_TRAIN || storage == CNNRT_STORAGE_GRAD ||
@@ -285,6 +286,17 @@ void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
                     param_label(d, p.sources[0]));
 }
 
+// Transformed filters in blocks [t * t, co / B, ci, B] of a [co, ci, 3, 3] weight computed before them.
+void validate_winograd_blocked_filter(const cnnrt_model_desc *d, int i) {
+    const cnnrt_param_desc &p = d->params[i];
+    const cnnrt_param_desc &w = prepared_source(d, i, "Winograd filters");
+    bool tile = p.rank == 4 && (p.shape[0] == 16 || p.shape[0] == 36);
+    if (!tile || p.shape[3] < 1 || w.rank != 4 || w.shape[2] != 3 || w.shape[3] != 3 ||
+        p.shape[1] * p.shape[3] != w.shape[0] || p.shape[2] != w.shape[1])
+        throw Error(param_label(d, i) + " is not shaped [t * t, co / B, ci, B] (t = 4 or 6) for its [co, ci, 3, 3] source " +
+                    param_label(d, p.sources[0]));
+}
+
 // Blocked filters [co / B, ci, kh * kw, B] of a [co, ci, kh, kw] weight computed before them.
 void validate_blocked_filter(const cnnrt_model_desc *d, int i) {
     const cnnrt_param_desc &p = d->params[i];
@@ -303,6 +315,7 @@ void validate_derived(const cnnrt_model_desc *d, int i) {
     const std::string label = param_label(d, i);
     if (p.derive == CNNRT_DERIVE_WINOGRAD_FILTER) return validate_winograd_filter(d, i);
     if (p.derive == CNNRT_DERIVE_BLOCKED_FILTER) return validate_blocked_filter(d, i);
+    if (p.derive == CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER) return validate_winograd_blocked_filter(d, i);
     if (p.derive != CNNRT_DERIVE_FOLD_BN_WEIGHT && p.derive != CNNRT_DERIVE_FOLD_BN_BIAS)
         throw Error(label + " has an unknown derivation");
     const int64_t channels = p.shape[0];
@@ -486,19 +499,23 @@ void clear_error() {
 
 // U = G g G^T for input channel `ci` of every filter, written U[nu][xi][ci][co]
 // (along co in each of the t^2 planes), G of the F(m x m, 3x3) whose tile side
-// t is the prepared parameter's shape[0].
+// t is the prepared parameter's shape[0]; or, blocked, U[nu * t + xi][co / B][ci][co % B].
 void transform_winograd_filters(const cnnrt_param_desc &p, const float *weight, float *out, size_t ci) {
-    const cnnc_winograd::Matrices &f = *cnnc_winograd::matricesForTile(int(p.shape[0]));  // validated
-    const int t = f.t;
-    const size_t ci_count = size_t(p.shape[2]), co_count = size_t(p.shape[3]);
+    const bool blocked = p.derive == CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER;
+    const int t = blocked ? (p.shape[0] == 16 ? 4 : 6) : int(p.shape[0]);
+    const cnnc_winograd::Matrices &f = *cnnc_winograd::matricesForTile(t);  // validated
+    const size_t ci_count = size_t(p.shape[2]);
+    const size_t B = blocked ? size_t(p.shape[3]) : 1, co_count = blocked ? size_t(p.shape[1]) * B : size_t(p.shape[3]);
     const size_t plane = ci_count * co_count;  // floats per (nu, xi)
+    // Where filter co of this input channel goes in plane 0.
+    auto at = [&](size_t co) { return blocked ? ((co / B) * ci_count + ci) * B + co % B : ci * co_count + co; };
     for (size_t co = 0; co < co_count; ++co) {
         const float *g = weight + (co * ci_count + ci) * 9;  // g[ky * 3 + kx]
         double gg[6][3];  // G g: rows along ky transformed (nu), columns kx
         for (int nu = 0; nu < t; ++nu)
             for (int kx = 0; kx < 3; ++kx)
                 gg[nu][kx] = f.G[nu][0] * g[kx] + f.G[nu][1] * g[3 + kx] + f.G[nu][2] * g[6 + kx];
-        float *u = out + ci * co_count + co;
+        float *u = out + at(co);
         for (int nu = 0; nu < t; ++nu)
             for (int xi = 0; xi < t; ++xi)
                 u[size_t(nu * t + xi) * plane] =

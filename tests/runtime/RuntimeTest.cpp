@@ -790,6 +790,44 @@ TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
     EXPECT_NE(err().find("needs a source parameter listed before it"), std::string::npos) << err();
 }
 
+TEST(Weights, WinogradFiltersInBlocksMatchTheUnblockedTransform) {
+    // conv.weight [co=4, ci=3, 3, 3]: its F(2x2, 3x3) filters [4, 4, ci, co], and the
+    // same in blocks of B = 2 filters [t * t, co / B, ci, B] (the filter-vector GEMMs').
+    cnnrt_param_desc params[3] = {
+        {"conv.weight", 4, {4, 3, 3, 3}, CNNRT_INIT_UNIFORM_FAN_IN, 27, NOT_DERIVED},
+        {"conv.weight.winograd", 4, {4, 4, 3, 4}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_WINOGRAD_FILTER,
+         {0, -1, -1, -1, -1, -1}, 0.0f},
+        {"conv.weight.winograd_blocked", 4, {16, 2, 3, 2}, CNNRT_INIT_ZEROS, 1,
+         CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER, {0, -1, -1, -1, -1, -1}, 0.0f},
+    };
+    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
+    cnnrt_model_desc d = {"winob", {1, 1, 1}, 1, 3, params, 1, tensors, 0, nullptr, 0, 0};
+    {
+        Model m(&d);
+        ASSERT_NE(m.m, nullptr) << err();
+        float x = 1.0f, y = 0.0f;
+        ASSERT_EQ(cnnrt_infer(m, &x, 1, &y), 0) << err();
+        auto p = params_of(m);
+        bool nonzero = false;
+        for (int pos = 0; pos < 16; ++pos)
+            for (int ci = 0; ci < 3; ++ci)
+                for (int co = 0; co < 4; ++co) {
+                    float u = p[1][size_t((pos * 3 + ci) * 4 + co)];
+                    nonzero |= u != 0.0f;
+                    EXPECT_EQ(p[2][size_t(((pos * 2 + co / 2) * 3 + ci) * 2 + co % 2)], u)
+                        << "pos " << pos << " ci " << ci << " co " << co;
+                }
+        EXPECT_TRUE(nonzero);
+    }
+    for (auto [dim, bad] : {std::pair{0, 25}, {1, 3}, {2, 2}}) {
+        int64_t keep = params[2].shape[dim];
+        params[2].shape[dim] = bad; // no 5x5 tiles, blocks x B != co, other input channels
+        EXPECT_EQ(cnnrt_create(&d), nullptr);
+        EXPECT_NE(err().find("is not shaped [t * t, co / B, ci, B]"), std::string::npos) << err();
+        params[2].shape[dim] = keep;
+    }
+}
+
 TEST(Weights, BlockedFiltersArePreparedWhenInferenceNeedsThem) {
     // conv.weight [co=4, ci=3, 2, 3] in blocks of B = 2 filters: [co / B, ci, kh * kw, B].
     cnnrt_param_desc params[2] = {
