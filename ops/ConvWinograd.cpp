@@ -67,7 +67,6 @@ struct Vars {
     Var tx{"tx"}, ty{"ty"}, t{"t"}, xi{"xi"}, nu{"nu"}, ci{"wci"}, co{"wco"};
 };
 
-
 struct WinogradTiling {
     int m;  // outputs per tile side
     int tileX, tileC, rows;
