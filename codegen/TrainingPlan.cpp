@@ -477,11 +477,8 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         if (!gradientWritten[size_t(result)])
             throw std::runtime_error("internal error: the gradient of %" + std::to_string(result) +
                                      " is read before any kernel writes it");
-        std::vector<bool> operandNeedsGrad;
-        for (int op : n.operands) operandNeedsGrad.push_back(needsGrad[size_t(op)]);
         std::vector<GradientWrite> operandGrads;
-        for (size_t o = 0; o < n.operands.size(); ++o)
-            operandGrads.push_back(operandNeedsGrad[o] ? claim(n.operands[o]) : GradientWrite::None);
+        for (int op : n.operands) operandGrads.push_back(needsGrad[size_t(op)] ? claim(op) : GradientWrite::None);
         PlannedKernel k;
         k.label = "%" + std::to_string(n.id) + " " + n.opName() + (act >= 0 ? "+" + g.node(act).opName() : "") +
                   " (backward)";
