@@ -100,12 +100,15 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     // In padded coordinates X = x + pad = stride * xq + p: the xq a phase covers.
     int xqMin = px / sx, xqExtent = (W - 1 + px) / sx - xqMin + 1;
     int spread = (xqExtent + S - 1) / S;          // positions per residue class
-    int pieces = (spread + 6) / 7;                // tiles of at most 7 positions
+    int pieces = (spread + 5) / 6;                // tiles of at most 6 positions
     int xTile = (spread + pieces - 1) / pieces;
-    // Channel vectors per tile: up to 14 accumulators (a 7x7 map's 3 positions
-    // take 4 vectors).
-    int vectors = std::max(2, std::min<int>(14 / xTile, int(g.cin + 7) / 8));
-    vectors = std::min(vectors, 4);
+    // Channel vectors per tile: the tile's accumulators, its filter vectors
+    // and a broadcast dy value in the 16 vector registers, so 2 to 4 vectors
+    // x 6 to 2 positions. (7 positions x 2 vectors, and 3 x 4, spilled two
+    // accumulators, and LLVM rotated the other twelve through registers every
+    // step: 14 FMAs took ~45 instructions in the 1x1 downsamples' gradient.)
+    int vectors = std::clamp(15 / (xTile + 1), 2, 4);
+    vectors = std::max(2, std::min<int>(vectors, int(g.cin + 7) / 8));
     const int B = 8 * vectors;
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), co("co"), cv("cv"), block("block");
     Var xq("xq"), yq("yq"), p("p"), q("q");
