@@ -55,6 +55,7 @@ Func lowerMax(LowerCtx &ctx) {
     Func pool(ctx.fname("maxpool"));
     pool(ctx.x, ctx.y, ctx.c, ctx.n) =
         maximum(in(ctx.x * int(g.stride.w) - int(g.pad.w) + r.x, ctx.y * int(g.stride.h) - int(g.pad.h) + r.y, ctx.c, ctx.n));
+    ctx.stages["padded"] = in;
     return pool;
 }
 
@@ -71,6 +72,7 @@ Func lowerAvg(LowerCtx &ctx) {
                           : (min(x1, int(g.w)) - max(x0, 0)) * (min(y1, int(g.h)) - max(y0, 0));
     Func pool(ctx.fname("avgpool"));
     pool(ctx.x, ctx.y, ctx.c, ctx.n) = sum(in(x0 + r.x, y0 + r.y, ctx.c, ctx.n)) / cast<float>(max(count, 1));
+    ctx.stages["padded"] = in;
     return pool;
 }
 
@@ -107,6 +109,25 @@ void backwardMax(BackwardCtx &b) {
     b.inputGrads[0] = d;
 }
 
+// Pools that start a kernel (those after a conv are scheduled with it):
+// parallel over planes (channel x sample), a few per task, each plane's
+// padded input staged first so the windows read it as dense vectors. Inline,
+// every tap of every window loaded its input through a clamped index, as a
+// gather: GoogLeNet's eleven standalone pools took 2.4-5.5 ms each at batch 8.
+void schedulePool(ScheduleCtx &s) {
+    PoolGeometry g = geometry(OpCall{s.op.inputTypes, s.op.attrs()}, s.op.node.opName().c_str());
+    Func padded = s.op.stages.at("padded");
+    Var plane("plane"), task("task"), pi("pi");
+    const int64_t outputsPerTask = 4096;
+    int planes = int(std::max<int64_t>(1, outputsPerTask / std::max<int64_t>(1, g.oh * g.ow)));
+    s.output.fuse(s.c, s.n, plane).split(plane, task, pi, planes, TailStrategy::GuardWithIf).parallel(task);
+    int vw = tileFactor(g.ow, s.vectorWidth);
+    if (vw > 1) s.output.vectorize(s.x, vw);
+    padded.compute_at(s.output, pi);
+    int paddedWidth = int(g.w + 2 * g.pad.w);
+    if (paddedWidth >= s.vectorWidth) padded.vectorize(s.op.x, s.vectorWidth);
+}
+
 std::vector<ArgSpec> args(bool avg) {
     std::vector<ArgSpec> a = {{"size", AttrKind::IntOrPair, std::nullopt},
                               {"stride", AttrKind::IntOrPair, std::nullopt, "size"},
@@ -125,6 +146,7 @@ void define(const char *name, const char *summary, bool avg) {
     d.inferType = avg ? avgType : maxType;
     d.flops = flops;
     d.lower = avg ? lowerAvg : lowerMax;
+    d.schedule = schedulePool;
     d.backward = avg ? nullptr : backwardMax;
     OpRegistry::get().add(std::move(d));
 }

@@ -164,6 +164,10 @@ TEST(MaxPool, Variants) {
         // ceil with stride 3: the extra window would start in the right padding.
         {"mp_e", "maxpool(4, stride=3, pad=2, ceil=true)", {1, 9, 8},
          [](const Arr &x) { return ref::maxpool(x, 4, 3, 2, true); }},
+        // GoogLeNet's branch pool: tasks of 22 planes (channel x sample), the
+        // last one partial at batch 7.
+        {"mp_f", "maxpool(3, stride=1, pad=1, ceil=true)", {20, 14, 13},
+         [](const Arr &x) { return ref::maxpool(x, 3, 1, 1, true); }},
     };
     for (const Case &c : cases) {
         SCOPED_TRACE(c.op);
@@ -189,6 +193,9 @@ TEST(AvgPool, Variants) {
         {"ap_d", "avgpool(3, stride=3, pad=1, ceil=true)", {2, 8, 11},
          [](const Arr &x) { return ref::avgpool(x, 3, 3, 1, true, true); }},
         {"ap_e", "avgpool(2, ceil=true)", {1, 5, 7}, [](const Arr &x) { return ref::avgpool(x, 2, 2, 0, true); }},
+        // Rows of a vector and a tail.
+        {"ap_f", "avgpool(3, stride=1, pad=1, count_pad=false)", {5, 6, 19},
+         [](const Arr &x) { return ref::avgpool(x, 3, 1, 1, false, false); }},
     };
     for (const Case &c : cases) {
         SCOPED_TRACE(c.op);
