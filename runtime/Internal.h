@@ -151,7 +151,19 @@ private:
     int previous_role_ = 0;
 };
 
-// Runs body(i) for every i in [0, count) on the kernels' thread pool (Halide's),
+// The kernels' thread pool (ThreadPool.cpp): installs it as Halide's
+// halide_do_par_for, once; false where Halide's own pool stays (no Halide
+// runtime, or CNNRT_THREAD_POOL=halide).
+bool install_thread_pool();
+// Sets the pool's thread count (0: the default), returning the previous one.
+int pool_set_num_threads(int n);
+// One parallel loop on the pool, as halide_do_par_for: task(user_context, i,
+// closure) for every i in [min, min + extent); 0, or one failing task's result.
+int pool_run(void *user_context, int (*task)(void *, int, uint8_t *), int min, int extent, uint8_t *closure);
+// Pins the pool's worker k to a core of its own (ThreadPlacement.cpp).
+void pin_pool_worker(int k);
+
+// Runs body(i) for every i in [0, count) on the kernels' thread pool,
 // or serially in a library without Halide's runtime. Not on threads of its
 // own: a call pins its thread to one core while it runs (CallPlacement), and
 // threads it started would inherit that one core (the optimiser's did: a

@@ -534,6 +534,7 @@ void block_filters(const cnnrt_param_desc &p, const float *weight, float *out, s
 }
 
 void run_parallel(int count, int (*task)(void *, int, uint8_t *), uint8_t *closure) {
+    install_thread_pool();  // else Halide's pool would start threads of its own for this
     if (halide_do_par_for) {
         halide_do_par_for(nullptr, task, 0, count, closure);
     } else {
@@ -688,6 +689,7 @@ int cnnrt_set_num_threads(int n) {
         if (n < 0) throw Error("number of threads is negative");
         if (&halide_set_num_threads == nullptr) throw Error("Halide runtime is not linked in");
         previous = halide_set_num_threads(n);
+        if (install_thread_pool()) previous = pool_set_num_threads(n);
     });
     return rc ? -1 : previous;
 }

@@ -69,14 +69,10 @@ bool pin_this_thread(int cpu) {
 enum Role { kUnseen = 0, kCaller = 1, kWorker = 2 };
 thread_local int t_role = kUnseen;
 
+// Halide's pool's workers (CNNRT_THREAD_POOL=halide), placed as they first run a task.
 void place_worker() {
-    static std::atomic<unsigned> next_worker{0};
-    const std::vector<int> &cores = placement_cores();
-    t_role = kWorker;
-    if (cores.empty()) return;
-    // Core 0 of the list is the callers'; workers take the others in turn.
-    const unsigned k = next_worker.fetch_add(1);
-    pin_this_thread(cores[1 + k % (cores.size() - 1)]);
+    static std::atomic<int> next_worker{0};
+    pin_pool_worker(next_worker.fetch_add(1));
 }
 
 int placing_do_task(void *user_context, halide_task_t f, int idx, uint8_t *closure) {
@@ -94,10 +90,18 @@ std::atomic<int> g_calls_in_flight{0};
 
 }  // namespace
 
+void pin_pool_worker(int k) {
+    const std::vector<int> &cores = placement_cores();
+    t_role = kWorker;
+    if (cores.empty()) return;
+    // Core 0 of the list is the callers'; workers take the others in turn.
+    pin_this_thread(cores[1 + size_t(k) % (cores.size() - 1)]);
+}
+
 CallPlacement::CallPlacement() {
     static std::once_flag once;
     std::call_once(once, [] {
-        if (placement_cores().empty() || &halide_set_custom_do_task == nullptr ||
+        if (install_thread_pool() || placement_cores().empty() || &halide_set_custom_do_task == nullptr ||
             &halide_set_custom_do_loop_task == nullptr || &halide_default_do_task == nullptr ||
             &halide_default_do_loop_task == nullptr)
             return;
