@@ -107,8 +107,7 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     // x 6 to 2 positions. (7 positions x 2 vectors, and 3 x 4, spilled two
     // accumulators, and LLVM rotated the other twelve through registers every
     // step: 14 FMAs took ~45 instructions in the 1x1 downsamples' gradient.)
-    int vectors = std::clamp(15 / (xTile + 1), 2, 4);
-    vectors = std::max(2, std::min<int>(vectors, int(g.cin + 7) / 8));
+    int vectors = std::clamp(std::min<int>(15 / (xTile + 1), int(g.cin + 7) / 8), 2, 4);
     const int B = 8 * vectors;
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), co("co"), cv("cv"), block("block");
     Var xq("xq"), yq("yq"), p("p"), q("q");

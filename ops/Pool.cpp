@@ -113,7 +113,7 @@ void backwardMax(BackwardCtx &b) {
 // parallel over planes (channel x sample), a few per task, each plane's
 // padded input staged first so the windows read it as dense vectors. Inline,
 // every tap of every window loaded its input through a clamped index, as a
-// gather: GoogLeNet's eleven standalone pools took 2.4-5.5 ms each at batch 8.
+// gather: GoogLeNet's eleven standalone pools took 2.3-5.5 ms each at batch 8.
 void schedulePool(ScheduleCtx &s) {
     PoolGeometry g = geometry(OpCall{s.op.inputTypes, s.op.attrs()}, s.op.node.opName().c_str());
     Func padded = s.op.stages.at("padded");
