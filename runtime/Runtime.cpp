@@ -275,6 +275,14 @@ const cnnrt_param_desc &prepared_source(const cnnrt_model_desc *d, int i, const 
     return d->params[s];
 }
 
+// The tile side t of prepared Winograd filters: shape[0] is t, or t * t in blocks; 0 if neither.
+int winograd_tile_side(const cnnrt_param_desc &p) {
+    if (p.derive != CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER) return int(p.shape[0]);
+    for (int t : {4, 6})
+        if (p.shape[0] == t * t) return t;
+    return 0;
+}
+
 // Transformed filters [t, t, ci, co] (F(2x2, 3x3): t = 4, F(4x4, 3x3): t = 6) of a [co, ci, 3, 3] weight computed before them.
 void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
     const cnnrt_param_desc &p = d->params[i];
@@ -290,7 +298,7 @@ void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
 void validate_winograd_blocked_filter(const cnnrt_model_desc *d, int i) {
     const cnnrt_param_desc &p = d->params[i];
     const cnnrt_param_desc &w = prepared_source(d, i, "Winograd filters");
-    bool tile = p.rank == 4 && (p.shape[0] == 16 || p.shape[0] == 36);
+    bool tile = p.rank == 4 && cnnc_winograd::matricesForTile(winograd_tile_side(p));
     if (!tile || p.shape[3] < 1 || w.rank != 4 || w.shape[2] != 3 || w.shape[3] != 3 ||
         p.shape[1] * p.shape[3] != w.shape[0] || p.shape[2] != w.shape[1])
         throw Error(param_label(d, i) + " is not shaped [t * t, co / B, ci, B] (t = 4 or 6) for its [co, ci, 3, 3] source " +
@@ -502,7 +510,7 @@ void clear_error() {
 // t is the prepared parameter's shape[0]; or, blocked, U[nu * t + xi][co / B][ci][co % B].
 void transform_winograd_filters(const cnnrt_param_desc &p, const float *weight, float *out, size_t ci) {
     const bool blocked = p.derive == CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER;
-    const int t = blocked ? (p.shape[0] == 16 ? 4 : 6) : int(p.shape[0]);
+    const int t = winograd_tile_side(p);
     const cnnc_winograd::Matrices &f = *cnnc_winograd::matricesForTile(t);  // validated
     const size_t ci_count = size_t(p.shape[2]);
     const size_t B = blocked ? size_t(p.shape[3]) : 1, co_count = blocked ? size_t(p.shape[1]) * B : size_t(p.shape[3]);
