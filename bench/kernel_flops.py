@@ -19,9 +19,10 @@ import subprocess
 import sys
 import tempfile
 
+import profile_table
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CNNC = os.path.join(HERE, "..", "build", "cnnc")
-ROW = re.compile(r"^\s*([\d.]+)\s+[\d.]+%\s+\d+\s+([\d.]+)\s+([\d.]+)\s+(.+)$")
 
 CHILD = r"""
 import sys
@@ -66,13 +67,10 @@ def main():
     if run.returncode != 0:
         raise SystemExit(run.stderr.strip())
     rows = []
-    for line in run.stderr.splitlines():
-        m = ROW.match(line)
-        if not m or m.group(4).startswith("(runtime) prepare"):
+    for label, fastest, median in profile_table.rows(run.stderr):
+        if label.startswith("(runtime) prepare"):
             continue
-        label = m.group(4).strip()
         mflop = flops.get(label.split()[-1], 0.0) * args.batch
-        fastest, median = float(m.group(2)), float(m.group(3))
         rows.append((median, fastest, mflop / fastest if mflop else None, label))
     rows.sort(reverse=True)
     print(f"{args.model} at batch {args.batch}: {len(rows)} kernels, medians sum to {sum(r[0] for r in rows):.2f} ms")

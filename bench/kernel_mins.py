@@ -21,6 +21,8 @@ import re
 import subprocess
 import sys
 
+import profile_table
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # One process: steps of one library, its median step on stdout.
@@ -42,9 +44,6 @@ for _ in range(steps):
 print(f"median step {statistics.median(times) * 1e3:.3f}")
 """
 
-# A row of the CNNRT_PROFILE table: total ms, %, calls, fastest ms, median ms, kernel.
-ROW = re.compile(r"^\s*([\d.]+)\s+[\d.]+%\s+\d+\s+([\d.]+)\s+[\d.]+\s+(.+)$")
-
 
 def profile(so, batch, steps):
     env = dict(os.environ, CNNRT_PROFILE="1")
@@ -53,11 +52,7 @@ def profile(so, batch, steps):
     if r.returncode != 0:
         raise SystemExit(f"{so}: {r.stderr.strip()}")
     step = float(re.search(r"median step ([\d.]+)", r.stdout).group(1))
-    fastest = {}
-    for line in r.stderr.splitlines():
-        m = ROW.match(line)
-        if m:
-            fastest[m.group(3).strip()] = float(m.group(2))
+    fastest = {kernel: ms for kernel, ms, _ in profile_table.rows(r.stderr)}
     return step, fastest
 
 
