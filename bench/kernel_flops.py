@@ -70,7 +70,8 @@ def main():
     for label, fastest, median in profile_table.rows(run.stderr):
         if label.startswith("(runtime) prepare"):
             continue
-        mflop = flops.get(label.split()[-1], 0.0) * args.batch
+        layer = re.sub(r" \[batch[<>]=\d+\]$", "", label).split()[-1]  # a batch variant's label ends so
+        mflop = flops.get(layer, 0.0) * args.batch
         rows.append((median, fastest, mflop / fastest if mflop else None, label))
     rows.sort(reverse=True)
     print(f"{args.model} at batch {args.batch}: {len(rows)} kernels, medians sum to {sum(r[0] for r in rows):.2f} ms")

@@ -67,17 +67,25 @@ std::string envOr(const char *name, const char *fallback) {
     return v && *v ? v : fallback;
 }
 
+// One compiled form of a kernel in the library: a kernel has one, or one per
+// batch range when tuning found another schedule faster at large batches.
+struct KernelInstance {
+    size_t spec = 0; // index into the partition
+    KernelBuildOptions build;
+    int minBatch = 0, maxBatch = 0;   // cnnrt_kernel_desc's batch range (0: unbounded)
+    std::string fn;                   // the compiled function
+    std::vector<const Param *> args;  // its parameters in argument order
+};
+
 class ModuleWriter {
 public:
     // params: every parameter of the library, the inference graph's first.
-    // kernelArgs[k]: kernel k's parameters in argument order; preparedFrom:
-    // the source of each prepared form (OpDef::preparedParams).
-    ModuleWriter(const Graph &g, const std::vector<KernelSpec> &kernels, const std::vector<std::string> &fns,
-                 const std::vector<std::vector<const Param *>> &kernelArgs,
+    // preparedFrom: the source of each prepared form (OpDef::preparedParams).
+    ModuleWriter(const Graph &g, const std::vector<KernelSpec> &kernels, const std::vector<KernelInstance> &instances,
                  const std::map<const Param *, const Param *> &preparedFrom, const MemoryPlan &plan,
                  const std::vector<std::string> &ignored, const std::vector<const Param *> &params,
                  const TrainingPlan *training, const std::vector<std::string> &trainFns)
-        : g_(g), kernels_(kernels), fns_(fns), kernelArgs_(kernelArgs), preparedFrom_(preparedFrom), plan_(plan),
+        : g_(g), kernels_(kernels), instances_(instances), preparedFrom_(preparedFrom), plan_(plan),
           ignored_(ignored), params_(params), training_(training), trainFns_(trainFns) {
         for (size_t i = 0; i < params.size(); ++i) paramIndex_[params[i]] = int(i);
     }
@@ -97,8 +105,7 @@ public:
 private:
     const Graph &g_;
     const std::vector<KernelSpec> &kernels_;
-    const std::vector<std::string> &fns_;
-    const std::vector<std::vector<const Param *>> &kernelArgs_;
+    const std::vector<KernelInstance> &instances_;
     const std::map<const Param *, const Param *> &preparedFrom_;
     const MemoryPlan &plan_;
     const std::vector<std::string> &ignored_;
@@ -112,9 +119,11 @@ private:
 
     std::vector<std::string> uniqueFns() const {
         std::vector<std::string> u;
-        for (const auto *list : {&fns_, &trainFns_})
-            for (auto &f : *list)
-                if (std::find(u.begin(), u.end(), f) == u.end()) u.push_back(f);
+        auto add = [&](const std::string &f) {
+            if (std::find(u.begin(), u.end(), f) == u.end()) u.push_back(f);
+        };
+        for (const KernelInstance &k : instances_) add(k.fn);
+        for (const std::string &f : trainFns_) add(f);
         return u;
     }
 
@@ -131,9 +140,9 @@ private:
             for (size_t i = 0; i < pk.args.size(); ++i) out << (i ? ", " : "") << tensorRef(pk.args[i]);
             out << "};\n";
             table << "    {" << cString(pk.label) << ", " << trainFns_[k] << "_argv, " << pk.args.size() << ", t" << k
-                  << "_args},\n";
+                  << "_args, 0, 0},\n";
         }
-        out << "\nstatic const cnnrt_kernel_desc train_kernels[] = {\n" << table.str() << "    {0, 0, 0, 0}\n};\n\n";
+        out << "\nstatic const cnnrt_kernel_desc train_kernels[] = {\n" << table.str() << "    {0, 0, 0, 0, 0, 0}\n};\n\n";
         out << "static const cnnrt_loss_term loss_terms[] = {\n";
         for (auto &[ref, weight] : training_->lossTerms)
             out << "    {" << tensorRef(ref) << ", (float)" << fmt::format("{:.9g}", weight) << "},\n";
@@ -164,20 +173,24 @@ private:
 
     void emitKernelTable(std::ostringstream &out) {
         std::ostringstream table;
-        for (size_t k = 0; k < kernels_.size(); ++k) {
-            const KernelSpec &spec = kernels_[k];
+        for (size_t k = 0; k < instances_.size(); ++k) {
+            const KernelInstance &instance = instances_[k];
+            const KernelSpec &spec = kernels_[instance.spec];
             std::vector<int> args;
             for (int e : spec.externals) args.push_back(activation(e));
-            for (const Param *p : kernelArgs_[k]) args.push_back(param(p));
+            for (const Param *p : instance.args) args.push_back(param(p));
             args.push_back(activation(spec.nodes.back()));
             out << "static const int k" << k << "_args[] = {";
             for (size_t i = 0; i < args.size(); ++i) out << (i ? ", " : "") << args[i];
             out << "};\n";
-            table << "    {" << cString(kernelLabel(g_, spec)) << ", " << fns_[k] << "_argv, " << args.size() << ", k" << k
-                  << "_args},\n";
+            std::string label = kernelLabel(g_, spec);
+            if (instance.maxBatch) label += " [batch<=" + std::to_string(instance.maxBatch) + "]";
+            else if (instance.minBatch > 1) label += " [batch>=" + std::to_string(instance.minBatch) + "]";
+            table << "    {" << cString(label) << ", " << instance.fn << "_argv, " << args.size() << ", k" << k
+                  << "_args, " << instance.minBatch << ", " << instance.maxBatch << "},\n";
         }
         resultTensor_ = activation(g_.result);
-        out << "\nstatic const cnnrt_kernel_desc kernels[] = {\n" << table.str() << "    {0, 0, 0, 0}\n};\n\n";
+        out << "\nstatic const cnnrt_kernel_desc kernels[] = {\n" << table.str() << "    {0, 0, 0, 0, 0, 0}\n};\n\n";
     }
     int resultTensor_ = 0;
 
@@ -237,7 +250,7 @@ private:
         s += fmt::format("static const cnnrt_model_desc desc = {{\n    {}, {{{}, {}, {}}}, {},\n"
                          "    {}, params, {}, tensors, {}, kernels, {}, {}, {}, ignored_params{}\n}};\n\n",
                          cString(g_.name), C, H, W, g_.node(g_.result).type.elementsPerSample(), params_.size(),
-                         tensors_.size(), kernels_.size(), resultTensor_, plan_.arenaFloats, ignored_.size(), train);
+                         tensors_.size(), instances_.size(), resultTensor_, plan_.arenaFloats, ignored_.size(), train);
         return s;
     }
 
@@ -277,20 +290,34 @@ void writeFile(const std::string &path, const std::string &text) {
     if (!f.good()) throw std::runtime_error("cannot write " + path);
 }
 
-// The schedule a kernel compiles with: the tuning database's choice when it
-// has one that is still in the op's schedule space, else the default.
-KernelBuildOptions kernelBuildOptions(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
-                                      const CodegenOptions &options) {
-    KernelBuildOptions build;
-    build.autoscheduler = options.autoscheduler;
-    if (!build.autoscheduler.empty()) return build;
-    std::optional<ScheduleChoice> wanted = options.forcedSchedule;
-    if (!wanted && options.tuning)
-        if (std::optional<TuningEntry> entry = options.tuning->lookup(spec.signature, target)) wanted = entry->choice;
-    if (!wanted) return build;
+// The schedules a kernel compiles with, each for the batches from its
+// minBatch to the next one's: the tuning database's choices (one, or one per
+// batch variant) where they are still in the op's schedule space, else the
+// default.
+std::vector<KernelInstance> kernelInstances(const Graph &graph, const std::vector<KernelSpec> &kernels, size_t k,
+                                            const Halide::Target &target, const CodegenOptions &options) {
+    const KernelSpec &spec = kernels[k];
+    KernelInstance instance;
+    instance.spec = k;
+    instance.build.autoscheduler = options.autoscheduler;
+    if (!options.autoscheduler.empty()) return {instance};
+    std::vector<std::pair<int, ScheduleChoice>> wanted; // (minBatch, choice)
+    if (options.forcedSchedule) wanted.emplace_back(1, *options.forcedSchedule);
+    else if (options.tuning)
+        for (const TuningEntry &e : options.tuning->variants(spec.signature, target)) wanted.emplace_back(e.minBatch, e.choice);
+    if (wanted.empty() || wanted.front().first > 1) wanted.insert(wanted.begin(), {1, ScheduleChoice{}});
     std::vector<ScheduleChoice> space = scheduleSpace(graph, spec);
-    if (std::find(space.begin(), space.end(), *wanted) != space.end()) build.choice = *wanted;
-    return build;
+    std::vector<KernelInstance> instances;
+    for (auto &[minBatch, choice] : wanted) {
+        ScheduleChoice valid = std::find(space.begin(), space.end(), choice) != space.end() ? choice : ScheduleChoice{};
+        if (!instances.empty() && instances.back().build.choice == valid) continue; // same code: one range
+        if (!instances.empty()) instances.back().maxBatch = minBatch - 1;
+        instance.build.choice = valid;
+        instance.minBatch = minBatch;
+        instances.push_back(instance);
+    }
+    if (instances.size() == 1) instances[0].minBatch = 0; // every batch
+    return instances;
 }
 
 } // namespace
@@ -312,40 +339,52 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
 
     CodegenStats stats;
     stats.kernels = int(kernels.size());
-    std::vector<std::string> fns(kernels.size());
+    std::vector<KernelInstance> instances;
     std::map<std::string, std::string> objects; // function name -> object path
     std::vector<std::function<void()>> jobs;
     // What each kernel reads: parameters, or forms of them its schedule wants
     // prepared (named after their source: "conv1.weight.winograd").
-    std::vector<std::vector<const Param *>> kernelArgs(kernels.size());
     std::map<std::string, Param> preparedParams;
     std::map<const Param *, const Param *> preparedFrom;
-    for (size_t k = 0; k < kernels.size(); ++k) {
-        KernelBuildOptions build = kernelBuildOptions(graph, kernels[k], target, options);
-        for (const KernelParam &kp : kernelParams(graph, kernels[k], build.choice)) {
-            if (!kp.prepared) {
-                kernelArgs[k].push_back(kp.param);
+    for (size_t k = 0; k < kernels.size(); ++k)
+        for (KernelInstance &instance : kernelInstances(graph, kernels, k, target, options)) {
+            const KernelBuildOptions &build = instance.build;
+            for (const KernelParam &kp : kernelParams(graph, kernels[k], build.choice)) {
+                if (!kp.prepared) {
+                    instance.args.push_back(kp.param);
+                    continue;
+                }
+                // Batch variants of one kernel may read different forms of a
+                // parameter (F(2x2) and F(4x4) filters): a later one is named by its shape too.
+                auto taken = [&](const std::string &n) {
+                    auto it = preparedParams.find(n);
+                    return it != preparedParams.end() && (it->second.decl.shape != kp.prepared->shape ||
+                                                          it->second.decl.derivation != kp.prepared->derivation);
+                };
+                const std::string base = kp.param->name + "." + kp.prepared->suffix;
+                std::string name = base;
+                if (taken(name)) name = base + "." + fmt::format("{}", fmt::join(kp.prepared->shape, "x"));
+                for (int n = 2; taken(name); ++n) name = base + "." + std::to_string(n);
+                const Param &prepared = preparedParams.emplace(name, Param{name, *kp.prepared}).first->second;
+                preparedFrom[&prepared] = kp.param;
+                instance.args.push_back(&prepared);
+            }
+            std::string key =
+                KernelCache::key(kernels[k].signature + "|" + build.choice.str() + "|" + build.autoscheduler, target);
+            instance.fn = KernelCache::functionName(key);
+            instances.push_back(instance);
+            if (objects.count(instance.fn)) continue; // identical layers share one kernel
+            objects[instance.fn] = cache.objectPath(key);
+            ++stats.uniqueKernels;
+            if (!build.choice.isDefault()) ++stats.tunedKernels;
+            if (cache.has(key)) {
+                ++stats.cachedKernels;
                 continue;
             }
-            std::string name = kp.param->name + "." + kp.prepared->suffix;
-            const Param &prepared = preparedParams.emplace(name, Param{name, *kp.prepared}).first->second;
-            preparedFrom[&prepared] = kp.param;
-            kernelArgs[k].push_back(&prepared);
+            jobs.push_back([&graph, &kernels, &cache, target, key, k, build] {
+                cache.compile([&] { return buildKernel(graph, kernels[k], target, build); }, target, key);
+            });
         }
-        std::string key = KernelCache::key(kernels[k].signature + "|" + build.choice.str() + "|" + build.autoscheduler, target);
-        fns[k] = KernelCache::functionName(key);
-        if (objects.count(fns[k])) continue; // identical layers share one kernel
-        objects[fns[k]] = cache.objectPath(key);
-        ++stats.uniqueKernels;
-        if (!build.choice.isDefault()) ++stats.tunedKernels;
-        if (cache.has(key)) {
-            ++stats.cachedKernels;
-            continue;
-        }
-        jobs.push_back([&graph, &kernels, &cache, target, key, k, build] {
-            cache.compile([&] { return buildKernel(graph, kernels[k], target, build); }, target, key);
-        });
-    }
     if (options.forcedSchedule && stats.tunedKernels == 0)
         throw std::runtime_error("schedule '" + options.forcedSchedule->str() +
                                  "' is not a candidate of any kernel of this model (see 'cnnc tune')");
@@ -398,7 +437,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     stats.arenaFloatsPerSample = plan.arenaFloats;
 
     std::string glue = scratch + "/" + graph.name + "_model.c";
-    writeFile(glue, ModuleWriter(graph, kernels, fns, kernelArgs, preparedFrom, plan, options.ignoredParams, params,
+    writeFile(glue, ModuleWriter(graph, kernels, instances, preparedFrom, plan, options.ignoredParams, params,
                                   training.get(), trainFns).source());
     std::string versionScript = scratch + "/exports.map";
     writeFile(versionScript, "{\n  global: " + graph.name + "_*;\n  local: *;\n};\n");

@@ -58,17 +58,41 @@ private:
     volatile float sink_ = 0;
 };
 
+// The index of the fastest candidate by `scores`; a candidate replaces the
+// default (the first) only when clearly faster, so noise does not churn the
+// database.
+size_t pickFastest(const std::vector<ScheduleChoice> &space, const std::vector<double> &scores) {
+    size_t best = 0;
+    for (size_t c = 1; c < space.size(); ++c) {
+        double margin = space[best].isDefault() ? 0.97 : 1.0;
+        if (scores[c] < scores[best] * margin) best = c;
+    }
+    return best;
+}
+
+double sum(const std::vector<double> &values) {
+    double total = 0;
+    for (double v : values) total += v;
+    return total;
+}
+
+// A kernel gets a variant for large batches only when it is this much faster
+// there and saves this much per call: each variant is one more kernel to
+// compile and, for Winograd, one more set of prepared filters in memory.
+constexpr double kVariantGain = 0.8;
+constexpr double kVariantMinSavingMicros = 200;
+
 } // namespace
 
-double timeKernel(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
-                  const std::vector<int> &batches, int runs) {
+std::vector<double> timeKernelPerBatch(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
+                                       const std::vector<int> &batches, int runs) {
     Target target = kernelTarget();
     KernelBuildOptions options;
     options.choice = choice;
     BuiltKernel kernel = buildKernel(graph, spec, target, options);
     kernel.pipeline.compile_jit(target.without_feature(Target::NoRuntime));
     static CacheState cache;
-    double total = 0;
+    std::vector<double> perSample;
     for (int batch : batches) {
         std::vector<Buffer<float>> inputs;
         for (size_t i = 0; i < kernel.inputs.size(); ++i) {
@@ -104,9 +128,48 @@ double timeKernel(const Graph &graph, const KernelSpec &spec, const ScheduleChoi
             double t = secondsSince(start);
             best = std::min(best, t), spent += t;
         }
-        total += best * 1e6 / batch;
+        perSample.push_back(best * 1e6 / batch);
     }
-    return total;
+    return perSample;
+}
+
+double timeKernel(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
+                  const std::vector<int> &batches, int runs) {
+    return sum(timeKernelPerBatch(graph, spec, choice, batches, runs));
+}
+
+ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const std::vector<int> &batches,
+                                 const std::vector<std::vector<double>> &times) {
+    const int largest = batches.empty() ? 0 : *std::max_element(batches.begin(), batches.end());
+    auto score = [&](auto &&counts) { // per candidate, the sum over the batches `counts` takes
+        std::vector<double> scores;
+        for (const std::vector<double> &t : times) {
+            double total = 0;
+            for (size_t b = 0; b < t.size(); ++b) total += counts(batches[b]) ? t[b] : 0;
+            scores.push_back(total);
+        }
+        return scores;
+    };
+    const std::vector<double> all = score([](int) { return true; });
+    const std::vector<double> small = score([&](int b) { return b < largest; });
+    const std::vector<double> large = score([&](int b) { return b == largest; });
+    ScheduleDecision d;
+    for (size_t c = 0; c < space.size(); ++c)
+        if (space[c].isDefault()) d.defaultMicros = all[c];
+    // A variant for the largest batch when what is fastest there is clearly
+    // faster than what is fastest at the smaller batches.
+    const size_t forSmall = pickFastest(space, small), forLarge = pickFastest(space, large);
+    const double savedPerCall = (large[forSmall] - large[forLarge]) * largest;
+    if (largest > 1 && small[forSmall] > 0 && large[forLarge] < kVariantGain * large[forSmall] &&
+        savedPerCall >= kVariantMinSavingMicros) {
+        d.choice = forSmall, d.smallMicros = small[forSmall];
+        d.largeBatchChoice = forLarge, d.largeBatchFrom = largest, d.largeMicros = large[forLarge];
+        d.micros = small[forSmall] + large[forLarge];
+    } else {
+        d.choice = pickFastest(space, all);
+        d.micros = d.smallMicros = all[d.choice];
+    }
+    return d;
 }
 
 std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const TuneOptions &options) {
@@ -125,7 +188,12 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
         if (space.size() < 2) continue;
         if (!options.retune) {
             if (std::optional<TuningEntry> e = db.lookup(k.signature, target)) {
-                results.push_back({kernelLabel(graph, k), e->choice, e->microsPerSample, 0, 0, true});
+                TunedKernel known;
+                known.label = kernelLabel(graph, k), known.best = e->choice, known.bestMicros = e->microsPerSample;
+                known.fromDatabase = true;
+                std::vector<TuningEntry> all = db.variants(k.signature, target);
+                if (all.size() > 1) known.largeBatch = all.back().choice, known.largeBatchFrom = all.back().minBatch;
+                results.push_back(known);
                 continue;
             }
         }
@@ -137,35 +205,42 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
     auto start = Clock::now();
     for (size_t i = 0; i < work.size(); ++i) {
         const KernelSpec &spec = *work[i].spec;
+        const std::vector<ScheduleChoice> &space = work[i].space;
         TunedKernel result;
         result.label = kernelLabel(graph, spec);
-        result.candidates = int(work[i].space.size());
+        result.candidates = int(space.size());
         TuneProgress progress{int(i + 1), int(work.size()), result.label, 0, result.candidates, 0, 0};
-        for (const ScheduleChoice &choice : work[i].space) {
-            double micros;
+        // times[c][b]: candidate c's time per sample at options.batches[b].
+        std::vector<std::vector<double>> times;
+        for (const ScheduleChoice &choice : space) {
             try {
-                micros = timeKernel(graph, spec, choice, options.batches, options.runs);
+                times.push_back(timeKernelPerBatch(graph, spec, choice, options.batches, options.runs));
             } catch (const Halide::Error &e) {
                 // A candidate Halide rejects for this kernel's shape loses the
                 // race instead of ending the tuning; the default never may.
                 if (choice.isDefault()) throw;
-                micros = std::numeric_limits<double>::infinity();
+                times.emplace_back(options.batches.size(), std::numeric_limits<double>::infinity());
             }
-            if (choice.isDefault()) result.defaultMicros = micros;
-            if (result.best.isDefault() && result.bestMicros == 0) result.bestMicros = micros, result.best = choice;
-            // A candidate replaces the default only when clearly faster, so
-            // noise does not churn the database.
-            double margin = result.best.isDefault() ? 0.97 : 1.0;
-            if (micros < result.bestMicros * margin) result.bestMicros = micros, result.best = choice;
             ++timed;
             progress.candidate++;
-            progress.bestMicros = result.bestMicros;
-            progress.last = choice, progress.lastMicros = micros;
+            progress.last = choice, progress.lastMicros = sum(times.back());
+            progress.bestMicros = progress.candidate == 1 ? progress.lastMicros
+                                                          : std::min(progress.bestMicros, progress.lastMicros);
             progress.secondsLeft = secondsSince(start) / timed * (totalCandidates - timed);
             if (options.progress) options.progress(progress);
         }
+        ScheduleDecision decision = decideSchedules(space, options.batches, times);
+        result.best = space[decision.choice], result.bestMicros = decision.micros;
+        result.defaultMicros = decision.defaultMicros;
+        db.forget(spec.signature, target);
         std::string note = (options.note.empty() ? "" : options.note + " ") + result.label;
-        db.record(spec.signature, target, TuningEntry{result.best, result.bestMicros, note});
+        db.record(spec.signature, target, TuningEntry{result.best, decision.smallMicros, note, 1});
+        if (decision.largeBatchChoice) {
+            result.largeBatch = space[*decision.largeBatchChoice], result.largeBatchFrom = decision.largeBatchFrom;
+            db.record(spec.signature, target,
+                      TuningEntry{*result.largeBatch, decision.largeMicros,
+                                  note + " at batch >= " + std::to_string(decision.largeBatchFrom), decision.largeBatchFrom});
+        }
         results.push_back(result);
         if (options.kernelDone) options.kernelDone();
     }

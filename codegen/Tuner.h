@@ -2,6 +2,7 @@
 // the fastest in the tuning database.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,17 +35,45 @@ struct TunedKernel {
     std::string label;
     ScheduleChoice best;
     double bestMicros = 0, defaultMicros = 0; // per sample, summed over the batches
+    // Set: from batch largeBatchFrom on (the largest tuned), this choice
+    // instead of `best`, which was the fastest at the smaller batches.
+    std::optional<ScheduleChoice> largeBatch;
+    int largeBatchFrom = 0;
     int candidates = 0;
     bool fromDatabase = false; // already tuned, not timed again
 };
 
 // Tunes every distinct kernel of `graph` (after the inference passes) that has
-// more than one candidate schedule, records the winners in `db` (not saved).
+// more than one candidate schedule, records the winners in `db` (not saved):
+// the fastest summed over the batches or, when the candidate fastest at the
+// largest batch is clearly faster there than the one fastest at the others,
+// both (a batch variant, TuningDb.h).
 std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const TuneOptions &options);
+
+// What tuning records for one kernel, from its candidates' times per sample:
+// times[c][b] is candidate space[c]'s at batches[b] (infinite: rejected).
+struct ScheduleDecision {
+    size_t choice = 0;                      // for every batch, or those below largeBatchFrom
+    double micros = 0;                      // per sample, summed over the batches (with the variant's)
+    double smallMicros = 0;                 // `choice`'s, summed over the batches it is for
+    std::optional<size_t> largeBatchChoice; // from largeBatchFrom (the largest batch) on
+    int largeBatchFrom = 0;
+    double largeMicros = 0;                 // its time at that batch
+    double defaultMicros = 0;               // the default's, summed over the batches
+};
+// The fastest candidate summed over the batches; a candidate replaces the
+// default (space[0]) only when 3% faster. Or, when the fastest at the largest
+// batch is at least 20% faster there than the fastest at the others and saves
+// at least 200 us per call, both.
+ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const std::vector<int> &batches,
+                                 const std::vector<std::vector<double>> &times);
 
 // Time per sample (microseconds) of one kernel with one schedule, JIT compiled
 // for this machine: the fastest of `runs` runs at each batch of `batches`, summed.
 double timeKernel(const Graph &graph, const struct KernelSpec &spec, const ScheduleChoice &choice,
                   const std::vector<int> &batches, int runs);
+// The same, per batch of `batches`.
+std::vector<double> timeKernelPerBatch(const Graph &graph, const struct KernelSpec &spec,
+                                       const ScheduleChoice &choice, const std::vector<int> &batches, int runs);
 
 } // namespace cnnc

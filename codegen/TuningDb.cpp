@@ -1,6 +1,8 @@
 #include "codegen/TuningDb.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -37,13 +39,13 @@ void TuningDb::load() {
             while (!note.empty() && note.front() == ' ') note.erase(note.begin());
         }
         std::istringstream fields(line);
-        std::string sig, target, schedule, time, extra;
+        std::string sig, target, schedule, time, batches, extra;
         if (!(fields >> sig)) continue; // blank or comment
         auto fail = [&](const std::string &what) {
             throw std::runtime_error(path_ + ":" + std::to_string(number) + ": error: " + what);
         };
-        if (!(fields >> target >> schedule >> time) || (fields >> extra))
-            fail("expected '<signature hash> <target> <schedule> <microseconds>'");
+        if (!(fields >> target >> schedule >> time) || ((fields >> batches) && (fields >> extra)))
+            fail("expected '<signature hash> <target> <schedule> <microseconds> [batch>=N]'");
         if (sig.size() != 16 || sig.find_first_not_of("0123456789abcdef") != std::string::npos)
             fail("'" + sig + "' is not a 16-digit signature hash");
         if (!Halide::Target::validate_target_string(target)) fail("'" + target + "' is not a Halide target");
@@ -52,7 +54,17 @@ void TuningDb::load() {
         char *end = nullptr;
         double micros = std::strtod(time.c_str(), &end);
         if (*end || !(micros >= 0) || micros > 1e12) fail("'" + time + "' is not a time in microseconds");
-        entries_[sig + " " + target] = TuningEntry{*choice, micros, note};
+        int minBatch = 1;
+        if (!batches.empty()) {
+            const std::string prefix = "batch>=";
+            long value = 0;
+            if (batches.rfind(prefix, 0) == 0 && batches.size() > prefix.size() && batches.size() <= prefix.size() + 6 &&
+                batches.find_first_not_of("0123456789", prefix.size()) == std::string::npos)
+                value = std::stol(batches.substr(prefix.size()));
+            if (value < 2) fail("'" + batches + "' is not a batch bound (expected batch>=N, N >= 2)");
+            minBatch = int(value);
+        }
+        entries_[{sig + " " + target, minBatch}] = TuningEntry{*choice, micros, note, minBatch};
     }
 }
 
@@ -63,7 +75,8 @@ void TuningDb::save() const {
     for (auto &[k, e] : entries_) {
         char time[32];
         std::snprintf(time, sizeof time, "%.1f", e.microsPerSample);
-        out << k << " " << e.choice.str() << " " << time;
+        out << k.first << " " << e.choice.str() << " " << time;
+        if (e.minBatch > 1) out << " batch>=" << e.minBatch;
         if (!e.note.empty()) out << " # " << e.note;
         out << "\n";
     }
@@ -83,15 +96,29 @@ void TuningDb::save() const {
 }
 
 std::optional<TuningEntry> TuningDb::lookup(const std::string &signature, const Halide::Target &target) const {
-    auto it = entries_.find(key(signature, target));
+    auto it = entries_.find({key(signature, target), 1});
     if (it == entries_.end()) return std::nullopt;
     return it->second;
+}
+
+std::vector<TuningEntry> TuningDb::variants(const std::string &signature, const Halide::Target &target) const {
+    std::vector<TuningEntry> found;
+    const std::string k = key(signature, target);
+    for (auto it = entries_.lower_bound({k, 0}); it != entries_.end() && it->first.first == k; ++it)
+        found.push_back(it->second);
+    return found;
 }
 
 void TuningDb::record(const std::string &signature, const Halide::Target &target, TuningEntry entry) {
     for (char &ch : entry.note)
         if (ch == '\n' || ch == '\r') ch = ' ';
-    entries_[key(signature, target)] = std::move(entry);
+    entry.minBatch = std::max(1, entry.minBatch);
+    entries_[{key(signature, target), entry.minBatch}] = std::move(entry);
+}
+
+void TuningDb::forget(const std::string &signature, const Halide::Target &target) {
+    const std::string k = key(signature, target);
+    entries_.erase(entries_.lower_bound({k, 0}), entries_.upper_bound({k, std::numeric_limits<int>::max()}));
 }
 
 } // namespace cnnc

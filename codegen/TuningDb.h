@@ -4,14 +4,21 @@
 //   # comment
 //   <signature hash> <Halide target> <schedule> <microseconds per sample> [# note]
 //   9c1f0e2a4b7d3360 x86-64-linux-avx-avx2-f16c-fma-sse41 tile_c=6,tile_x=2 412.7 # conv layer1.0.conv1
+//   9c1f0e2a4b7d3360 x86-64-linux-avx-avx2-f16c-fma-sse41 winograd=1 301.2 batch>=8 # conv layer1.0.conv1
 //
 // Kernels are keyed by the hash of their signature (KernelSpec::signature:
 // everything that determines the generated code) and the target, so an entry
-// applies to every model with the same layer.
+// applies to every model with the same layer. A kernel may have a variant for
+// large batches (`batch>=N`): the library then holds both and the runtime picks
+// by the batch of each call (ResNet-18's 7x7x512 convs: direct at batch 1,
+// where Winograd's 37 MB of transformed filters make it memory-bound; Winograd
+// at batch 8, 2.4x faster).
 #pragma once
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <Halide.h>
 
@@ -23,6 +30,7 @@ struct TuningEntry {
     ScheduleChoice choice;
     double microsPerSample = 0; // the time tuning measured
     std::string note;           // what the kernel is, for people reading the file
+    int minBatch = 1;           // the entry applies to calls with at least this batch
 };
 
 class TuningDb {
@@ -40,8 +48,15 @@ public:
     // Writes atomically (temporary file, then rename).
     void save() const;
 
+    // The entry for every batch (minBatch 1), if any.
     std::optional<TuningEntry> lookup(const std::string &signature, const Halide::Target &target) const;
+    // Every entry of the kernel, by increasing minBatch: the first (if any) is
+    // lookup()'s, each later one takes over from its minBatch on.
+    std::vector<TuningEntry> variants(const std::string &signature, const Halide::Target &target) const;
+    // Replaces the entry with the same minBatch.
     void record(const std::string &signature, const Halide::Target &target, TuningEntry entry);
+    // Removes every entry of the kernel (before recording a new tuning of it).
+    void forget(const std::string &signature, const Halide::Target &target);
 
     const std::string &path() const { return path_; }
     size_t size() const { return entries_.size(); }
@@ -49,7 +64,7 @@ public:
 private:
     static std::string key(const std::string &signature, const Halide::Target &target);
     std::string path_;
-    std::map<std::string, TuningEntry> entries_; // "hash target" -> entry
+    std::map<std::pair<std::string, int>, TuningEntry> entries_; // ("hash target", minBatch) -> entry
 };
 
 } // namespace cnnc

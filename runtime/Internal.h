@@ -55,22 +55,42 @@ struct cnnrt_model {
     void publish(std::shared_ptr<const Weights> w) {
         std::lock_guard<std::mutex> g(weights_mutex);
         weights.swap(w);
-        prepared_set.store(nullptr);
+        forget_prepared();
     }  // the old set is freed when `w` dies, after the lock is released
     // Publishes `w` and returns the set it replaces.
     std::shared_ptr<const Weights> exchange(std::shared_ptr<const Weights> w) {
         std::lock_guard<std::mutex> g(weights_mutex);
         weights.swap(w);
-        prepared_set.store(nullptr);
+        forget_prepared();
         return w;
     }
-    // The weight set whose derived and prepared parameters are up to date, if
-    // any: an infer call computes them for its snapshot under prepare_mutex
-    // when this is not its set. Published sets reset it, so an address reused
-    // by a later set (recycled or reallocated) is never taken for prepared.
-    std::atomic<const Weights *> prepared_set{nullptr};
+
+    // Inference kernels tuned per batch range (cnnrt_kernel_desc's min_batch and
+    // max_batch) split the batches into classes: class c runs from
+    // batch_bounds[c - 1] (1 for c = 0) up to the next bound. Each class reads
+    // its own prepared parameters, computed when a call first needs them, so a
+    // library used at batch 1 never holds the filters only batch 8 reads.
+    std::vector<int> batch_bounds;          // increasing, each >= 2
+    std::vector<std::vector<bool>> needs;   // per class, and one for every batch last: derived
+                                            // parameters to compute (see prepare_weights)
+    // Per class (and the last, every batch): the weight set whose derived and
+    // prepared parameters that class needs are up to date, if any: an infer
+    // call computes them for its snapshot under prepare_mutex when this is not
+    // its set. Published sets reset them, so an address reused by a later set
+    // (recycled or reallocated) is never taken for prepared.
+    std::unique_ptr<std::atomic<const Weights *>[]> prepared_sets;
     std::mutex prepare_mutex;
-    std::vector<bool> sources_only;  // per parameter: derived, read only to prepare another (under prepare_mutex)
+    // Per parameter, under prepare_mutex: the set its derived value was computed
+    // for, valid while prepared_epoch is `publishes`. A publish may reuse a set
+    // (train_step recycles the retired one), so each publish voids them all.
+    std::vector<const Weights *> computed_for;
+    uint64_t prepared_epoch = 0;
+    std::atomic<uint64_t> publishes{0};
+    std::vector<bool> sources_only;  // per parameter: derived, read only to prepare another
+    void forget_prepared() {
+        publishes.fetch_add(1);
+        for (size_t c = 0; prepared_sets && c < needs.size(); ++c) prepared_sets[c].store(nullptr);
+    }
 
     // Training state, guarded by train_mutex. train_step, set_sgd/set_adam, the
     // checkpoint functions and load_weights hold it for their whole duration, so they
@@ -222,14 +242,24 @@ inline bool is_prepared(const cnnrt_param_desc &p) {
            p.derive == CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER;
 }
 
-// Recomputes every derived parameter (CNNRT_DERIVE_*) of w from its sources,
-// except prepared ones.
-void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w);
+// Recomputes the derived parameters (CNNRT_DERIVE_*) of w flagged in `which`
+// from their sources, except prepared ones.
+void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w, const std::vector<bool> &which);
 
-// Makes the derived and prepared parameters of `w` (the model's snapshot an
-// infer call runs with) up to date, computing them if model->prepared_set is
-// another set (create, load_weights and train_step leave them to this).
-void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w);
+// Whether an inference kernel runs at `batch` (its min_batch..max_batch).
+inline bool runs_at(const cnnrt_kernel_desc &k, int batch) {
+    return batch >= k.min_batch && (k.max_batch == 0 || batch <= k.max_batch);
+}
+
+// Sets up model->batch_bounds, needs, prepared_sets, computed_for and
+// sources_only from a validated desc.
+void plan_prepared_weights(cnnrt_model *model);
+
+// Makes the derived and prepared parameters that calls at `batch` (0: every
+// batch) read of `w` (the model's snapshot an infer call runs with) up to
+// date, computing them if they are another set's (create, load_weights and
+// train_step leave them to this).
+void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w, int batch = 0);
 
 // Runs body() and turns every exception into an error code + message (kept until the
 // thread's next failure, like errno).

@@ -102,6 +102,13 @@ typedef struct {
     cnnrt_kernel_fn fn;
     int num_args;
     const int *args;        /* tensor indices: inputs and params first, output last */
+    /* The batches the kernel runs at: min_batch <= batch <= max_batch, a bound
+     * of 0 being none. An inference kernel tuned per batch range (a schedule
+     * for large batches, see codegen/TuningDb.h) is a run of consecutive
+     * entries computing the same output whose ranges tile [1, unbounded)
+     * in increasing order; every other kernel has 0, 0. Training kernels: 0, 0. */
+    int min_batch;
+    int max_batch;
 } cnnrt_kernel_desc;
 
 /* One term of the training loss: `tensor` is a TRAIN tensor of dims {1, 1, 1}

@@ -88,6 +88,7 @@ bool is_train_only(int storage) {
 // GRAD or NEW_PARAM tensors (never a parameter: published weights are immutable).
 void validate_kernels(const cnnrt_model_desc *d, const cnnrt_kernel_desc *kernels, int n,
                       bool train) {
+    int next_range = 0;  // inside a run of batch ranges: the batch the next entry starts at
     for (int k = 0; k < n; ++k) {
         const cnnrt_kernel_desc &kd = kernels[k];
         std::string label = std::string(train ? "training " : "") +
@@ -111,6 +112,18 @@ void validate_kernels(const cnnrt_model_desc *d, const cnnrt_kernel_desc *kernel
         }
         const cnnrt_tensor_desc &out = d->tensors[kd.args[kd.num_args - 1]];
         if (out.storage == CNNRT_STORAGE_INPUT) throw Error(label + " writes the input");
+        // Batch ranges: a run of entries for one output, tiling [1, unbounded) in order.
+        if (kd.min_batch < 0 || kd.max_batch < 0) throw Error(label + " has a negative batch bound");
+        if (train && (kd.min_batch || kd.max_batch)) throw Error(label + " has a batch range");
+        const int from = std::max(kd.min_batch, 1);
+        if (kd.max_batch && kd.max_batch < from) throw Error(label + " has an empty batch range");
+        if (next_range ? from != next_range : from != 1)
+            throw Error(label + " runs from batch " + std::to_string(from) + ", expected " +
+                        std::to_string(next_range ? next_range : 1) + " (batch ranges must tile 1..)");
+        if (next_range && kd.args[kd.num_args - 1] != kernels[k - 1].args[kernels[k - 1].num_args - 1])
+            throw Error(label + " continues the batch ranges of another kernel's output");
+        next_range = kd.max_batch ? kd.max_batch + 1 : 0;
+        if (next_range > 0 && k + 1 == n) throw Error(label + " ends its batch ranges at " + std::to_string(kd.max_batch));
         if (train && out.storage != CNNRT_STORAGE_TRAIN && out.storage != CNNRT_STORAGE_GRAD &&
             out.storage != CNNRT_STORAGE_NEW_PARAM)
             throw Error(label + " does not write a TRAIN, GRAD or NEW_PARAM tensor");
@@ -374,6 +387,7 @@ void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int
     std::vector<void *> args;
     for (int k = 0; k < n; ++k) {
         const cnnrt_kernel_desc &kd = kernels[k];
+        if (!runs_at(kd, batch)) continue;  // another batch range's schedule of the same kernel
         bufs.assign(size_t(kd.num_args), halide_buffer_t());
         dims.assign(size_t(kd.num_args) * 4, halide_dimension_t());
         args.assign(size_t(kd.num_args), nullptr);
@@ -550,44 +564,81 @@ void run_parallel(int count, int (*task)(void *, int, uint8_t *), uint8_t *closu
     }
 }
 
-// The derived parameters that only serve as a prepared parameter's source
-// (no inference kernel reads them), computed once per model (under prepare_mutex).
-const std::vector<bool> &sources_only(cnnrt_model *model) {
+void plan_prepared_weights(cnnrt_model *model) {
     const cnnrt_model_desc *d = model->desc;
-    if (model->sources_only.empty()) {
-        std::vector<bool> read(size_t(d->num_params), false), source(size_t(d->num_params), false);
+    const size_t n = size_t(d->num_params);
+    std::set<int> bounds;
+    for (int k = 0; k < d->num_kernels; ++k)
+        if (d->kernels[k].max_batch > 0) bounds.insert(d->kernels[k].max_batch + 1);
+    model->batch_bounds.assign(bounds.begin(), bounds.end());
+    const size_t classes = model->batch_bounds.size() + 1;
+    // A class's first batch stands for all of it: which kernels run changes at the bounds only.
+    auto reads = [&](int batch) {  // batch 0: every kernel
+        std::vector<bool> read(n, false);
         for (int k = 0; k < d->num_kernels; ++k)
-            for (int a = 0; a < d->kernels[k].num_args; ++a) {
-                const cnnrt_tensor_desc &t = d->tensors[d->kernels[k].args[a]];
-                if (t.storage == CNNRT_STORAGE_PARAM) read[size_t(t.index)] = true;
-            }
-        for (int i = 0; i < d->num_params; ++i)
-            if (is_prepared(d->params[i])) source[size_t(d->params[i].sources[0])] = true;  // validated
-        model->sources_only.resize(size_t(d->num_params));
-        for (int i = 0; i < d->num_params; ++i)
-            model->sources_only[size_t(i)] = source[size_t(i)] && !read[size_t(i)] &&
-                                            d->params[i].derive != CNNRT_DERIVE_NONE && !is_prepared(d->params[i]);
+            if (batch == 0 || runs_at(d->kernels[k], batch))
+                for (int a = 0; a < d->kernels[k].num_args; ++a) {
+                    const cnnrt_tensor_desc &t = d->tensors[d->kernels[k].args[a]];
+                    if (t.storage == CNNRT_STORAGE_PARAM) read[size_t(t.index)] = true;
+                }
+        return read;
+    };
+    const std::vector<bool> read_by_any = reads(0);
+    std::vector<bool> source(n, false);
+    for (size_t i = 0; i < n; ++i)
+        if (is_prepared(d->params[i])) source[size_t(d->params[i].sources[0])] = true;  // validated
+    model->sources_only.assign(n, false);
+    for (size_t i = 0; i < n; ++i)
+        model->sources_only[i] = source[i] && !read_by_any[i] && d->params[i].derive != CNNRT_DERIVE_NONE &&
+                                 !is_prepared(d->params[i]);
+    // What a class computes: the derived parameters its kernels read, those no
+    // kernel reads (nor prepares from), and the sources of the prepared ones.
+    model->needs.clear();
+    for (size_t c = 0; c <= classes; ++c) {
+        const std::vector<bool> read = c == classes ? read_by_any : reads(c == 0 ? 1 : model->batch_bounds[c - 1]);
+        std::vector<bool> need(n, false);
+        for (size_t i = n; i-- > 0;) {  // sources come before what is derived from them (validated)
+            const cnnrt_param_desc &p = d->params[i];
+            if (p.derive == CNNRT_DERIVE_NONE) continue;
+            need[i] = need[i] || read[i] || (!read_by_any[i] && !source[i]);
+            if (need[i] && is_prepared(p)) need[size_t(p.sources[0])] = true;
+        }
+        model->needs.push_back(std::move(need));
     }
-    return model->sources_only;
+    model->prepared_sets = std::make_unique<std::atomic<const cnnrt_model::Weights *>[]>(classes + 1);
+    model->forget_prepared();
+    model->computed_for.assign(n, nullptr);
 }
 
-void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w) {
-    if (model->prepared_set.load() == w.get()) return;
+void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w, int batch) {
+    const std::vector<int> &bounds = model->batch_bounds;
+    const size_t c = batch == 0 ? bounds.size() + 1
+                                : size_t(std::upper_bound(bounds.begin(), bounds.end(), batch) - bounds.begin());
+    std::atomic<const cnnrt_model::Weights *> &prepared = model->prepared_sets[c];
+    if (prepared.load() == w.get()) return;
     std::lock_guard<std::mutex> lock(model->prepare_mutex);
-    if (model->prepared_set.load() == w.get()) return;
+    if (prepared.load() == w.get()) return;
     ProfileScope scope("(runtime) prepare weights");
     const cnnrt_model_desc *d = model->desc;
     // The snapshot is shared and otherwise immutable: other infer calls with
-    // it wait on prepare_mutex before reading these, and nothing else does.
+    // it wait on prepare_mutex before reading these, and nothing else does;
+    // those in other classes read none of the parameters computed here.
     auto &weights = const_cast<cnnrt_model::Weights &>(*w);
-    for (int i = 0; i < d->num_params; ++i)  // sized again where the set before released them (below)
-        if (d->params[i].derive != CNNRT_DERIVE_NONE) weights[size_t(i)].resize(size_t(param_numel(d->params[i])));
-    compute_derived(d, weights);  // create, load and train_step leave them to this
+    if (const uint64_t epoch = model->publishes.load(); model->prepared_epoch != epoch) {
+        std::fill(model->computed_for.begin(), model->computed_for.end(), nullptr);
+        model->prepared_epoch = epoch;
+    }
+    std::vector<bool> todo(size_t(d->num_params), false);
+    for (int i = 0; i < d->num_params; ++i) {
+        todo[size_t(i)] = model->needs[c][size_t(i)] && model->computed_for[size_t(i)] != w.get();
+        if (todo[size_t(i)]) weights[size_t(i)].resize(size_t(param_numel(d->params[i])));  // released, or left unsized
+    }
+    compute_derived(d, weights, todo);  // create, load and train_step leave them to this
     // On the kernels' thread pool, an input channel per task: ResNet-18's
     // filters took 32.6 ms on one thread, with each filter's t^2 values
     // written a plane apart.
     for (int i = 0; i < d->num_params; ++i)
-        if (is_prepared(d->params[i])) {
+        if (todo[size_t(i)] && is_prepared(d->params[i])) {
             const cnnrt_param_desc &param = d->params[i];
             const float *weight = weights[size_t(param.sources[0])].data();
             float *out = weights[size_t(i)].data();
@@ -598,18 +649,22 @@ void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model
                     transform_winograd_filters(param, weight, out, size_t(ci));
                 });
         }
-    // A folded weight whose kernel reads its prepared form only was a source:
-    // released until the next set needs it (ResNet-18: 40 MB of 143).
-    const std::vector<bool> &release = sources_only(model);
     for (int i = 0; i < d->num_params; ++i)
-        if (release[size_t(i)]) std::vector<float>().swap(weights[size_t(i)]);
-    model->prepared_set.store(w.get());
+        if (todo[size_t(i)]) model->computed_for[size_t(i)] = w.get();
+    // A folded weight whose kernels read its prepared forms only was a source:
+    // released until a class or set needs it again (ResNet-18: 40 MB of 143).
+    for (int i = 0; i < d->num_params; ++i)
+        if (model->sources_only[size_t(i)] && todo[size_t(i)]) {
+            std::vector<float>().swap(weights[size_t(i)]);
+            model->computed_for[size_t(i)] = nullptr;
+        }
+    prepared.store(w.get());
 }
 
-void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w) {
+void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w, const std::vector<bool> &which) {
     for (int i = 0; i < d->num_params; ++i) {
         const cnnrt_param_desc &p = d->params[i];
-        if (p.derive == CNNRT_DERIVE_NONE || is_prepared(p)) continue;
+        if (p.derive == CNNRT_DERIVE_NONE || is_prepared(p) || !which[size_t(i)]) continue;
         auto src = [&](int k) -> const float * {
             return p.sources[k] < 0 ? nullptr : w[size_t(p.sources[k])].data();
         };
@@ -652,6 +707,7 @@ cnnrt_model *cnnrt_create(const cnnrt_model_desc *desc) {
         auto m = std::make_unique<cnnrt_model>();
         validate_desc(desc, m->tensor_dims);
         m->desc = desc;
+        plan_prepared_weights(m.get());
         auto w = std::make_shared<cnnrt_model::Weights>(size_t(desc->num_params));
         for (int i = 0; i < desc->num_params; ++i) {
             (*w)[size_t(i)].resize(size_t(param_numel(desc->params[i])));
@@ -722,7 +778,7 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         }
 
         const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
-        prepare_weights(model, weights);
+        prepare_weights(model, weights, batch);
         Buffers bufs;
         bufs.input = input;
         bufs.output = output;

@@ -107,12 +107,66 @@ TEST_F(TunedFixture, CompilesUseTheDatabaseChoice) {
     }
 }
 
+// Batch variants (`batch>=N`): the library holds every schedule of the
+// kernel, each call runs the one for its batch, and all compute the same.
+TEST_F(TunedFixture, BatchVariantsCompileAndAgree) {
+    ASSERT_EQ(runCnnc({"tune", model, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1"}).status, 0);
+    std::string text;
+    for (std::string l : dbLines()) {
+        std::istringstream f(l);
+        std::string sig, target;
+        f >> sig >> target;
+        bool first = l.find("maxpool") == std::string::npos;
+        text += sig + " " + target + " default 1.0\n";
+        // Two variants whose prepared filters differ (F(2x2) and F(4x4) tiles).
+        if (first)
+            text += sig + " " + target + " tile_x=8,wino_filters=1,winograd=1 1.0 batch>=3 # conv1 at batch >= 3\n" +
+                    sig + " " + target + " tile_x=8,wino_filters=1,wino_m=4,winograd=1 1.0 batch>=5\n";
+    }
+    writeFile(db, text);
+    ProcResult tuned = compile("variants.so", {"--tuning-db=" + db});
+    ASSERT_EQ(tuned.status, 0) << tuned.err;
+    EXPECT_NE(tuned.err.find("(2 kernel calls, 4 distinct kernels, 2 tuned"), std::string::npos) << tuned.err;
+
+    // The database keeps the variant through tuning, and tune reports it.
+    ProcResult again = runCnnc({"tune", model, "--tuning-db=" + db, "--tune-runs=1"});
+    ASSERT_EQ(again.status, 0) << again.err;
+    EXPECT_NE(again.out.find("default, batch>=5: tile_x=8,wino_filters=1,wino_m=4,winograd=1 (from the database)"),
+              std::string::npos)
+        << again.out;
+    EXPECT_NE(readFile(db).find(" tile_x=8,wino_filters=1,winograd=1 1.0 batch>=3 # conv1 at batch >= 3\n"),
+              std::string::npos)
+        << readFile(db);
+
+    CompiledModel a = compileModel(kNet, "tuned", {"--tuning-db=" + db});
+    CompiledModel b = compileModel(kNet, "tuned", {"--no-tuning"});
+    ASSERT_TRUE(a.ok() && b.ok()) << a.error() << b.error();
+    TensorMap w = randomWeights({{"conv1.weight", {8, 4, 3, 3}}, {"conv1.bias", {8}}, {"conv2.weight", {6, 8, 3, 3}},
+                                 {"conv2.bias", {6}}},
+                                5);
+    ASSERT_EQ(a.setWeights(w), 0) << a.lastError();
+    ASSERT_EQ(b.setWeights(w), 0) << b.lastError();
+    for (int batch : {1, 3, 2, 7, 4, 5}) {
+        std::vector<float> x = randomNormal(size_t(batch) * 4 * 12 * 10, 3u + uint32_t(batch));
+        std::vector<float> ya = a.infer(x, batch), yb = b.infer(x, batch);
+        ASSERT_EQ(ya.size(), yb.size());
+        ASSERT_FALSE(ya.empty());
+        double worst = 0, scale = 1e-30;
+        for (size_t i = 0; i < ya.size(); ++i)
+            worst = std::max(worst, double(std::fabs(ya[i] - yb[i]))), scale = std::max(scale, double(std::fabs(yb[i])));
+        EXPECT_LE(worst, 1e-5 * scale) << "batch " << batch;
+    }
+}
+
 TEST_F(TunedFixture, MalformedDatabaseIsAnError) {
     for (const char *bad : {"0123456789abcdef x86-64-linux default\n",              // missing time
                             "0123456789abcdeg x86-64-linux default 1.0\n",          // not hex
                             "0123456789abcdef no-such-target default 1.0\n",        // target
                             "0123456789abcdef x86-64-linux tile_c=-1 1.0\n",        // schedule
-                            "0123456789abcdef x86-64-linux default nan\n"}) {       // time
+                            "0123456789abcdef x86-64-linux default nan\n",         // time
+                            "0123456789abcdef x86-64-linux default 1.0 batch>=1\n", // a variant for every batch
+                            "0123456789abcdef x86-64-linux default 1.0 batch>8\n",  // bound
+                            "0123456789abcdef x86-64-linux default 1.0 batch>=8 x\n"}) { // extra field
         writeFile(db, std::string("# ok\n\n") + bad);
         ProcResult r = compile("never.so", {"--tuning-db=" + db});
         EXPECT_EQ(r.status, 1) << bad;

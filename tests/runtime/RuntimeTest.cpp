@@ -406,6 +406,82 @@ int k_fail_halide(void **) {
     return -5;
 }
 
+// A kernel tuned per batch range is a run of entries for one output; each call
+// runs the entry for its batch, and the parameters only another range reads
+// (here the large-batch entry's blocked filters) are not prepared until a
+// call in that range needs them.
+std::atomic<int> g_small_calls{0}, g_large_calls{0};
+int k_fc_small(void **args) {
+    ++g_small_calls;
+    return k_fc(args);
+}
+// args: act0, fc.weight, fc.bias, extra.weight.blocked, act1
+int k_fc_large(void **args) {
+    ++g_large_calls;
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    if (!b[3]->host || b[3]->dimensions != 4) return -5;
+    void *fc_args[] = {args[0], args[1], args[2], args[4]};
+    return k_fc(fc_args);
+}
+
+TEST(Infer, BatchRangesPickTheKernelAndPrepareWhatItReads) {
+    cnnrt_param_desc params[6];
+    std::copy(std::begin(kParams), std::end(kParams), params);
+    params[4] = {"extra.weight", 4, {4, 1, 1, 2}, CNNRT_INIT_UNIFORM_FAN_IN, 2, NOT_DERIVED};
+    params[5] = {"extra.weight.blocked", 4, {2, 1, 2, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_BLOCKED_FILTER,
+                 {4, -1, -1, -1, -1, -1}, 0.0f};
+    cnnrt_tensor_desc tensors[9];
+    std::copy(std::begin(kTensors), std::end(kTensors), tensors);
+    tensors[8] = {CNNRT_STORAGE_PARAM, 5, 0, {0, 0, 0}, 0, 0};
+    const int large_args[] = {5, 3, 4, 8, 6};
+    cnnrt_kernel_desc kernels[3] = {kKernels[0], {"fc [batch<=2]", k_fc_small, 4, kFcArgs, 1, 2},
+                                    {"fc [batch>=3]", k_fc_large, 5, large_args, 3, 0}};
+    cnnrt_model_desc d = kDesc;
+    d.num_params = 6, d.params = params, d.num_tensors = 9, d.tensors = tensors;
+    d.num_kernels = 3, d.kernels = kernels;
+    Model m(&d);
+    ASSERT_NE(m.m, nullptr) << err();
+    const std::vector<float> zeros(8, 0.0f);
+    for (int batch : {1, 2, 3, 7, 1}) {
+        SCOPED_TRACE("batch " + std::to_string(batch));
+        const int small_before = g_small_calls, large_before = g_large_calls;
+        std::vector<float> x = random_floats(size_t(batch) * IN, uint32_t(batch)), y(size_t(batch) * OUT);
+        ASSERT_EQ(cnnrt_infer(m, x.data(), batch, y.data()), 0) << err();
+        EXPECT_EQ(g_small_calls - small_before, batch <= 2 ? 1 : 0);
+        EXPECT_EQ(g_large_calls - large_before, batch <= 2 ? 0 : 1);
+        std::vector<float> want = reference(stored_params_of(m), x, batch);
+        for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], want[i], 1e-5) << i;
+        auto p = stored_params_of(m);
+        if (batch < 3 && g_large_calls == 0) {
+            EXPECT_EQ(p[5], zeros);  // only batches >= 3 read it
+        } else {
+            ASSERT_EQ(p[5].size(), 8u);
+            for (int co = 0; co < 4; ++co)
+                for (int tap = 0; tap < 2; ++tap)
+                    EXPECT_EQ(p[5][size_t((co / 2 * 2 + tap) * 2 + co % 2)], p[4][size_t(co * 2 + tap)]);
+        }
+    }
+
+    // The ranges must tile 1.. in order, for one output.
+    struct Bad {
+        int min0, max0, min1, max1;
+        const char *why;
+    };
+    for (Bad bad : {Bad{1, 2, 4, 0, "expected 3"}, Bad{2, 2, 3, 0, "expected 1"}, Bad{1, 2, 3, 5, "ends its batch ranges"},
+                    Bad{1, -1, 3, 0, "negative batch bound"}, Bad{3, 2, 3, 0, "empty batch range"}}) {
+        SCOPED_TRACE(bad.why);
+        kernels[1].min_batch = bad.min0, kernels[1].max_batch = bad.max0;
+        kernels[2].min_batch = bad.min1, kernels[2].max_batch = bad.max1;
+        EXPECT_EQ(cnnrt_create(&d), nullptr);
+        EXPECT_NE(err().find(bad.why), std::string::npos) << err();
+    }
+    kernels[1].min_batch = 1, kernels[1].max_batch = 2, kernels[2].min_batch = 3, kernels[2].max_batch = 0;
+    const int other_output[] = {5, 3, 4, 8, 7};
+    kernels[2].args = other_output;
+    EXPECT_EQ(cnnrt_create(&d), nullptr);
+    EXPECT_NE(err().find("another kernel's output"), std::string::npos) << err();
+}
+
 TEST(Infer, KernelFailureIsReported) {
     const int args[] = {0, 1, 2, 5};
     cnnrt_kernel_desc kernels[2] = {{"boom", k_fail_plain, 4, args}, kKernels[1]};

@@ -45,7 +45,8 @@ SCHEDULES:
   --tuning-db=<file>     the tuning database: compiles read it, tune updates it (default:
                          $CNNC_TUNING_DB, else tuning/default.tdb in cnnc's source tree)
   --no-tuning            compile with the default schedules, ignoring the database
-  --tune-batch=<b,...>   batches tune times each candidate at (default: 1,8)
+  --tune-batch=<b,...>   batches tune times each candidate at (default: 1,8); a kernel
+                         clearly faster with another schedule at the largest gets both
   --tune-runs=<n>        timed runs per batch, the fastest counts (default: 5)
   --retune               also tune kernels the database already has
   --tune-verbose         print every candidate's time, not only each kernel's best

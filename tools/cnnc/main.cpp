@@ -94,14 +94,16 @@ int tune(const Graph &graph, TuningDb &db, const Options &opt) {
                 "schedule");
     double before = 0, after = 0;
     for (const TunedKernel &k : results) {
+        std::string schedule = k.best.str();
+        if (k.largeBatch) schedule += ", batch>=" + std::to_string(k.largeBatchFrom) + ": " + k.largeBatch->str();
         if (k.fromDatabase) {
             std::printf("%-36s %10s %12s %12.1f %7s  %s (from the database)\n", k.label.c_str(), "-", "-",
-                        k.bestMicros, "-", k.best.str().c_str());
+                        k.bestMicros, "-", schedule.c_str());
             continue;
         }
         before += k.defaultMicros, after += k.bestMicros;
         std::printf("%-36s %10d %12.1f %12.1f %6.2fx  %s\n", k.label.c_str(), k.candidates, k.defaultMicros,
-                    k.bestMicros, k.defaultMicros / k.bestMicros, k.best.str().c_str());
+                    k.bestMicros, k.defaultMicros / k.bestMicros, schedule.c_str());
     }
     if (after > 0)
         std::printf("tuned kernels: %.1f us -> %.1f us per sample (summed over batches", before, after);
@@ -109,7 +111,7 @@ int tune(const Graph &graph, TuningDb &db, const Options &opt) {
         for (size_t i = 0; i < opt.tuneBatches.size(); ++i) std::printf("%s%d", i ? ", " : " ", opt.tuneBatches[i]);
         std::printf("), %.2fx\n", before / after);
     }
-    std::fprintf(stderr, "cnnc: %zu kernels in %s\n", db.size(), db.path().c_str());
+    std::fprintf(stderr, "cnnc: %zu entries in %s\n", db.size(), db.path().c_str());
     return 0;
 }
 
