@@ -59,9 +59,14 @@ int trainingTile(const ConvGeometry &g);
 // of 14 to 27 with filters in multiples of 16) and it applies.
 bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
                     bool training);
+// The kernel's output has one pixel per channel (a fused global pool,
+// ResNet's adaptive_avgpool): the conv's whole map feeds each output, so with
+// the filter-vector GEMMs, which compute the map per block of channels, it
+// takes Winograd too.
+bool winogradGlobalPooled(const ConvGeometry &g, const TensorType &kernelOutput);
 // Whether the GEMMs may be vectorized over output channels ("wino_filters",
 // FV vectors of vw filters): a whole number of register tiles of filters, and
-// the conv's own output (no tile-pooled pool).
+// the conv's own output or a global pool of it (no tile-pooled pool).
 bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw);
 // The transformed filters an inference kernel with Winograd reads instead of
 // its weight: a parameter the runtime prepares once per set of weights,

@@ -164,9 +164,11 @@ int filterBlock(const ConvGeometry &g, int filterVectors, int vw) {
 // position for 16 filters of 512 channels) once for all samples: with the
 // samples outside the tasks, a 7x7x512 layer re-read its 16 MiB of U per
 // sample. The input is transformed beforehand, for the whole batch.
+// globalPool: the output is a global pool of the conv (one pixel per
+// channel), vectorized over channels instead of x.
 void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x, Var y, Var c, Var n,
                         const ConvGeometry &g, const WinogradTiling &tiling, int vw,
-                        TailStrategy outputTail = TailStrategy::Auto) {
+                        TailStrategy outputTail = TailStrategy::Auto, bool globalPool = false) {
     Vars v;
     Func padded = st.padded, V = st.V, M = st.M;
     int tilesX = int(winogradTiles(g.ow, st.m)), tilesY = int(winogradTiles(g.oh, st.m));
@@ -175,7 +177,8 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
     int TX = std::max(1, std::min<int>(tiling.tileX, tilesX * tilesY));
     Var co("co"), cb("cb"), px("x"), py("y"), pc("c");
     output.split(c, co, cb, block, outputTail).reorder(x, y, cb, n, co).parallel(co);
-    if (g.ow >= vw) output.vectorize(x, vw, outputTail);
+    if (globalPool) output.vectorize(cb, vw);
+    else if (g.ow >= vw) output.vectorize(x, vw, outputTail);
     // conv's own pure vars are (x, y, c, n) (the output's here are the kernel's).
     conv.compute_at(output, co).reorder_storage(pc, px, py).reorder(pc, px, py).vectorize(pc, vw);
     Func tiles = st.tiles;
@@ -239,7 +242,9 @@ bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const
     bool byDefault = training && (largeMap || trainingFilterGemm(g));
     // F(4x4, 3x3)'s tiles are not pooled in the inverse transform.
     bool tileFits = tileSize(g, choice, training) == 2 || !winogradTilePooled(g, kernelOutput);
-    return choice.get("winograd", byDefault ? 1 : 0) == 1 && winogradApplies(g, kernelOutput) && tileFits;
+    bool applies = winogradApplies(g, kernelOutput) ||
+                   (!training && tilingFor(g, choice).filterVectors > 0 && winogradGlobalPooled(g, kernelOutput));
+    return choice.get("winograd", byDefault ? 1 : 0) == 1 && applies && tileFits;
 }
 
 ParamDecl winogradFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice) {
@@ -370,7 +375,8 @@ void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
                       s.op.stages.count("wino_g") ? s.op.stages.at("wino_g") : Func(), tiling.m,
                       s.op.stages.count("wino_y") ? s.op.stages.at("wino_y") : Func()};
     if (tiling.filterVectors > 0)
-        return scheduleFilterGemm(st, s.self, s.output, s.x, s.y, s.c, s.n, g, tiling, s.vectorWidth);
+        return scheduleFilterGemm(st, s.self, s.output, s.x, s.y, s.c, s.n, g, tiling, s.vectorWidth,
+                                  TailStrategy::Auto, winogradGlobalPooled(g, s.outputType));
     scheduleWinogradStages(st, s.output, s.x, s.y, s.c, s.n, g, s.op.choice, s.vectorWidth,
                            winogradTilePooled(g, s.outputType));
 }
@@ -381,9 +387,16 @@ void scheduleWinogradFilterGemm(const WinogradStages &st, Func conv, Func output
     scheduleFilterGemm(st, conv, output, x, y, c, n, g, tiling, vw, outputTail);
 }
 
+bool winogradGlobalPooled(const ConvGeometry &g, const TensorType &kernelOutput) {
+    TensorType own{{kernelOutput.channels(), g.oh, g.ow}};
+    return kernelOutput.isMap() && kernelOutput.width() == 1 && kernelOutput.height() == 1 && g.ow * g.oh > 1 &&
+           winogradApplies(g, own);
+}
+
 bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw) {
-    return winogradApplies(g, kernelOutput) && !winogradTilePooled(g, kernelOutput) &&
-           g.filters % (filterVectors * vw) == 0;
+    bool output = (winogradApplies(g, kernelOutput) && !winogradTilePooled(g, kernelOutput)) ||
+                  winogradGlobalPooled(g, kernelOutput);
+    return output && g.filters % (filterVectors * vw) == 0;
 }
 
 void scheduleWinogradStages(const WinogradStages &st, Func output, Var x, Var y, Var c, Var n,

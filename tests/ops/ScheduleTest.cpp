@@ -79,6 +79,18 @@ TEST(Schedules, WinogradFilterVectorsOnSmallMaps) {
     }
 }
 
+TEST(Schedules, WinogradFilterVectorsIntoAGlobalPool) {
+    // The residual block's second conv, its add and relu, and a global average
+    // pool in one kernel (ResNet's last block): the filter-vector GEMMs compute
+    // each channel block's whole map, F(2x2) and F(4x4), on 7 x 7 and 5 x 9.
+    auto [w, block, body] = residualBlock(16, 5);
+    RefFn reference = [block = block](const Arr &x) { return ref::adaptiveAvgpool(block(x), 1); };
+    for (const char *s : {"tile_x=4,wino_filters=2,winograd=1", "tile_x=8,wino_filters=1,winograd=1",
+                          "tile_x=4,wino_filters=2,wino_m=4,winograd=1"})
+        for (Shape in : {Shape{5, 7, 7}, Shape{5, 5, 9}})
+            expectScheduleMatches("sched_wino_gap", in, body + " -> adaptive_avgpool(1)", w, reference, s);
+}
+
 TEST(Schedules, WinogradUnpadded) {
     TensorMap w;
     addConv(w, "c", 7, 2, 3);
