@@ -261,7 +261,6 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
         // F(2x2, 3x3) and, where its tiles are not pooled, F(4x4, 3x3). With
         // m = 2 the knob is left out, the default, so every earlier name stays.
         for (int m : {2, 4}) {
-            if (m == 4 && winogradTilePooled(g, out)) continue;
             auto wino = [&](std::map<std::string, int> knobs) {
                 knobs["winograd"] = 1;
                 if (m != 2) knobs["wino_m"] = m;
@@ -269,11 +268,16 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
             };
             // The default register tile and both explicit ones (one of them is
             // the default: 2 timings spent, but every name stays a candidate).
-            for (int par : {0, 1}) {
-                wino({{"wino_par", par}});
-                for (auto [tx, tc] : {std::pair{1, 8}, {2, 6}}) wino({{"wino_par", par}, {"tile_x", tx}, {"tile_c", tc}});
+            // F(4x4)'s tiles are not pooled in the inverse transform: pooled,
+            // only the filter-vector GEMMs (the conv's map first) take it.
+            if (m == 2 || !winogradTilePooled(g, out)) {
+                for (int par : {0, 1}) {
+                    wino({{"wino_par", par}});
+                    for (auto [tx, tc] : {std::pair{1, 8}, {2, 6}})
+                        wino({{"wino_par", par}, {"tile_x", tx}, {"tile_c", tc}});
+                }
+                wino({{"wino_par", 0}, {"rows", 2}});
             }
-            wino({{"wino_par", 0}, {"rows", 2}});
             for (auto [fv, tx] : {std::pair{2, 4}, {1, 8}, {3, 4}, {2, 6}})
                 if (winogradFilterGemmApplies(g, out, fv, vw)) wino({{"wino_filters", fv}, {"tile_x", tx}});
         }

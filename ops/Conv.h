@@ -65,8 +65,9 @@ bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const
 // takes Winograd too.
 bool winogradGlobalPooled(const ConvGeometry &g, const TensorType &kernelOutput);
 // Whether the GEMMs may be vectorized over output channels ("wino_filters",
-// FV vectors of vw filters): a whole number of register tiles of filters, and
-// the conv's own output or a global pool of it (no tile-pooled pool).
+// FV vectors of vw filters): a whole number of register tiles of filters. They
+// compute the conv's map per channel block, so its own output, a pool of its
+// tiles or a global pool may follow.
 bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw);
 // The transformed filters an inference kernel with Winograd reads instead of
 // its weight: a parameter the runtime prepares once per set of weights,

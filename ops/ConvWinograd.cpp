@@ -164,11 +164,12 @@ int filterBlock(const ConvGeometry &g, int filterVectors, int vw) {
 // position for 16 filters of 512 channels) once for all samples: with the
 // samples outside the tasks, a 7x7x512 layer re-read its 16 MiB of U per
 // sample. The input is transformed beforehand, for the whole batch.
-// globalPool: the output is a global pool of the conv (one pixel per
-// channel), vectorized over channels instead of x.
+// pooledWidth: 0 when the output is the conv's own, else the width of the
+// pool of it that the kernel writes; one narrower than a vector (a global
+// pool's one pixel) is vectorized over channels instead of x.
 void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x, Var y, Var c, Var n,
                         const ConvGeometry &g, const WinogradTiling &tiling, int vw,
-                        TailStrategy outputTail = TailStrategy::Auto, bool globalPool = false) {
+                        TailStrategy outputTail = TailStrategy::Auto, int pooledWidth = 0) {
     Vars v;
     Func padded = st.padded, V = st.V, M = st.M;
     int tilesX = int(winogradTiles(g.ow, st.m)), tilesY = int(winogradTiles(g.oh, st.m));
@@ -177,8 +178,8 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
     int TX = std::max(1, std::min<int>(tiling.tileX, tilesX * tilesY));
     Var co("co"), cb("cb"), px("x"), py("y"), pc("c");
     output.split(c, co, cb, block, outputTail).reorder(x, y, cb, n, co).parallel(co);
-    if (globalPool) output.vectorize(cb, vw);
-    else if (g.ow >= vw) output.vectorize(x, vw, outputTail);
+    if ((pooledWidth ? pooledWidth : g.ow) >= vw) output.vectorize(x, vw, outputTail);
+    else if (pooledWidth) output.vectorize(cb, vw);
     // conv's own pure vars are (x, y, c, n) (the output's here are the kernel's).
     conv.compute_at(output, co).reorder_storage(pc, px, py).reorder(pc, px, py).vectorize(pc, vw);
     Func tiles = st.tiles;
@@ -240,10 +241,11 @@ bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const
     // smaller maps with filters in multiples of 16 the filter-vector GEMMs.
     bool largeMap = g.w >= 28 && g.h >= 28;
     bool byDefault = training && (largeMap || trainingFilterGemm(g));
-    // F(4x4, 3x3)'s tiles are not pooled in the inverse transform.
-    bool tileFits = tileSize(g, choice, training) == 2 || !winogradTilePooled(g, kernelOutput);
-    bool applies = winogradApplies(g, kernelOutput) ||
-                   (!training && tilingFor(g, choice).filterVectors > 0 && winogradGlobalPooled(g, kernelOutput));
+    // F(4x4, 3x3)'s tiles are not pooled in the inverse transform; the
+    // filter-vector GEMMs compute the conv's map first, so any tiles do.
+    bool filterGemm = !training && tilingFor(g, choice).filterVectors > 0;
+    bool tileFits = tileSize(g, choice, training) == 2 || !winogradTilePooled(g, kernelOutput) || filterGemm;
+    bool applies = winogradApplies(g, kernelOutput) || (filterGemm && winogradGlobalPooled(g, kernelOutput));
     return choice.get("winograd", byDefault ? 1 : 0) == 1 && applies && tileFits;
 }
 
@@ -376,7 +378,7 @@ void scheduleWinograd(ScheduleCtx &s, const ConvGeometry &g) {
                       s.op.stages.count("wino_y") ? s.op.stages.at("wino_y") : Func()};
     if (tiling.filterVectors > 0)
         return scheduleFilterGemm(st, s.self, s.output, s.x, s.y, s.c, s.n, g, tiling, s.vectorWidth,
-                                  TailStrategy::Auto, winogradGlobalPooled(g, s.outputType));
+                                  TailStrategy::Auto, s.outputType.width() == g.ow ? 0 : int(s.outputType.width()));
     scheduleWinogradStages(st, s.output, s.x, s.y, s.c, s.n, g, s.op.choice, s.vectorWidth,
                            winogradTilePooled(g, s.outputType));
 }
@@ -394,8 +396,7 @@ bool winogradGlobalPooled(const ConvGeometry &g, const TensorType &kernelOutput)
 }
 
 bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw) {
-    bool output = (winogradApplies(g, kernelOutput) && !winogradTilePooled(g, kernelOutput)) ||
-                  winogradGlobalPooled(g, kernelOutput);
+    bool output = winogradApplies(g, kernelOutput) || winogradGlobalPooled(g, kernelOutput);
     return output && g.filters % (filterVectors * vw) == 0;
 }
 

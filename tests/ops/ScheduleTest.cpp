@@ -143,6 +143,34 @@ TEST(Schedules, WinogradWithTilePooledOutput) {
     }
 }
 
+TEST(Schedules, WinogradFilterVectorsIntoAPool) {
+    // The filter-vector GEMMs compute each channel block's conv map, then the
+    // fused 2x2 pool reads it, F(4x4) too: 13 x 18 conv outputs pooled to
+    // 6 x 9 (wider than a vector), 10 x 14 to 5 x 7 (narrower: vectorized
+    // over channels), ceil pooling with a window half outside, an avgpool.
+    TensorMap w;
+    addConv(w, "c", 16, 5, 3);
+    auto relu = [&](const Arr &x) { return ref::relu(conv(x, w, "c", 16, 3, 1, 1)); };
+    struct Case {
+        Shape in;
+        std::string pool;
+        RefFn reference;
+    };
+    std::vector<Case> cases{
+        {{5, 13, 18}, "maxpool(2)", [&](const Arr &x) { return ref::maxpool(relu(x), 2, 2); }},
+        {{5, 10, 14}, "maxpool(2)", [&](const Arr &x) { return ref::maxpool(relu(x), 2, 2); }},
+        {{5, 12, 17}, "maxpool(2, ceil=true)", [&](const Arr &x) { return ref::maxpool(relu(x), 2, 2, 0, true); }},
+        {{5, 10, 14}, "avgpool(2)", [&](const Arr &x) { return ref::avgpool(relu(x), 2, 2); }},
+    };
+    for (const Case &c : cases) {
+        SCOPED_TRACE(c.pool + " on " + std::to_string(c.in.h) + "x" + std::to_string(c.in.w));
+        std::string body = "return x -> conv(16, 3, pad=1, name=\"c\") -> relu -> " + c.pool;
+        for (const char *s : {"tile_x=4,wino_filters=2,winograd=1", "tile_x=8,wino_filters=1,winograd=1",
+                              "tile_x=4,wino_filters=2,wino_m=4,winograd=1"})
+            expectScheduleMatches("sched_wino_fv_pool", c.in, body, w, c.reference, s);
+    }
+}
+
 TEST(Schedules, WinogradFiltersFollowFoldedBatchNormAndTraining) {
     // The inference kernel reads its filters transformed, prepared by the
     // runtime from the weight, here itself derived (a folded batchnorm); after
