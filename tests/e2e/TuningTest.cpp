@@ -23,6 +23,29 @@ struct TunedFixture : ::testing::Test {
         args.insert(args.end(), extra.begin(), extra.end());
         return runCnnc(args);
     }
+    // The network compiled with the database and without agree within 1e-5
+    // of the largest output, on random weights and inputs, at each batch.
+    void expectTunedMatchesUntuned(const std::vector<int> &batches, uint32_t seed) {
+        CompiledModel a = compileModel(kNet, "tuned", {"--tuning-db=" + db});
+        CompiledModel b = compileModel(kNet, "tuned", {"--no-tuning"});
+        ASSERT_TRUE(a.ok() && b.ok()) << a.error() << b.error();
+        TensorMap w = randomWeights({{"conv1.weight", {8, 4, 3, 3}}, {"conv1.bias", {8}},
+                                     {"conv2.weight", {6, 8, 3, 3}}, {"conv2.bias", {6}}},
+                                    seed);
+        ASSERT_EQ(a.setWeights(w), 0) << a.lastError();
+        ASSERT_EQ(b.setWeights(w), 0) << b.lastError();
+        for (int batch : batches) {
+            std::vector<float> x = randomNormal(size_t(batch) * 4 * 12 * 10, seed + 4u + uint32_t(batch));
+            std::vector<float> ya = a.infer(x, batch), yb = b.infer(x, batch);
+            ASSERT_EQ(ya.size(), yb.size());
+            ASSERT_FALSE(ya.empty());
+            double worst = 0, scale = 1e-30;
+            for (size_t i = 0; i < ya.size(); ++i)
+                worst = std::max(worst, double(std::fabs(ya[i] - yb[i]))),
+                scale = std::max(scale, double(std::fabs(yb[i])));
+            EXPECT_LE(worst, 1e-5 * scale) << "batch " << batch;
+        }
+    }
     std::vector<std::string> dbLines() {
         std::vector<std::string> lines;
         std::istringstream in(readFile(db));
@@ -87,24 +110,7 @@ TEST_F(TunedFixture, CompilesUseTheDatabaseChoice) {
     ASSERT_EQ(plain.status, 0) << plain.err;
     EXPECT_NE(plain.err.find("0 tuned"), std::string::npos) << plain.err;
 
-    CompiledModel a = compileModel(kNet, "tuned", {"--tuning-db=" + db});
-    CompiledModel b = compileModel(kNet, "tuned", {"--no-tuning"});
-    ASSERT_TRUE(a.ok() && b.ok()) << a.error() << b.error();
-    TensorMap w = randomWeights({{"conv1.weight", {8, 4, 3, 3}}, {"conv1.bias", {8}}, {"conv2.weight", {6, 8, 3, 3}},
-                                 {"conv2.bias", {6}}},
-                                7);
-    ASSERT_EQ(a.setWeights(w), 0) << a.lastError();
-    ASSERT_EQ(b.setWeights(w), 0) << b.lastError();
-    for (int batch : {1, 7}) {
-        std::vector<float> x = randomNormal(size_t(batch) * 4 * 12 * 10, 11u + uint32_t(batch));
-        std::vector<float> ya = a.infer(x, batch), yb = b.infer(x, batch);
-        ASSERT_EQ(ya.size(), yb.size());
-        ASSERT_FALSE(ya.empty());
-        double worst = 0, scale = 1e-30;
-        for (size_t i = 0; i < ya.size(); ++i)
-            worst = std::max(worst, double(std::fabs(ya[i] - yb[i]))), scale = std::max(scale, double(std::fabs(yb[i])));
-        EXPECT_LE(worst, 1e-5 * scale) << "batch " << batch;
-    }
+    expectTunedMatchesUntuned({1, 7}, 7);
 }
 
 // Batch variants (`batch>=N`): the library holds every schedule of the
@@ -138,24 +144,7 @@ TEST_F(TunedFixture, BatchVariantsCompileAndAgree) {
               std::string::npos)
         << readFile(db);
 
-    CompiledModel a = compileModel(kNet, "tuned", {"--tuning-db=" + db});
-    CompiledModel b = compileModel(kNet, "tuned", {"--no-tuning"});
-    ASSERT_TRUE(a.ok() && b.ok()) << a.error() << b.error();
-    TensorMap w = randomWeights({{"conv1.weight", {8, 4, 3, 3}}, {"conv1.bias", {8}}, {"conv2.weight", {6, 8, 3, 3}},
-                                 {"conv2.bias", {6}}},
-                                5);
-    ASSERT_EQ(a.setWeights(w), 0) << a.lastError();
-    ASSERT_EQ(b.setWeights(w), 0) << b.lastError();
-    for (int batch : {1, 3, 2, 7, 4, 5}) {
-        std::vector<float> x = randomNormal(size_t(batch) * 4 * 12 * 10, 3u + uint32_t(batch));
-        std::vector<float> ya = a.infer(x, batch), yb = b.infer(x, batch);
-        ASSERT_EQ(ya.size(), yb.size());
-        ASSERT_FALSE(ya.empty());
-        double worst = 0, scale = 1e-30;
-        for (size_t i = 0; i < ya.size(); ++i)
-            worst = std::max(worst, double(std::fabs(ya[i] - yb[i]))), scale = std::max(scale, double(std::fabs(yb[i])));
-        EXPECT_LE(worst, 1e-5 * scale) << "batch " << batch;
-    }
+    expectTunedMatchesUntuned({1, 3, 2, 7, 4, 5}, 5);
 }
 
 TEST_F(TunedFixture, MalformedDatabaseIsAnError) {
