@@ -70,7 +70,7 @@ def main():
     for label, fastest, median in profile_table.rows(run.stderr):
         if label.startswith("(runtime) prepare"):
             continue
-        layer = re.sub(r" \[batch[<>]=\d+\]$", "", label).split()[-1]  # a batch variant's label ends so
+        layer = re.sub(r" \[batch[^\]]*\]$", "", label).split()[-1]  # a batch variant's label ends so
         mflop = flops.get(layer, 0.0) * args.batch
         rows.append((median, fastest, mflop / fastest if mflop else None, label))
     rows.sort(reverse=True)

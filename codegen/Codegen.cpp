@@ -184,7 +184,9 @@ private:
             for (size_t i = 0; i < args.size(); ++i) out << (i ? ", " : "") << args[i];
             out << "};\n";
             std::string label = kernelLabel(g_, spec);
-            if (instance.maxBatch) label += " [batch<=" + std::to_string(instance.maxBatch) + "]";
+            if (instance.minBatch > 1 && instance.maxBatch)
+                label += " [batch " + std::to_string(instance.minBatch) + "-" + std::to_string(instance.maxBatch) + "]";
+            else if (instance.maxBatch) label += " [batch<=" + std::to_string(instance.maxBatch) + "]";
             else if (instance.minBatch > 1) label += " [batch>=" + std::to_string(instance.minBatch) + "]";
             table << "    {" << cString(label) << ", " << instance.fn << "_argv, " << args.size() << ", k" << k
                   << "_args, " << instance.minBatch << ", " << instance.maxBatch << "},\n";
