@@ -249,17 +249,13 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
     // Filter vectors x flattened positions: 2 x 4, 5 or 6 (8 to 12 accumulators).
     if (blockedApplies(g, out, 2))
         for (int p : {4, 5, 6}) space.push_back(ScheduleChoice{{{"fblock", 2}, {"ptile", p}}});
-    if (winogradGlobalPooled(g, out))
-        for (int m : {2, 4})
-            for (auto [fv, tx] : {std::pair{2, 4}, {1, 8}, {3, 4}, {2, 6}})
-                if (winogradFilterGemmApplies(g, out, fv, vw)) {
-                    ScheduleChoice c{{{"winograd", 1}, {"wino_filters", fv}, {"tile_x", tx}}};
-                    if (m != 2) c.knobs["wino_m"] = m;
-                    space.push_back(c);
-                }
-    if (winogradApplies(g, out)) {
-        // F(2x2, 3x3) and, where its tiles are not pooled, F(4x4, 3x3). With
-        // m = 2 the knob is left out, the default, so every earlier name stays.
+    // Winograd on the conv's own output or a pool of its tiles; the
+    // filter-vector GEMMs, which compute the map per channel block first,
+    // also into a global pool.
+    const bool ownOrTiles = winogradApplies(g, out);
+    if (ownOrTiles || winogradGlobalPooled(g, out)) {
+        // F(2x2, 3x3) and F(4x4, 3x3). With m = 2 the knob is left out, the
+        // default, so every earlier name stays.
         for (int m : {2, 4}) {
             auto wino = [&](std::map<std::string, int> knobs) {
                 knobs["winograd"] = 1;
@@ -270,7 +266,7 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
             // the default: 2 timings spent, but every name stays a candidate).
             // F(4x4)'s tiles are not pooled in the inverse transform: pooled,
             // only the filter-vector GEMMs (the conv's map first) take it.
-            if (m == 2 || !winogradTilePooled(g, out)) {
+            if (ownOrTiles && (m == 2 || !winogradTilePooled(g, out))) {
                 for (int par : {0, 1}) {
                     wino({{"wino_par", par}});
                     for (auto [tx, tc] : {std::pair{1, 8}, {2, 6}})
