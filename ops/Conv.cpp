@@ -342,6 +342,10 @@ void schedule(ScheduleCtx &s) {
     Var x = s.x, y = s.y, c = s.c, n = s.n;
     const int vw = s.vectorWidth;
     ConvTiling tiling = tilingFor(g, t, vw, s.op.choice);
+    // Training (not tuned): strided convs take 4 rows per task, as the tuner
+    // picks at inference (a row of ResNet's layer2.0.conv1 is 28 outputs x 6
+    // channels of work; one-layer training step 0.95 of one row per task).
+    if (s.op.training && g.stride.h > 1 && tiling.rows == 1) tiling.rows = 4;
     int NX = tiling.tileX, TC = int(std::min<int64_t>(tiling.tileC, t.channels()));
     int outRows = std::max(1, std::min(tiling.rows, int(t.height())));
 

@@ -13,11 +13,15 @@
 // of B filters for one sample: consecutive tasks share the block's weights,
 // which stay in L2.
 //
-// Training (not tuned) takes it for strided convs and maps of up to 7x7 with
-// many input channels, blocking the step's filters in the kernel (9.4 MB for
-// ResNet's 3x3 512-channel layers). ResNet-18 at batch 8, fastest calls: the
-// forward of layer3.0.conv1 went from 6.05 ms (input deinterleaved, `phases`)
-// to 4.79, of a 7x7x512 layer from 12.8 (the direct default) to 10.0.
+// Training (not tuned) takes it for strided convs onto maps of up to 16x16
+// and maps of up to 7x7 with many input channels, blocking the step's filters
+// in the kernel (9.4 MB for ResNet's 3x3 512-channel layers). ResNet-18 at
+// batch 8, fastest calls: the forward of layer3.0.conv1 went from 6.05 ms
+// (input deinterleaved, `phases`) to 4.79, of a 7x7x512 layer from 12.8 (the
+// direct default) to 10.0. On layer2.0.conv1 (56x56x64 onto 28x28x128) it
+// lost: a one-layer training step (`bench/ab_train.py`, two runs) took
+// 0.70-0.74 of its time with the direct conv on deinterleaved input, whose
+// forward ran 12.6 ms against 23.3 (medians; fastest calls 11.0 and 11.6).
 #include "codegen/LowerCtx.h"
 #include "ops/Conv.h"
 
@@ -33,7 +37,7 @@ constexpr int kLanes = 8; // the blocked layout's vector width (AVX2); wider tar
 // (On 14x14 and larger stride-1 maps Winograd stays faster.)
 bool trainingDefault(const ConvGeometry &g, const TensorType &kernelOutput) {
     bool strided = g.stride.w > 1 || g.stride.h > 1;
-    return (strided || g.oh * g.ow <= 49) && g.cin >= 16 && blockedApplies(g, kernelOutput, 2);
+    return ((strided && g.oh * g.ow <= 256) || g.oh * g.ow <= 49) && g.cin >= 16 && blockedApplies(g, kernelOutput, 2);
 }
 
 struct BlockedTiling {
