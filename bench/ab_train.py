@@ -9,6 +9,10 @@ Loads both libraries, sets SGD (lr 0.01, momentum 0.9, weight decay 5e-4) on
 each and times their train_step alternately, step after step, on the same
 batch, so that the machine's drifts hit both alike; prints the medians and
 B/A. With CNNRT_PROFILE=1 each library prints its per-kernel table at exit.
+
+Caveat: the library that steps second has every other optimiser step slow
+(the SGD's streaming stores; docs/performance.md), which the step totals
+carry; compare kernels by their rows here or with bench/kernel_mins.py.
 """
 
 import argparse
