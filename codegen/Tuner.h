@@ -24,7 +24,7 @@ struct TuneProgress {
 
 struct TuneOptions {
     std::vector<int> batches{1, 8}; // a candidate's score: the sum of its time per sample at each
-    int runs = 5;                   // timed runs per batch (the fastest counts), after one warm-up
+    int runs = 5;                   // timed runs per batch (their median counts), after one warm-up
     bool retune = false;            // time kernels the database already has, too
     std::string note;               // prefix of each entry's note (the model's name)
     std::function<void(const TuneProgress &)> progress;
@@ -69,7 +69,7 @@ ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const
                                  const std::vector<std::vector<double>> &times);
 
 // Time per sample (microseconds) of one kernel with one schedule, JIT compiled
-// for this machine: the fastest of `runs` runs at each batch of `batches`, summed.
+// for this machine: the median of `runs` runs at each batch of `batches`, summed.
 double timeKernel(const Graph &graph, const struct KernelSpec &spec, const ScheduleChoice &choice,
                   const std::vector<int> &batches, int runs);
 // The same, per batch of `batches`.

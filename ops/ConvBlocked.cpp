@@ -19,8 +19,8 @@
 // batch 8, fastest calls: the forward of layer3.0.conv1 went from 6.05 ms
 // (input deinterleaved, `phases`) to 4.79, of a 7x7x512 layer from 12.8 (the
 // direct default) to 10.0. On layer2.0.conv1 (56x56x64 onto 28x28x128) it
-// lost: a one-layer training step (`bench/ab_train.py`, two runs) took
-// 0.70-0.74 of its time with the direct conv on deinterleaved input, whose
+// lost: a one-layer training step (`bench/ab_train.py`, five runs) took
+// 0.71-0.92 of its time with the direct conv on deinterleaved input, whose
 // forward ran 12.6 ms against 23.3 (medians; fastest calls 11.0 and 11.6).
 #include "codegen/LowerCtx.h"
 #include "ops/Conv.h"

@@ -47,7 +47,7 @@ SCHEDULES:
   --no-tuning            compile with the default schedules, ignoring the database
   --tune-batch=<b,...>   batches tune times each candidate at (default: 1,8); a kernel
                          clearly faster with another schedule at the largest gets both
-  --tune-runs=<n>        timed runs per batch, the fastest counts (default: 5)
+  --tune-runs=<n>        timed runs per batch, their median counts (default: 5)
   --retune               also tune kernels the database already has
   --tune-verbose         print every candidate's time, not only each kernel's best
   --schedule=<knobs>     compile every kernel that has this candidate schedule with it,
