@@ -235,7 +235,9 @@ TEST(Schedules, FilterBlockedConvs) {
     // positions: 7 x 5 (35 positions, every tile size leaves a partial last
     // tile), stride 3 with a non-square kernel, no bias, 32 filters (two
     // blocks of 16), dilation 2 with strides (2, 1), a fused residual add,
-    // and fused pools (global average, 2x2 max) on a small map.
+    // and fused pools (global average, 2x2 max) on a small map. The strided
+    // and dilated convs' inputs outweigh their filters, so their tasks run
+    // sample-outer; the others' filter blocks outer (batches 1 and 7).
     ResidualBlock block = residualBlock(16, 6);
     TensorMap ws, wp, wd;
     addConv(ws, "s", 32, 6, {2, 3}, false);
