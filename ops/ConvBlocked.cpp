@@ -117,8 +117,10 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     // two libraries alternating, two runs each).
     int64_t weightBytes = 4 * g.filters * g.cin * g.size.w * g.size.h;
     int64_t inputBytes = 4 * g.cin * (g.w + 2 * g.pad.w) * (g.h + 2 * g.pad.h);
-    if (inputBytes >= weightBytes) s.output.split(c, cb, cv, B).reorder(x, y, cv, cb, n).fuse(cb, n, task).parallel(task);
-    else s.output.split(c, cb, cv, B).reorder(x, y, cv, n, cb).fuse(n, cb, task).parallel(task);
+    s.output.split(c, cb, cv, B);
+    if (inputBytes >= weightBytes) s.output.reorder(x, y, cv, cb, n).fuse(cb, n, task);
+    else s.output.reorder(x, y, cv, n, cb).fuse(n, cb, task);
+    s.output.parallel(task);
     if (g.ow >= s.vectorWidth) s.output.vectorize(x, s.vectorWidth, TailStrategy::GuardWithIf);
     padded.compute_root();
     parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
