@@ -1,5 +1,7 @@
 // Shared by conv's direct (Conv.cpp) and Winograd (ConvWinograd.cpp) lowerings.
 #pragma once
+#include <functional>
+
 #include <Halide.h>
 
 #include "ops/OpHelpers.h"
@@ -106,6 +108,14 @@ Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
 // from a zero-padded input (the forward's and the weight gradient's).
 Halide::Func winogradInputPatches(Halide::Func padded, const ConvGeometry &g, Halide::Var n, const std::string &name,
                                   int m = 2);
+// The weight gradient's transforms (F(m x m, 3x3) transposed): a tile's
+// filter gradient is G^T [(B^T d B) .* (A dY A^T)] G.
+// A dY A^T of every tile of dy, D(tx, ty, xi, nu, co, n), zero past the map.
+Halide::Func winogradOutputGradientPatches(Halide::Func dy, const ConvGeometry &g, Halide::Var n,
+                                           const std::string &name, int m);
+// G^T M G at (kx, ky), from sums(xi, nu): M's t x t transformed positions.
+Halide::Expr winogradFilterGradient(Halide::Expr kx, Halide::Expr ky,
+                                    const std::function<Halide::Expr(int, int)> &sums, int m);
 // Stages built with flatTiles, scheduled as training's filter-vector GEMMs
 // (2 filter vectors x 4 tiles); `conv` is what winogradConv returned.
 // `outputTail` splits the output's loops: GuardWithIf where it adds to its

@@ -170,10 +170,11 @@ Func winogradInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp, Func 
     t.cin = g.filters, t.filters = g.cin, t.h = g.oh, t.w = g.ow, t.oh = g.h, t.ow = g.w, t.bias = false;
     t.pad = Pair{2 - g.pad.h, 2 - g.pad.w};
     TensorType dyType = mapType(g.filters, g.oh, g.ow), dxType = mapType(g.cin, g.h, g.w);
-    // On small maps (ResNet's 14x14 and 7x7) the short tile rows cost more
-    // than Winograd saves (measured); there, the filter-vector GEMMs where the
-    // input channels (dx's filters) fill whole register tiles.
-    bool large = g.h >= 28 && g.w >= 28;
+    // On maps of 28 and less (ResNet's 28x28, 14x14 and 7x7) the filter-vector
+    // GEMMs where the input channels (dx's filters) fill whole register tiles:
+    // on 14x14 and 7x7 the short tile rows cost more than Winograd saves, and
+    // on 28x28 F(4x4) is faster (trainingTile).
+    bool large = g.h > 28 && g.w > 28;
     bool filterGemm = !large && winogradFilterGemmApplies(t, dxType, 2, 8);
     if ((!large && !filterGemm) || g.pad.h > 2 || g.pad.w > 2 || !winogradApplies(g, ctx.outType()) ||
         !winogradApplies(t, dxType))
@@ -289,7 +290,10 @@ Func weightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b, Func i
 //    task (a position x a block of output channels) adds its GEMM into M.
 //    Transformed for the whole batch at once, V and D were 29 MB each for
 //    ResNet's 56x56 layers, and allocating and faulting them in cost more
-//    than the GEMMs.
+//    than the GEMMs. On 14x14x256 (49 tiles a sample, M 4 MB) too, the whole
+//    batch, or F(4x4, 3x3) transposed, made the one-layer step 1.2-1.35x
+//    slower; on 28x28x128 F(4x4) was no faster (0.89-0.91 of the step,
+//    against 0.87-0.91 without it).
 //  - The GEMMs are vectorized over output channels (D stored channel-
 //    innermost), a register tile of 2 vectors x 6 input channels whose V
 //    values are broadcast: 8 loads per 12 FMAs, the tiles the reduction loop.
@@ -299,25 +303,14 @@ Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b
     bool applies = g.size.w == 3 && g.size.h == 3 && g.stride.w == 1 && g.stride.h == 1 && g.dilation.w == 1 &&
                    g.dilation.h == 1 && g.groups == 1 && g.ow >= 14 && g.oh >= 2 && CO % (FV * lanes) == 0;
     if (!applies) return Func();
-    const int OW = int(g.ow), OH = int(g.oh);
-    const int tilesX = (OW + 1) / 2, tilesY = (OH + 1) / 2;
-    Var tx("tx"), ty("ty"), xi("xi"), nu("nu"), ci("ci"), co("co"), kx("kx"), ky("ky"), n = ctx.n;
-    auto rowA = [](Expr k, Expr e0, Expr e1) { return mux(k, {e0, e0 + e1, e0 - e1, -e1}); };
-    auto rowGT = [](Expr k, Expr m0, Expr m1, Expr m2, Expr m3) {
-        return mux(k, {m0 + 0.5f * (m1 + m2), 0.5f * (m1 - m2), 0.5f * (m1 + m2) + m3});
-    };
+    const int m = 2;
+    const int tilesX = int(winogradTiles(g.ow, m)), tilesY = int(winogradTiles(g.oh, m));
+    Var kx("kx"), ky("ky"), ci("ci"), co("co"), n = ctx.n;
 
-    Func V = winogradInputPatches(in, g, n, ctx.fname("d_weight_wino_v"));
-    Var vci = V.args()[4]; // V's own channel variable
-
-    // dy is zero past the map: a tile hanging over the edge has no output there.
-    Func D(ctx.fname("d_weight_wino_dy"));
-    auto e = [&](int a, int bb) {
-        Expr X = 2 * tx + a, Y = 2 * ty + bb;
-        return select(X < OW && Y < OH, dyp(min(X, OW - 1), min(Y, OH - 1), co, n), 0.0f);
-    };
-    auto ecol = [&](int bb) { return rowA(xi, e(0, bb), e(1, bb)); };
-    D(tx, ty, xi, nu, co, n) = rowA(nu, ecol(0), ecol(1));
+    Func V = winogradInputPatches(in, g, n, ctx.fname("d_weight_wino_v"), m);
+    Func D = winogradOutputGradientPatches(dyp, g, n, ctx.fname("d_weight_wino_dy"), m);
+    Var vtx = V.args()[0], vty = V.args()[1], xi = V.args()[2], nu = V.args()[3], vci = V.args()[4];
+    Var dco = D.args()[4];
 
     Func M(ctx.fname("d_weight_wino_m"));
     RDom r(0, tilesX, 0, tilesY, 0, b.batch, ctx.fname("r_tiles"));
@@ -325,8 +318,7 @@ Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b
     M(co, ci, xi, nu) += V(r.x, r.y, xi, nu, ci, r.z) * D(r.x, r.y, xi, nu, co, r.z);
 
     Func dw(ctx.fname("d_weight"));
-    auto mrow = [&](int k) { return rowGT(kx, M(co, ci, 0, k), M(co, ci, 1, k), M(co, ci, 2, k), M(co, ci, 3, k)); };
-    dw(kx, ky, ci, co) = rowGT(ky, mrow(0), mrow(1), mrow(2), mrow(3));
+    dw(kx, ky, ci, co) = winogradFilterGradient(kx, ky, [&](int i, int j) { return M(co, ci, i, j); }, m);
 
     Var task("task"), pos("pos"), cb("cb"), cbi("cbi"), cv("cv"), coo("coo"), cio("cio"), cii("cii");
     const int coBlock = CO % 32 == 0 ? 32 : FV * lanes;
@@ -343,15 +335,15 @@ Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b
         .fuse(pos, cb, task)
         .parallel(task);
     // Per sample, inside M's loop over samples.
-    V.compute_at(M, r.z).reorder_storage(tx, ty, vci, xi, nu, n).reorder(xi, nu, tx, ty, vci, n).unroll(xi).unroll(nu);
-    V.vectorize(tx, tileFactor(tilesX, lanes), TailStrategy::RoundUp).parallel(vci);
-    // The 16 values of a tile's channel vector unrolled inside the loop over
-    // channel vectors, so they share its 4 gathers of dy: with the channel loop
+    V.compute_at(M, r.z).reorder_storage(vtx, vty, vci, xi, nu, n).reorder(xi, nu, vtx, vty, vci, n).unroll(xi).unroll(nu);
+    V.vectorize(vtx, tileFactor(tilesX, lanes), TailStrategy::RoundUp).parallel(vci);
+    // The t x t values of a tile's channel vector unrolled inside the loop over
+    // channel vectors, so they share its gathers of dy: with the channel loop
     // innermost, each of the 16 had its own copy of it and gathered dy again
     // (3.7 ms of the backward kernel on ResNet's 56x56 layers at batch 8).
     Var cvo("cvo"), cvi("cvi");
-    D.compute_at(M, r.z).reorder_storage(co, tx, ty, xi, nu, n).split(co, cvo, cvi, lanes);
-    D.reorder(cvi, xi, nu, cvo, tx, ty, n).vectorize(cvi).unroll(xi).unroll(nu).parallel(ty);
+    D.compute_at(M, r.z).reorder_storage(dco, vtx, vty, xi, nu, n).split(dco, cvo, cvi, lanes);
+    D.reorder(cvi, xi, nu, cvo, vtx, vty, n).vectorize(cvi).unroll(xi).unroll(nu).parallel(vty);
     dw.compute_root().reorder(kx, ky, ci, co).unroll(kx).unroll(ky).parallel(co);
     return dw;
 }

@@ -78,26 +78,30 @@ struct WinogradTiling {
 // of 8), the block of the filters they read (winogradConv).
 int filterTile(const WinogradTiling &tiling) { return tiling.filterVectors * 8; }
 
-// Training kernels (not tuned) on maps from 14 to 27: the filter-vector GEMMs
+// Training kernels (not tuned) on maps from 14 to 28: the filter-vector GEMMs
 // where the filters fill whole register tiles of 2 vectors. Not on 7x7: there
 // the per-call filter transform (16 MB for 512 channels, written and read
 // back) ate the gain, 13.8 ms per call at batch 8 against 12.5 for the
-// direct conv (and 8.2 in inference, with the filters prepared).
+// direct conv (and 8.2 in inference, with the filters prepared). Not on
+// 56x56 either: with F(4x4) the one-layer step took 1.2-1.34x the time of
+// the tile-vector F(2x2) GEMMs (the whole batch's V is 14.5 MB there).
 bool trainingFilterGemm(const ConvGeometry &g) {
-    return (g.w < 28 || g.h < 28) && g.w >= 14 && g.h >= 14 && g.filters % 16 == 0;
+    return std::min(g.w, g.h) >= 14 && std::min(g.w, g.h) <= 28 && g.filters % 16 == 0;
 }
 
 } // namespace
 
-// F(4x4, 3x3) on the maps of training's filter-vector GEMMs from 14 to 27:
-// ResNet's 14x14x256 layer, one-layer step at batch 8, forward 9.5-10 against
-// 8.2-9 ms per call and backward 21.8-23.3 against 17.8-20.2 (the 16 tiles of
-// 6x6 do 0.73x the multiplies of 49 tiles of 4x4). On 7x7 the 2x2 tiles'
-// filters (36 MB for 512 channels) cost more than they save; on 28 and more
-// (tile vectors of 7 tiles) so do the transforms.
-int trainingTile(const ConvGeometry &g) {
-    return g.w >= 14 && g.h >= 14 && (g.w < 28 || g.h < 28) ? 4 : 2;
-}
+// F(4x4, 3x3) on the maps of training's filter-vector GEMMs from 14 to 28:
+//  - ResNet's 14x14x256 layer, one-layer step at batch 8, forward 9.5-10
+//    against 8.2-9 ms per call and backward 21.8-23.3 against 17.8-20.2 (the
+//    16 tiles of 6x6 do 0.73x the multiplies of 49 tiles of 4x4).
+//  - 28x28x128 (a 1x1 conv, then two 3x3 layers), against the tile-vector
+//    F(2x2) GEMMs: forward 7.2-7.9 against 10.6-10.9 ms per call (fastest),
+//    backward 15.5-16.3 against 19.1-20.1; the step 0.84-0.91 of its time in
+//    four alternating runs.
+//  - On 7x7 the 2x2 tiles' filters (36 MB for 512 channels) cost more than
+//    they save.
+int trainingTile(const ConvGeometry &g) { return trainingFilterGemm(g) ? 4 : 2; }
 
 namespace {
 
@@ -224,6 +228,44 @@ Func winogradInputPatches(Func padded, const ConvGeometry &g, Var n, const std::
     }
     V(v.tx, v.ty, v.xi, v.nu, v.ci, n) = applyRows(v.nu, f.BT, f.t, rows);
     return V;
+}
+
+Func winogradOutputGradientPatches(Func dy, const ConvGeometry &g, Var n, const std::string &name, int m) {
+    Vars v;
+    const cnnc_winograd::Matrices &f = matrices(m);
+    // A (t x m), the transpose of A^T: a tile's m outputs feed its t transformed positions.
+    double A[6][6] = {};
+    for (int i = 0; i < f.t; ++i)
+        for (int j = 0; j < m; ++j) A[i][j] = f.AT[j][i];
+    // dy is zero past the map: a tile hanging over the edge has no output there.
+    int OW = int(g.ow), OH = int(g.oh);
+    auto e = [&](int a, int b) {
+        Expr X = m * v.tx + a, Y = m * v.ty + b;
+        return select(X < OW && Y < OH, dy(min(X, OW - 1), min(Y, OH - 1), v.co, n), 0.0f);
+    };
+    std::vector<Expr> rows;
+    for (int b = 0; b < m; ++b) {
+        std::vector<Expr> row;
+        for (int a = 0; a < m; ++a) row.push_back(e(a, b));
+        rows.push_back(applyRows(v.xi, A, f.t, row));
+    }
+    Func D(name);
+    D(v.tx, v.ty, v.xi, v.nu, v.co, n) = applyRows(v.nu, A, f.t, rows);
+    return D;
+}
+
+Expr winogradFilterGradient(Expr kx, Expr ky, const std::function<Expr(int, int)> &sums, int m) {
+    const cnnc_winograd::Matrices &f = matrices(m);
+    double GT[6][6] = {}; // G^T (3 x t)
+    for (int k = 0; k < 3; ++k)
+        for (int i = 0; i < f.t; ++i) GT[k][i] = f.G[i][k];
+    std::vector<Expr> rows;
+    for (int nu = 0; nu < f.t; ++nu) {
+        std::vector<Expr> row;
+        for (int xi = 0; xi < f.t; ++xi) row.push_back(sums(xi, nu));
+        rows.push_back(applyRows(kx, GT, 3, row));
+    }
+    return applyRows(ky, GT, 3, rows);
 }
 
 bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput) {
