@@ -344,7 +344,13 @@ Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b
     Var cvo("cvo"), cvi("cvi");
     D.compute_at(M, r.z).reorder_storage(dco, vtx, vty, xi, nu, n).split(dco, cvo, cvi, lanes);
     D.reorder(cvi, xi, nu, cvo, vtx, vty, n).vectorize(cvi).unroll(xi).unroll(nu).parallel(vty);
-    dw.compute_root().reorder(kx, ky, ci, co).unroll(kx).unroll(ky).parallel(co);
+    // A vector of output channels at a time: M is channel-innermost, so each
+    // of its t x t reads is then one contiguous vector. One channel at a time,
+    // the reads were a page apart and each hit another line (2.0 ms per call
+    // on ResNet's 14x14x256 layers at batch 8, M being 4 MB; Halide profiler).
+    Var cvec("cvec");
+    dw.compute_root().split(co, cvo, cvec, lanes).reorder(kx, ky, cvec, ci, cvo);
+    dw.unroll(kx).unroll(ky).vectorize(cvec).parallel(cvo);
     return dw;
 }
 
