@@ -63,6 +63,20 @@ Expr applyRows(Expr k, const double (&rows)[R][C], int count, const std::vector<
     return mux(k, out);
 }
 
+// The same along both axes of a tile: at (i, j), the sum over a, b < size of
+// rows[i][a] rows[j][b] value(a, b) (a along x, b along y).
+template <size_t R, size_t C>
+Expr applyRowsBothAxes(Expr i, Expr j, const double (&rows)[R][C], int count, int size,
+                       const std::function<Expr(int, int)> &value) {
+    std::vector<Expr> columns;
+    for (int b = 0; b < size; ++b) {
+        std::vector<Expr> row;
+        for (int a = 0; a < size; ++a) row.push_back(value(a, b));
+        columns.push_back(applyRows(i, rows, count, row));
+    }
+    return applyRows(j, rows, count, columns);
+}
+
 struct Vars {
     Var tx{"tx"}, ty{"ty"}, t{"t"}, xi{"xi"}, nu{"nu"}, ci{"wci"}, co{"wco"};
 };
@@ -220,13 +234,7 @@ Func winogradInputPatches(Func padded, const ConvGeometry &g, Var n, const std::
     int px = int(g.pad.w), py = int(g.pad.h);
     Func V(name);
     auto d = [&](int i, int j) { return padded(m * v.tx + i - px, m * v.ty + j - py, v.ci, n); };
-    std::vector<Expr> rows;
-    for (int j = 0; j < f.t; ++j) {
-        std::vector<Expr> row;
-        for (int i = 0; i < f.t; ++i) row.push_back(d(i, j));
-        rows.push_back(applyRows(v.xi, f.BT, f.t, row));
-    }
-    V(v.tx, v.ty, v.xi, v.nu, v.ci, n) = applyRows(v.nu, f.BT, f.t, rows);
+    V(v.tx, v.ty, v.xi, v.nu, v.ci, n) = applyRowsBothAxes(v.xi, v.nu, f.BT, f.t, f.t, d);
     return V;
 }
 
@@ -243,14 +251,8 @@ Func winogradOutputGradientPatches(Func dy, const ConvGeometry &g, Var n, const 
         Expr X = m * v.tx + a, Y = m * v.ty + b;
         return select(X < OW && Y < OH, dy(min(X, OW - 1), min(Y, OH - 1), v.co, n), 0.0f);
     };
-    std::vector<Expr> rows;
-    for (int b = 0; b < m; ++b) {
-        std::vector<Expr> row;
-        for (int a = 0; a < m; ++a) row.push_back(e(a, b));
-        rows.push_back(applyRows(v.xi, A, f.t, row));
-    }
     Func D(name);
-    D(v.tx, v.ty, v.xi, v.nu, v.co, n) = applyRows(v.nu, A, f.t, rows);
+    D(v.tx, v.ty, v.xi, v.nu, v.co, n) = applyRowsBothAxes(v.xi, v.nu, A, f.t, m, e);
     return D;
 }
 
@@ -259,13 +261,7 @@ Expr winogradFilterGradient(Expr kx, Expr ky, const std::function<Expr(int, int)
     double GT[6][6] = {}; // G^T (3 x t)
     for (int k = 0; k < 3; ++k)
         for (int i = 0; i < f.t; ++i) GT[k][i] = f.G[i][k];
-    std::vector<Expr> rows;
-    for (int nu = 0; nu < f.t; ++nu) {
-        std::vector<Expr> row;
-        for (int xi = 0; xi < f.t; ++xi) row.push_back(sums(xi, nu));
-        rows.push_back(applyRows(kx, GT, 3, row));
-    }
-    return applyRows(ky, GT, 3, rows);
+    return applyRowsBothAxes(kx, ky, GT, 3, f.t, sums);
 }
 
 bool winogradTilePooled(const ConvGeometry &g, const TensorType &kernelOutput) {
@@ -326,11 +322,10 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     Func filters(in.prefix + "wino_g");
     Var kx("kx"), ky("ky");
     if (!in.transformed.defined()) filters(v.co, kx, ky, v.ci) = weight(kx, ky, v.ci, v.co);
-    auto gcol = [&](int ky) {
-        return applyRows(v.xi, f.G, f.t, {filters(v.co, 0, ky, v.ci), filters(v.co, 1, ky, v.ci), filters(v.co, 2, ky, v.ci)});
-    };
     if (in.transformed.defined()) U(v.co, v.xi, v.nu, v.ci) = in.transformed(v.co, v.ci, v.xi, v.nu);
-    else U(v.co, v.xi, v.nu, v.ci) = applyRows(v.nu, f.G, f.t, {gcol(0), gcol(1), gcol(2)});
+    else
+        U(v.co, v.xi, v.nu, v.ci) =
+            applyRowsBothAxes(v.xi, v.nu, f.G, f.t, 3, [&](int a, int b) { return filters(v.co, a, b, v.ci); });
 
     Func V = winogradInputPatches(padded, g, n, in.prefix + "wino_v", m);
 
@@ -338,13 +333,7 @@ Func winogradConv(const WinogradInputs &in, WinogradStages &st) {
     RDom r(0, int(g.cin), in.prefix + "wino_r");
     // Output (i, j) of a tile, A^T M A, from its transformed products.
     auto inverse = [&](Expr i, Expr j, const std::function<Expr(int, int)> &product) {
-        std::vector<Expr> rows;
-        for (int nu = 0; nu < f.t; ++nu) {
-            std::vector<Expr> row;
-            for (int xi = 0; xi < f.t; ++xi) row.push_back(product(xi, nu));
-            rows.push_back(applyRows(i, f.AT, m, row));
-        }
-        return applyRows(j, f.AT, m, rows);
+        return applyRowsBothAxes(i, j, f.AT, m, f.t, product);
     };
     Expr tx = x / m, ty = y / m, result;
     Func tiles;
