@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -73,7 +74,10 @@ void KernelCache::compile(const std::function<BuiltKernel()> &build, const Halid
     BuiltKernel built = build();
     publish(objectPath(key), [&](const std::string &tmp) {
         std::map<Halide::OutputFileType, std::string> outs{{Halide::OutputFileType::object, tmp}};
-        if (const char *d = std::getenv("CNNC_ASM_DIR")) {
+        if (const char *d = std::getenv("CNNC_ASM_DIR"); d && *d) {
+            std::error_code ec;
+            fs::create_directories(d, ec);
+            if (ec) throw std::runtime_error(std::string("CNNC_ASM_DIR: cannot create ") + d + ": " + ec.message());
             outs[Halide::OutputFileType::assembly] = std::string(d) + "/" + key + ".s";
             outs[Halide::OutputFileType::stmt] = std::string(d) + "/" + key + ".stmt";
         }

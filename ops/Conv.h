@@ -102,12 +102,15 @@ struct WinogradStages {
                           // when U reads prepared filters (nothing to compute)
     int m = 2;            // F(m x m, 3x3)
     Halide::Func tiles;   // with flatTiles, the inverse transform per tile, (i, j, t, co, n)
+    Halide::Func patchRows; // V's first pass, B^T along y (xp, nu, ty, c, n); inlined unless scheduled
 };
 Halide::Func winogradConv(const WinogradInputs &in, WinogradStages &stages);
 // B^T d B of every tile's (m+2) x (m+2) input patch, V(tx, ty, xi, nu, c, n),
 // from a zero-padded input (the forward's and the weight gradient's).
+// In two passes, B^T along y then along x; `rows`, where given, receives the
+// first pass for the schedule to place (inlined otherwise).
 Halide::Func winogradInputPatches(Halide::Func padded, const ConvGeometry &g, Halide::Var n, const std::string &name,
-                                  int m = 2);
+                                  int m = 2, Halide::Func *rows = nullptr);
 // The weight gradient's transforms (F(m x m, 3x3) transposed): a tile's
 // filter gradient is G^T [(B^T d B) .* (A dY A^T)] G.
 // A dY A^T of every tile of dy, D(tx, ty, xi, nu, co, n), zero past the map.

@@ -310,18 +310,26 @@ Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b
     Func V = winogradInputPatches(in, g, n, ctx.fname("d_weight_wino_v"), m);
     Func D = winogradOutputGradientPatches(dyp, g, n, ctx.fname("d_weight_wino_dy"), m);
     Var vtx = V.args()[0], vty = V.args()[1], xi = V.args()[2], nu = V.args()[3], vci = V.args()[4];
-    Var dco = D.args()[4];
+    // D stored in blocks of a task's output channels, (channel in block, tile,
+    // position, block): a task's slice of D is then one contiguous panel. With
+    // every channel innermost, consecutive tiles were a row of all channels
+    // apart (1 KB for 256), so the panel fell into a few L1 sets and was
+    // fetched again for every block of input channels (14x14x256 at batch 8:
+    // M 19-20 -> 11-14 ms per call, Halide profiler).
+    const int coBlock = CO % 32 == 0 ? 32 : FV * lanes;
+    Var bi("bi"), bo("bo");
+    Func Db(ctx.fname("d_weight_wino_dyb"));
+    Db(bi, vtx, vty, xi, nu, bo, n) = D(vtx, vty, xi, nu, bo * coBlock + bi, n);
 
     Func M(ctx.fname("d_weight_wino_m"));
     RDom r(0, tilesX, 0, tilesY, 0, b.batch, ctx.fname("r_tiles"));
     M(co, ci, xi, nu) = 0.0f;
-    M(co, ci, xi, nu) += V(r.x, r.y, xi, nu, ci, r.z) * D(r.x, r.y, xi, nu, co, r.z);
+    M(co, ci, xi, nu) += V(r.x, r.y, xi, nu, ci, r.z) * Db(co % coBlock, r.x, r.y, xi, nu, co / coBlock, r.z);
 
     Func dw(ctx.fname("d_weight"));
     dw(kx, ky, ci, co) = winogradFilterGradient(kx, ky, [&](int i, int j) { return M(co, ci, i, j); }, m);
 
     Var task("task"), pos("pos"), cb("cb"), cbi("cbi"), cv("cv"), coo("coo"), cio("cio"), cii("cii");
-    const int coBlock = CO % 32 == 0 ? 32 : FV * lanes;
     M.compute_root().vectorize(co, lanes).parallel(nu);
     M.update()
         .split(co, cb, cbi, coBlock)
@@ -342,8 +350,8 @@ Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b
     // innermost, each of the 16 had its own copy of it and gathered dy again
     // (3.7 ms of the backward kernel on ResNet's 56x56 layers at batch 8).
     Var cvo("cvo"), cvi("cvi");
-    D.compute_at(M, r.z).reorder_storage(dco, vtx, vty, xi, nu, n).split(dco, cvo, cvi, lanes);
-    D.reorder(cvi, xi, nu, cvo, vtx, vty, n).vectorize(cvi).unroll(xi).unroll(nu).parallel(vty);
+    Db.compute_at(M, r.z).split(bi, cvo, cvi, lanes);
+    Db.reorder(cvi, xi, nu, cvo, vtx, vty, bo, n).vectorize(cvi).unroll(xi).unroll(nu).parallel(vty);
     // A vector of output channels at a time: M is channel-innermost, so each
     // of its t x t reads is then one contiguous vector. One channel at a time,
     // the reads were a page apart and each hit another line (2.0 ms per call
