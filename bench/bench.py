@@ -277,6 +277,28 @@ def bench_train(args, tmp):
     return rows
 
 
+def cpu_description():
+    """'AMD EPYC (family 25, model 1; AVX2, no AVX-512)': the CPU figures were taken on.
+
+    This machine kind has come with different CPUs from session to session, and
+    PyTorch's kernels use AVX-512 where there is one (cnnc's stay at AVX2), so
+    every table says which it was."""
+    info = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+                if key.strip() == "flags":
+                    break
+    except OSError:
+        return "unknown CPU"
+    flags = info.get("flags", "").split()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2"
+    return (f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')}, "
+            f"model {info.get('model', '?')}; {isa})")
+
+
 def main():
     ap = argparse.ArgumentParser(description="cnnc benchmarks (see the module docstring)")
     ap.add_argument("suite", choices=["fusion", "torch", "train"])
@@ -291,13 +313,16 @@ def main():
         args.batches = [1, 64] if args.suite == "fusion" else [1, 8]
     if args.suite == "train" and args.models == ap.get_default("models"):
         args.models = ["lenet5", "resnet18"]
+    cpu = cpu_description()
+    print(f"CPU: {cpu}, {os.cpu_count()} cores\n")
     with tempfile.TemporaryDirectory() as tmp:
         suites = {"fusion": bench_fusion, "torch": bench_torch, "train": bench_train}
         rows = suites[args.suite](args, tmp)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     out = os.path.join(ROOT, "bench", "results", args.suite + ".json")
     with open(out, "w") as f:
-        json.dump({"suite": args.suite, "runs": args.runs, "cores": os.cpu_count(), "rows": rows}, f, indent=1)
+        json.dump({"suite": args.suite, "runs": args.runs, "cores": os.cpu_count(), "cpu": cpu, "rows": rows}, f,
+                  indent=1)
     print(f"\nwrote {out}")
 
 
