@@ -221,14 +221,13 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
     // V in two passes: B^T along y on whole rows of a tile row (contiguous
     // loads, in L1), then along x within each tile (gathers of stride m from
     // those rows). In one pass the 36 inputs of a 6x6 tile were live at once
-    // and spilled: 28x28x128 at batch 8, 3.8-4.5 -> 3.0-3.2 ms per call
-    // (Halide profiler), with x vectors of 8 tiles where a tile row has 6 or more.
-    Var xp("xp");
+    // and spilled: 28x28x128 at batch 8, 3.8-4.5 -> 3.2-3.9 ms per call, both
+    // passes (Halide profiler), with x vectors of 8 tiles where a tile row has 6 or more.
     V.reorder(v.xi, v.tx, v.nu, v.ty, v.ci, st.n).unroll(v.xi).fuse(v.ci, st.n, task);
     V.parallel(task, channelsPerTask, TailStrategy::GuardWithIf);
     V.vectorize(v.tx, tilesX >= 6 ? vw : tileFactor(tilesX, vw), TailStrategy::RoundUp);
     Func rows = st.patchRows;
-    rows.compute_at(V, v.ty).vectorize(xp, vw, TailStrategy::RoundUp).unroll(v.nu);
+    rows.compute_at(V, v.ty).vectorize(rows.args()[0], vw, TailStrategy::RoundUp).unroll(v.nu);
     padded.compute_root();
     if (g.w + 2 * g.pad.w >= vw) padded.vectorize(px, vw);
     parallelOverRows(padded, py, pc, g.w + 2 * g.pad.w);
