@@ -404,13 +404,14 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
                 params.push_back(p);
             }
         training = std::make_unique<TrainingPlan>(
-            planTraining(*options.training, [&](const std::string &name) { return paramIndex.at(name); }, target));
+            planTraining(*options.training, [&](const std::string &name) { return paramIndex.at(name); }, target,
+                         backwardKernelTarget()));
         if (options.dumpTrainingPlan)
             *options.dumpTrainingPlan << "// ----- IR Dump After plan-training (forward in training mode, losses, "
                                          "backward) -----\n"
                                       << printTrainingPlan(*training) << "\n";
         for (const PlannedKernel &k : training->kernels) {
-            std::string key = KernelCache::key(k.signature, target);
+            std::string key = KernelCache::key(k.signature, k.target);
             trainFns.push_back(KernelCache::functionName(key));
             if (objects.count(trainFns.back())) continue;
             objects[trainFns.back()] = cache.objectPath(key);
@@ -419,7 +420,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
                 ++stats.cachedKernels;
                 continue;
             }
-            jobs.push_back([&cache, &k, target, key] { cache.compile(k.build, target, key); });
+            jobs.push_back([&cache, &k, key] { cache.compile(k.build, k.target, key); });
         }
     }
     // After every other parameter, so that the runtime computes their sources first.

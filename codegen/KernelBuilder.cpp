@@ -120,6 +120,7 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
     for (int id : spec.nodes) {
         const Node &n = graph.node(id);
         auto ctx = std::make_unique<LowerCtx>(LowerCtx{n, graph.operandTypes(n), {}, {}});
+        ctx->forTarget(target);
         if (int(contexts.size()) == anchorAt) ctx->choice = options.choice;
         for (int op : n.operands) ctx->inputs.push_back(value.at(op));
         for (const Param &p : n.params)

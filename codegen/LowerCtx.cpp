@@ -15,6 +15,11 @@ Func padSpatial(const Func &in, const TensorType &type, Expr value, const std::s
     return padded;
 }
 
+void LowerCtx::forTarget(const Target &target) {
+    vectorWidth = target.natural_vector_size<float>();
+    vectorRegisters = target.has_feature(Target::AVX512) ? 32 : 16;
+}
+
 int tileFactor(int64_t extent, int limit) {
     int f = 16;
     while (f > 1 && (f > limit || f > extent)) f /= 2;

@@ -26,6 +26,14 @@ struct LowerCtx {
     // The kernel's tuned schedule (knobs of the anchor's scheduleSpace); read
     // by lowerings that choose an algorithm (direct or Winograd convolution).
     ScheduleChoice choice;
+    // The kernel target's SIMD registers: floats per register (8 for AVX2, 16
+    // for AVX-512) and how many there are (16, 32), for lowerings that
+    // schedule themselves (the backward ops' GEMMs); see forTarget.
+    int vectorWidth = 8;
+    int vectorRegisters = 16;
+
+    // Sets vectorWidth and vectorRegisters from the target the kernel is compiled for.
+    void forTarget(const Halide::Target &target);
 
     const Attrs &attrs() const { return node.attrs; }
     const TensorType &outType() const { return node.type; }

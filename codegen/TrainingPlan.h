@@ -30,6 +30,7 @@ struct PlannedKernel {
     std::string text;
     std::string signature; // cache key text
     std::function<BuiltKernel()> build;
+    Halide::Target target; // what it is compiled for (backwardKernelTarget for backward kernels)
     std::vector<TensorRef> args;
 };
 
@@ -46,8 +47,9 @@ std::string printTrainingPlan(const TrainingPlan &plan);
 
 // `graph`: the network for training (aux heads and dropout kept, nothing
 // folded or fused). paramIndex maps a parameter name to its index in the
-// library's parameter table.
+// library's parameter table. `target`: the forward kernels' (the inference
+// target); backward kernels get `backwardTarget`.
 TrainingPlan planTraining(const Graph &graph, const std::function<int(const std::string &)> &paramIndex,
-                          const Halide::Target &target);
+                          const Halide::Target &target, const Halide::Target &backwardTarget);
 
 } // namespace cnnc

@@ -45,7 +45,7 @@ Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     wpad.compute_root();
     Func phased(ctx.fname("d_input_phases"));
     phased(xq, p, yq, q, c, n) = 0.0f;
-    int lanes = tileFactor(ctx.inputTypes[0].width() / sx + 1, 8);
+    int lanes = tileFactor(ctx.inputTypes[0].width() / sx + 1, ctx.vectorWidth);
     int cTile = g.cin >= 4 ? 4 : 1;
     Var xo("xo"), xi("xi"), cb("cb"), cq("cq"), task("task");
     phased.compute_root().vectorize(xq, lanes, TailStrategy::RoundUp).parallel(n);
@@ -68,7 +68,7 @@ Func stridedInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     Func dx(ctx.fname("d_input"));
     Expr X = x + px, Y = y + py;
     dx(x, y, c, n) = phased(X / sx, X % sx, Y / sy, Y % sy, c, n);
-    dx.compute_root().parallel(n).vectorize(x, tileFactor(ctx.inputTypes[0].width(), 8), TailStrategy::RoundUp);
+    dx.compute_root().parallel(n).vectorize(x, tileFactor(ctx.inputTypes[0].width(), ctx.vectorWidth), TailStrategy::RoundUp);
     return dx;
 }
 
@@ -103,19 +103,21 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     int pieces = (spread + 5) / 6;                // tiles of at most 6 positions
     int xTile = (spread + pieces - 1) / pieces;
     // Channel vectors per tile: the tile's accumulators, its filter vectors
-    // and a broadcast dy value in the 16 vector registers, so 2 to 4 vectors
-    // x 6 to 2 positions. (7 positions x 2 vectors, and 3 x 4, spilled two
-    // accumulators, and LLVM rotated the other twelve through registers every
-    // step: 14 FMAs took ~45 instructions in the 1x1 downsamples' gradient.)
-    int vectors = std::clamp(std::min<int>(15 / (xTile + 1), int(g.cin + 7) / 8), 2, 4);
-    const int B = 8 * vectors;
+    // and a broadcast dy value in the vector registers (16 on AVX2), so 2 to
+    // 4 vectors x 6 to 2 positions. (On AVX2, 7 positions x 2 vectors, and
+    // 3 x 4, spilled two accumulators, and LLVM rotated the other twelve
+    // through registers every step: 14 FMAs took ~45 instructions in the 1x1
+    // downsamples' gradient.)
+    const int vw = ctx.vectorWidth;
+    int vectors = std::clamp(std::min<int>((ctx.vectorRegisters - 1) / (xTile + 1), int(g.cin + vw - 1) / vw), 2, 4);
+    const int B = vw * vectors;
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), co("co"), cv("cv"), block("block");
     Var xq("xq"), yq("yq"), p("p"), q("q");
     Func filtersB(ctx.fname("d_input_filter_blocks"));
     Expr inside = kx < K && ky < KY;
     filtersB(cv, kx, ky, co, block) =
         select(inside, ctx.params[0](min(kx, K - 1), min(ky, KY - 1), min(block * B + cv, int(g.cin) - 1), co), 0.0f);
-    filtersB.compute_root().vectorize(cv, 8).parallel(block);
+    filtersB.compute_root().vectorize(cv, vw).parallel(block);
     Func dxB(ctx.fname("d_input_channel_blocks"));
     dxB(cv, xq, p, yq, q, n, block) = 0.0f;
     Var xs("xs"), xb("xb"), xo("xo"), xi("xi"), task("task");
@@ -123,7 +125,7 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     // dy's zero border.
     // Zeroed in parallel: a serial loop here took 2-4 ms of ResNet's stride-2
     // convs' backward at batch 8, more than their 1x1 downsamples' GEMMs.
-    dxB.compute_root().bound(xq, xqMin, S * xTile * pieces).vectorize(cv, 8).fuse(n, block, task).parallel(task);
+    dxB.compute_root().bound(xq, xqMin, S * xTile * pieces).vectorize(cv, vw).fuse(n, block, task).parallel(task);
     int update = 0;
     // On maps of 28 and more, the filters (dy's channels) in chunks of 16,
     // each swept over every position before the next: a task's slice of the
@@ -145,7 +147,7 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
             .split(xq, xs, xb, S)
             .split(xs, xo, xi, xTile)
             .reorder(order)
-            .vectorize(cv, 8)
+            .vectorize(cv, vw)
             .unroll(cv)
             .unroll(xi)
             .unroll(t.x)
@@ -175,7 +177,8 @@ Func winogradInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp, Func 
     // on 14x14 and 7x7 the short tile rows cost more than Winograd saves, and
     // on 28x28 F(4x4) is faster (trainingTile).
     bool large = g.h > 28 && g.w > 28;
-    bool filterGemm = !large && winogradFilterGemmApplies(t, dxType, 2, 8);
+    const int vw = ctx.vectorWidth;
+    bool filterGemm = !large && winogradFilterGemmApplies(t, dxType, 2, vw);
     if ((!large && !filterGemm) || g.pad.h > 2 || g.pad.w > 2 || !winogradApplies(g, ctx.outType()) ||
         !winogradApplies(t, dxType))
         return Func();
@@ -190,8 +193,8 @@ Func winogradInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp, Func 
     Expr value = conv(ctx.x, ctx.y, ctx.c, ctx.n);
     dx(ctx.x, ctx.y, ctx.c, ctx.n) = previous.defined() ? previous(ctx.x, ctx.y, ctx.c, ctx.n) + value : value;
     TailStrategy tail = previous.defined() ? TailStrategy::GuardWithIf : TailStrategy::Auto;
-    if (filterGemm) scheduleWinogradFilterGemm(stages, conv, dx, ctx.x, ctx.y, ctx.c, ctx.n, t, 8, tail);
-    else scheduleWinogradStages(stages, dx, ctx.x, ctx.y, ctx.c, ctx.n, t, ScheduleChoice{}, 8, false, tail);
+    if (filterGemm) scheduleWinogradFilterGemm(stages, conv, dx, ctx.x, ctx.y, ctx.c, ctx.n, t, vw, tail);
+    else scheduleWinogradStages(stages, dx, ctx.x, ctx.y, ctx.c, ctx.n, t, ScheduleChoice{}, vw, false, tail);
     return dx;
 }
 
@@ -215,17 +218,18 @@ Func weightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b, Func i
     int cinPerGroup = int(g.cin / g.groups), coutPerGroup = int(g.filters / g.groups), F = int(g.filters);
     int sx = int(g.stride.w), sy = int(g.stride.h), dlx = int(g.dilation.w), dly = int(g.dilation.h);
     int px = int(g.pad.w), py = int(g.pad.h), OW = int(g.ow), OH = int(g.oh);
-    int coLanes = F >= 8 ? 8 : 4;
+    int coLanes = F >= ctx.vectorWidth ? ctx.vectorWidth : F >= 8 ? 8 : 4;
     int kxTile = int(g.size.w) <= 7 ? int(g.size.w) : 1;
     // Two channel vectors where the tile, its two dy vectors and a broadcast
-    // fit the 16 registers; 7-wide kernels take one vector and two input
-    // channels instead: 2 x 7 accumulators spilled one, whose reload and
-    // store then chained every step (ResNet's conv1 ran at 43% of peak).
-    auto tileFits = [&](int coVectors, int ci) { return coVectors * kxTile * ci + coVectors + 1 <= 16; };
+    // fit the registers; on AVX2's 16, 7-wide kernels take one vector and two
+    // input channels instead: 2 x 7 accumulators spilled one, whose reload
+    // and store then chained every step (ResNet's conv1 ran at 43% of peak).
+    const int registers = ctx.vectorRegisters;
+    auto tileFits = [&](int coVectors, int ci) { return coVectors * kxTile * ci + coVectors + 1 <= registers; };
     int coVectors = F >= 16 && tileFits(2, 1) ? 2 : 1;
     int coTile = coVectors * coLanes;
     int ciTile = 4;
-    while (ciTile > 1 && (ciTile > cinPerGroup || coVectors * kxTile * ciTile > 14 || !tileFits(coVectors, ciTile)))
+    while (ciTile > 1 && (ciTile > cinPerGroup || coVectors * kxTile * ciTile > registers - 2 || !tileFits(coVectors, ciTile)))
         ciTile /= 2;
 
     Func dyB(ctx.fname("dy_channel_blocks"));
@@ -299,7 +303,7 @@ Func weightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b, Func i
 //    values are broadcast: 8 loads per 12 FMAs, the tiles the reduction loop.
 // Undefined where it does not apply.
 Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b, Func in, Func dyp) {
-    const int CO = int(g.filters), lanes = 8, FV = 2, TCI = 6;
+    const int CO = int(g.filters), lanes = ctx.vectorWidth, FV = 2, TCI = 6;
     bool applies = g.size.w == 3 && g.size.h == 3 && g.stride.w == 1 && g.stride.h == 1 && g.dilation.w == 1 &&
                    g.dilation.h == 1 && g.groups == 1 && g.ow >= 14 && g.oh >= 2 && CO % (FV * lanes) == 0;
     if (!applies) return Func();
@@ -316,7 +320,7 @@ Func winogradWeightGradient(LowerCtx &ctx, const ConvGeometry &g, BackwardCtx &b
     // apart (1 KB for 256), so the panel fell into a few L1 sets and was
     // fetched again for every block of input channels (14x14x256 at batch 8:
     // M 19-20 -> 11-14 ms per call, Halide profiler).
-    const int coBlock = CO % 32 == 0 ? 32 : FV * lanes;
+    const int coBlock = CO % (2 * FV * lanes) == 0 ? 2 * FV * lanes : FV * lanes;
     Var bi("bi"), bo("bo");
     Func Db(ctx.fname("d_weight_wino_dyb"));
     Db(bi, vtx, vty, xi, nu, bo, n) = D(vtx, vty, xi, nu, bo * coBlock + bi, n);
@@ -396,7 +400,7 @@ void convBackward(BackwardCtx &b) {
     // 0.9 ms per call on ResNet's 56x56 layers at batch 8 (Halide profiler),
     // 1.3 ms on a 56x56 stride-2 conv.
     in.compute_root().parallel(n);
-    if (g.w + 2 * px >= 8) in.vectorize(x, 8, TailStrategy::RoundUp);
+    if (g.w + 2 * px >= ctx.vectorWidth) in.vectorize(x, ctx.vectorWidth, TailStrategy::RoundUp);
 
     Func dwWinograd = winogradWeightGradient(ctx, g, b, in, dyp);
     b.paramGrads[0] = dwWinograd.defined() ? dwWinograd : weightGradient(ctx, g, b, in);
@@ -431,7 +435,7 @@ void convBackward(BackwardCtx &b) {
     // An explicit update (not sum()) so the taps loop outside a register tile
     // of (2 vectors along x) x (4 input channels), as in the forward conv.
     Func dxf(ctx.fname("d_input"));
-    int lanes = tileFactor(ctx.inputTypes[0].width(), 8);
+    int lanes = tileFactor(ctx.inputTypes[0].width(), ctx.vectorWidth);
     int cTile = cinPerGroup >= 4 ? 4 : 1;
     dxf(x, y, c, n) = 0.0f;
     dxf(x, y, c, n) += tap;

@@ -171,6 +171,22 @@ private:
     int previous_role_ = 0;
 };
 
+// For the duration of an infer or train_step call: denormals flushed to zero
+// on the calling thread, the caller's own float mode restored on return
+// (FloatMode.cpp).
+class FlushDenormals {
+public:
+    FlushDenormals();
+    ~FlushDenormals();
+    FlushDenormals(const FlushDenormals &) = delete;
+    FlushDenormals &operator=(const FlushDenormals &) = delete;
+
+private:
+    unsigned saved_ = 0;  // the caller's MXCSR
+};
+// For good, on a thread of cnnrt's own (the pool's workers).
+void flush_denormals_in_this_thread();
+
 // The kernels' thread pool (ThreadPool.cpp): installs it as Halide's
 // halide_do_par_for, once; false where Halide's own pool stays (no Halide
 // runtime, or CNNRT_THREAD_POOL=halide).

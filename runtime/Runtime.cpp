@@ -767,6 +767,7 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         install_halide_error_handler();
         const cnnrt_model_desc *d = model->desc;
         CallPlacement placement;
+        FlushDenormals float_mode;
 
         int64_t arena_floats = 0;
         check_batch(model, batch, d->arena_floats_per_sample, arena_floats);
@@ -822,6 +823,7 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
                             " is out of range [0, " + std::to_string(d->num_classes) + ")");
         install_halide_error_handler();
         CallPlacement placement;
+        FlushDenormals float_mode;
 
         // Serialises training-state users (train_step, set_*, checkpoints, load_weights);
         // inference does not take this lock and keeps using its snapshots.

@@ -73,6 +73,7 @@ thread_local int t_role = kUnseen;
 void place_worker() {
     static std::atomic<int> next_worker{0};
     pin_pool_worker(next_worker.fetch_add(1));
+    flush_denormals_in_this_thread();
 }
 
 int placing_do_task(void *user_context, halide_task_t f, int idx, uint8_t *closure) {

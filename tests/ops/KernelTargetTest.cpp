@@ -1,7 +1,11 @@
 // The kernel target (codegen/KernelTarget.cpp): at most AVX2 by default,
 // $CNNC_TARGET verbatim, and "host" with Halide's detection minus what this
-// CPU cannot run.
+// CPU cannot run; backward kernels with AVX-512 on Intel hosts.
+#include <cpuid.h>
+
 #include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -56,6 +60,34 @@ TEST(KernelTarget, HostKeepsEveryFeatureThisCpuRuns) {
     EXPECT_EQ(t.without_feature(Target::NoRuntime).without_feature(Target::AVX512_SapphireRapids),
               host.without_feature(Target::AVX512_SapphireRapids));
     EXPECT_EQ(t.has_feature(Target::AVX512), host.has_feature(Target::AVX512));
+}
+
+TEST(KernelTarget, BackwardKernelsTakeAvx512OnlyOnIntel) {
+    ScopedTargetEnv env(nullptr);
+    Target forward = cnnc::kernelTarget(), backward = cnnc::backwardKernelTarget();
+    Target host = Halide::get_host_target();
+    EXPECT_TRUE(backward.has_feature(Target::NoRuntime));
+    EXPECT_EQ(backward.arch, forward.arch);
+    if (!host.has_feature(Target::AVX512_Skylake)) {
+        EXPECT_EQ(backward, forward) << backward.to_string();
+        return;
+    }
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    ASSERT_TRUE(__get_cpuid(0, &eax, &ebx, &ecx, &edx));
+    char vendor[13] = {};
+    std::memcpy(vendor, &ebx, 4), std::memcpy(vendor + 4, &edx, 4), std::memcpy(vendor + 8, &ecx, 4);
+    if (std::string(vendor) == "GenuineIntel") {
+        EXPECT_TRUE(backward.has_feature(Target::AVX512_Skylake)) << backward.to_string();
+        EXPECT_EQ(backward.natural_vector_size<float>(), 16);
+    } else {
+        EXPECT_EQ(backward, forward) << vendor << ": " << backward.to_string();
+    }
+}
+
+TEST(KernelTarget, ExplicitTargetServesBackwardKernelsToo) {
+    ScopedTargetEnv env("x86-64-linux-avx-avx2-f16c-fma-sse41");
+    EXPECT_EQ(cnnc::backwardKernelTarget(), cnnc::kernelTarget());
+    EXPECT_FALSE(cnnc::backwardKernelTarget().has_feature(Target::AVX512));
 }
 
 } // namespace

@@ -1,5 +1,8 @@
 // Unit tests for the cnnrt runtime, with a hand-made model (see TestModel.h).
 #include <gtest/gtest.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 #include <dirent.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -9,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -803,6 +807,40 @@ TEST(Api, CallsRunOnOneCoreAndRestoreTheCallersMask) {
     ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
     EXPECT_TRUE(CPU_EQUAL(&before, &after));
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+// What the first kernel of a call computed of a denormal (the smallest
+// normal float halved) times one, and its thread's MXCSR.
+std::atomic<float> g_kernel_denormal{-1.0f};
+std::atomic<unsigned> g_kernel_mxcsr{0};
+int k_scale_recording_float_mode(void **args) {
+    volatile float half_min = std::numeric_limits<float>::min() / 2, one = 1.0f;
+    g_kernel_denormal = half_min * one;
+    g_kernel_mxcsr = _mm_getcsr();
+    return k_scale(args);
+}
+
+TEST(Api, CallsFlushDenormalsAndRestoreTheCallersFloatMode) {
+    // FloatMode.cpp: denormals cost Intel cores ~100 cycles an operation, so
+    // kernels run with FTZ and DAZ; the caller's own MXCSR comes back.
+    const cnnrt_kernel_desc kernels[] = {{"scale", k_scale_recording_float_mode, 4, kScaleArgs},
+                                         {"fc", k_fc, 4, kFcArgs}};
+    cnnrt_model_desc d = kDesc;
+    d.kernels = kernels;
+    Model m(&d);
+    ASSERT_NE(m.m, nullptr) << err();
+    const unsigned before = _mm_getcsr();
+    ASSERT_EQ(before & 0x8040u, 0u) << "the test process itself flushes denormals";
+    volatile float half_min = std::numeric_limits<float>::min() / 2, one = 1.0f;
+    ASSERT_GT(half_min * one, 0.0f);
+    std::vector<float> in(IN, 1.0f), out(OUT);
+    ASSERT_EQ(cnnrt_infer(m, in.data(), 1, out.data()), 0) << err();
+    EXPECT_EQ(g_kernel_denormal.load(), 0.0f);
+    EXPECT_EQ(g_kernel_mxcsr.load() & 0x8040u, 0x8040u);
+    EXPECT_EQ(_mm_getcsr() & ~0x3Fu, before & ~0x3Fu);  // the control bits (the low six are sticky flags)
+    EXPECT_GT(half_min * one, 0.0f);
+}
+#endif
 
 TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
     // conv.weight [co=2, ci=3, 3, 3] and its transformed filters [4, 4, ci, co].

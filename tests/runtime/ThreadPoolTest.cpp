@@ -4,6 +4,9 @@
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #include <atomic>
 #include <cstdlib>
@@ -70,6 +73,29 @@ TEST(ThreadPool, SpreadsALoopOverTheCores) {
     EXPECT_TRUE(loop.eachOnce());
     EXPECT_GE(loop.threads.size(), 2u);
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+TEST(ThreadPool, WorkersFlushDenormals) {
+    // FloatMode.cpp: the pool's workers run with FTZ and DAZ for good (the
+    // calling thread gets them from the API call, not from the pool).
+    if (cores() < 2) GTEST_SKIP() << "one core";
+    struct Modes {
+        std::atomic<int> workerTasks{0}, workerTasksFlushing{0};
+        std::thread::id caller = std::this_thread::get_id();
+        static int task(void *, int, uint8_t *closure) {
+            auto *m = reinterpret_cast<Modes *>(closure);
+            std::this_thread::sleep_for(std::chrono::microseconds(500));
+            if (std::this_thread::get_id() == m->caller) return 0;
+            m->workerTasks.fetch_add(1);
+            if ((_mm_getcsr() & 0x8040u) == 0x8040u) m->workerTasksFlushing.fetch_add(1);
+            return 0;
+        }
+    } modes;
+    ASSERT_EQ(cnnrt::pool_run(nullptr, Modes::task, 0, 64, reinterpret_cast<uint8_t *>(&modes)), 0);
+    EXPECT_GT(modes.workerTasks.load(), 0);
+    EXPECT_EQ(modes.workerTasksFlushing.load(), modes.workerTasks.load());
+}
+#endif
 
 TEST(ThreadPool, ReturnsAFailingTasksResult) {
     Loop loop(100);
