@@ -405,7 +405,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
             }
         training = std::make_unique<TrainingPlan>(
             planTraining(*options.training, [&](const std::string &name) { return paramIndex.at(name); }, target,
-                         backwardKernelTarget()));
+                         trainingKernelTarget()));
         if (options.dumpTrainingPlan)
             *options.dumpTrainingPlan << "// ----- IR Dump After plan-training (forward in training mode, losses, "
                                          "backward) -----\n"

@@ -42,10 +42,12 @@ struct KernelBuildOptions {
 // most AVX2, or $CNNC_TARGET; without Halide's runtime (one copy is linked
 // into each library).
 Halide::Target kernelTarget();
-// The target of the training step's backward kernels: kernelTarget() but with
-// AVX-512 where this CPU runs 512-bit FMAs at twice the 256-bit rate (Intel's
-// AVX-512 cores; not AMD Zen 4, which splits them in two), or $CNNC_TARGET.
-Halide::Target backwardKernelTarget();
+// The target of the training step's backward kernels (and of the forward
+// kernels whose OpDef::wideTrainingForward asks for it): kernelTarget() but
+// with AVX-512 where this CPU runs 512-bit FMAs at twice the 256-bit rate
+// (Intel's AVX-512 cores; not AMD Zen 4, which splits them in two), or
+// $CNNC_TARGET.
+Halide::Target trainingKernelTarget();
 
 BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
                         const KernelBuildOptions &options = {});

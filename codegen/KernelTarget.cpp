@@ -14,7 +14,9 @@
 // Intel core runs two 512-bit FMAs a cycle, twice AVX2's FLOPs (bench/fma_peak.c
 // built for AVX-512 and for AVX2: 212 and 110 GFLOP/s per core on the Xeon).
 // There ResNet-18's backward kernels took 216 ms per step at batch 8 instead
-// of 281. So backwardKernelTarget() keeps AVX-512 on Intel hosts.
+// of 281. So trainingKernelTarget() keeps AVX-512 on Intel hosts, for the
+// backward kernels and the forward kernels of convs on maps of 14 and more
+// (OpDef::wideTrainingForward).
 //
 // $CNNC_TARGET overrides both ("host" is Halide's own detection).
 #include "codegen/KernelBuilder.h"
@@ -79,7 +81,7 @@ Target kernelTarget() {
     return t.with_feature(Target::NoRuntime);
 }
 
-Target backwardKernelTarget() {
+Target trainingKernelTarget() {
     if (const char *env = std::getenv("CNNC_TARGET"); env && *env) return kernelTarget();
     Target host = runnableHere(get_host_target());
     if (!hostIsIntel() || !host.has_feature(Target::AVX512_Skylake)) return kernelTarget();

@@ -20,6 +20,12 @@ void LowerCtx::forTarget(const Target &target) {
     vectorRegisters = target.has_feature(Target::AVX512) ? 32 : 16;
 }
 
+int fittingLanes(int64_t extent, int vectorWidth) {
+    for (int lanes = vectorWidth; lanes >= 8; lanes /= 2)
+        if (lanes <= extent) return lanes;
+    return 0;
+}
+
 int tileFactor(int64_t extent, int limit) {
     int f = 16;
     while (f > 1 && (f > limit || f > extent)) f /= 2;

@@ -67,6 +67,12 @@ void scheduleElementwiseOutput(Halide::Func out, const TensorType &type, int vec
 // layers cost 0.5 ms per sample when each row was a task).
 void parallelOverRows(Halide::Func f, Halide::Var y, Halide::Var c, int64_t rowElements);
 
+// Lanes for a vectorized loop over `extent` elements that must not round up
+// (an output, a staged copy): the target's `vectorWidth`, else 8 where that
+// is wider than the loop (AVX-512's 16 on a 14-wide map), else 0 (not
+// vectorized). At 8 lanes: 8 from 8 elements up.
+int fittingLanes(int64_t extent, int vectorWidth);
+
 // Largest of {16, 8, 4, 2, 1} that is <= limit and <= extent.
 int tileFactor(int64_t extent, int limit);
 

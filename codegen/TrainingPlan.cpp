@@ -355,7 +355,7 @@ std::string printTrainingPlan(const TrainingPlan &plan) {
 }
 
 TrainingPlan planTraining(const Graph &g, const std::function<int(const std::string &)> &paramIndex,
-                          const Target &target, const Target &backwardTarget) {
+                          const Target &target, const Target &wideTarget) {
     TrainingPlan plan;
     std::vector<std::pair<int, float>> heads{{logitsOf(g, g.result), 1.0f}};
     for (const AuxHead &a : g.aux) heads.push_back({logitsOf(g, a.node), float(a.weight)});
@@ -438,8 +438,10 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         k.text = "%" + std::to_string(result) + " = " + (act >= 0 ? g.node(act).opName() + "(" + call + ")" : call) +
                  " {train}";
         k.signature = nodeSignature(g, n, "forward") + activationSignature(g, act);
-        k.build = [&g, id = n.id, act, target] { return buildForward(g, id, act, target); };
-        k.target = target;
+        const std::vector<TensorType> operandTypes = g.operandTypes(n);
+        const bool wide = n.def->wideTrainingForward && n.def->wideTrainingForward({operandTypes, n.attrs}, n.type);
+        k.target = wide ? wideTarget : target;
+        k.build = [&g, id = n.id, act, t = k.target] { return buildForward(g, id, act, t); };
         k.args = nodeInputs(n);
         k.args.push_back(forwardRef(result));
         // The training lowering reports a new value for every buffer (running statistics).
@@ -513,10 +515,10 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         k.signature = nodeSignature(g, n, "backward") + activationSignature(g, act);
         for (GradientWrite w : operandGrads)
             k.signature += w == GradientWrite::Accumulate ? "+" : w == GradientWrite::Write ? "=" : "-";
-        k.build = [&g, id = n.id, operandGrads, act, backwardTarget] {
-            return buildBackward(g, id, operandGrads, act, backwardTarget);
+        k.build = [&g, id = n.id, operandGrads, act, wideTarget] {
+            return buildBackward(g, id, operandGrads, act, wideTarget);
         };
-        k.target = backwardTarget;
+        k.target = wideTarget;
         k.args = nodeInputs(n);
         k.args.push_back(gradRef(result));
         if (act >= 0) k.args.push_back(forwardRef(act));

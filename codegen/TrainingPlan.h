@@ -30,7 +30,7 @@ struct PlannedKernel {
     std::string text;
     std::string signature; // cache key text
     std::function<BuiltKernel()> build;
-    Halide::Target target; // what it is compiled for (backwardKernelTarget for backward kernels)
+    Halide::Target target; // what it is compiled for (see planTraining)
     std::vector<TensorRef> args;
 };
 
@@ -47,9 +47,11 @@ std::string printTrainingPlan(const TrainingPlan &plan);
 
 // `graph`: the network for training (aux heads and dropout kept, nothing
 // folded or fused). paramIndex maps a parameter name to its index in the
-// library's parameter table. `target`: the forward kernels' (the inference
-// target); backward kernels get `backwardTarget`.
+// library's parameter table. `target`: the inference kernels' target, which
+// the training forward kernels take too, except those of ops whose
+// OpDef::wideTrainingForward says otherwise; they and every backward kernel
+// take `wideTarget` (trainingKernelTarget(): AVX-512 on Intel hosts).
 TrainingPlan planTraining(const Graph &graph, const std::function<int(const std::string &)> &paramIndex,
-                          const Halide::Target &target, const Halide::Target &backwardTarget);
+                          const Halide::Target &target, const Halide::Target &wideTarget);
 
 } // namespace cnnc

@@ -143,6 +143,11 @@ struct OpDef {
     // Null: every argument as declared.
     std::vector<PreparedParam> (*preparedParams)(const OpCall &, const TensorType &kernelOutput,
                                                  const ScheduleChoice &choice) = nullptr;
+    // Whether the op's training forward kernel (output `out`) is compiled for
+    // trainingKernelTarget(), whose vectors may be wider than the inference
+    // kernels' (codegen/KernelTarget.cpp), instead of the inference target.
+    // Null: never (the backward kernels always are).
+    bool (*wideTrainingForward)(const OpCall &, const TensorType &out) = nullptr;
 
     bool hasParams() const { return params != nullptr; }
     const ArgSpec *findArg(const std::string &name) const;

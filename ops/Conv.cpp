@@ -303,7 +303,7 @@ void scheduleFilterVectors(ScheduleCtx &s, const ConvGeometry &g) {
     s.op.stages.at("weights_filter_inner").compute_root();
     padded.compute_root();
     parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
-    if (g.w + 2 * g.pad.w >= vw) padded.vectorize(s.op.x, vw);
+    if (int lanes = fittingLanes(g.w + 2 * g.pad.w, vw)) padded.vectorize(s.op.x, lanes);
 
     acc.compute_at(s.output, task).vectorize(s.op.c, vw, TailStrategy::RoundUp);
     Var cb("cb"), cv("cv"), xo("xo"), xi("xi");
@@ -369,7 +369,7 @@ void schedule(ScheduleCtx &s) {
     auto tileOutput = [&](Stage out, int samples) {
         if (CB > 0) out.split(c, cb, c, CB, TailStrategy::GuardWithIf);
         out.split(y, yo, yi, outRows).split(c, co, ci, samples > 1 ? TC : TC1);
-        if (ow >= vw) out.vectorize(x, vw);
+        if (int lanes = fittingLanes(ow, vw)) out.vectorize(x, lanes);
         if (samples > 1) out.split(n, n, ni, samples).reorder(x, yi, ci, ni, yo, co, n);
         else out.reorder(x, yi, ci, yo, co, n);
         out.fuse(yo, co, tile);
@@ -383,7 +383,7 @@ void schedule(ScheduleCtx &s) {
     int stagedWidth = int(usesPhases(g, s.op.choice, s.op.training) ? (g.w + 2 * g.pad.w) / g.stride.w : g.w + 2 * g.pad.w);
     if (CB > 0) padded.compute_root();
     else padded.compute_at(s.output, n);
-    if (stagedWidth >= vw) padded.vectorize(s.op.x, vw);
+    if (int lanes = fittingLanes(stagedWidth, vw)) padded.vectorize(s.op.x, lanes);
     parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
 
     acc.compute_at(s.output, tile);
@@ -442,6 +442,14 @@ void defineConv() {
     d.scheduleSpace = scheduleSpace;
     d.preparedParams = preparedParams;
     d.backward = convBackward;
+    // On maps of 14 and more, AVX-512's 16 lanes pay in the forward too
+    // (ResNet-18's training forward at batch 8 on an Intel Xeon: 56x56 layers
+    // 7.5 -> 5.4 ms per call, 14x14 7.1 -> 5.1); 7x7 maps lost (9.9 -> 10.9).
+    // Filters in multiples of 32: the filter-vector GEMMs' register tiles of
+    // 2 vectors (trainingFilterGemm) are then whole at 16 lanes too.
+    d.wideTrainingForward = [](const OpCall &, const TensorType &out) {
+        return out.width() >= 14 && out.channels() % 32 == 0;
+    };
     OpRegistry::get().add(std::move(d));
 }
 

@@ -121,7 +121,7 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     if (inputBytes >= weightBytes) s.output.reorder(x, y, cv, cb, n).fuse(cb, n, task);
     else s.output.reorder(x, y, cv, n, cb).fuse(n, cb, task);
     s.output.parallel(task);
-    if (g.ow >= s.vectorWidth) s.output.vectorize(x, s.vectorWidth, TailStrategy::GuardWithIf);
+    if (int lanes = fittingLanes(g.ow, s.vectorWidth)) s.output.vectorize(x, lanes, TailStrategy::GuardWithIf);
     padded.compute_root();
     parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
     if (s.op.stages.count("blocked_filters")) {
@@ -129,7 +129,7 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
         std::vector<Var> fv = blocked.args(); // cv, tap, ci, cb
         blocked.compute_root().vectorize(fv[0], kLanes).parallel(fv[3]);
     }
-    if (g.w + 2 * g.pad.w >= s.vectorWidth) padded.vectorize(s.op.x, s.vectorWidth);
+    if (int lanes = fittingLanes(g.w + 2 * g.pad.w, s.vectorWidth)) padded.vectorize(s.op.x, lanes);
 
     std::vector<Var> v = acc.args(); // cv, p, cb, n
     acc.compute_at(s.output, task).vectorize(v[0], kLanes);

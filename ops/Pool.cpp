@@ -125,7 +125,7 @@ void schedulePool(ScheduleCtx &s) {
     if (vw > 1) s.output.vectorize(s.x, vw);
     padded.compute_at(s.output, pi);
     int paddedWidth = int(g.w + 2 * g.pad.w);
-    if (paddedWidth >= s.vectorWidth) padded.vectorize(s.op.x, s.vectorWidth);
+    if (int lanes = fittingLanes(paddedWidth, s.vectorWidth)) padded.vectorize(s.op.x, lanes);
 }
 
 std::vector<ArgSpec> args(bool avg) {

@@ -64,7 +64,7 @@ TEST(KernelTarget, HostKeepsEveryFeatureThisCpuRuns) {
 
 TEST(KernelTarget, BackwardKernelsTakeAvx512OnlyOnIntel) {
     ScopedTargetEnv env(nullptr);
-    Target forward = cnnc::kernelTarget(), backward = cnnc::backwardKernelTarget();
+    Target forward = cnnc::kernelTarget(), backward = cnnc::trainingKernelTarget();
     Target host = Halide::get_host_target();
     EXPECT_TRUE(backward.has_feature(Target::NoRuntime));
     EXPECT_EQ(backward.arch, forward.arch);
@@ -86,8 +86,8 @@ TEST(KernelTarget, BackwardKernelsTakeAvx512OnlyOnIntel) {
 
 TEST(KernelTarget, ExplicitTargetServesBackwardKernelsToo) {
     ScopedTargetEnv env("x86-64-linux-avx-avx2-f16c-fma-sse41");
-    EXPECT_EQ(cnnc::backwardKernelTarget(), cnnc::kernelTarget());
-    EXPECT_FALSE(cnnc::backwardKernelTarget().has_feature(Target::AVX512));
+    EXPECT_EQ(cnnc::trainingKernelTarget(), cnnc::kernelTarget());
+    EXPECT_FALSE(cnnc::trainingKernelTarget().has_feature(Target::AVX512));
 }
 
 } // namespace
