@@ -72,7 +72,7 @@ Func lowerFilterVectors(LowerCtx &ctx, const ConvGeometry &g, Func in) {
 Func lower(LowerCtx &ctx) {
     ConvGeometry g = convGeometry(OpCall{ctx.inputTypes, ctx.attrs()});
     if (winogradChosen(g, ctx.outType(), ctx.choice, ctx.training != nullptr)) return lowerWinograd(ctx, g);
-    if (blockedChosen(g, ctx.outType(), ctx.choice, ctx.training != nullptr)) return lowerBlocked(ctx, g);
+    if (blockedChosen(g, ctx.outType(), ctx.choice, ctx.training != nullptr, ctx.vectorWidth)) return lowerBlocked(ctx, g);
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
     // Always stage the input through an explicitly padded Func: the schedule
     // computes it once per sample (so the select/clamp is paid per element, not
@@ -442,13 +442,15 @@ void defineConv() {
     d.scheduleSpace = scheduleSpace;
     d.preparedParams = preparedParams;
     d.backward = convBackward;
-    // On maps of 14 and more, AVX-512's 16 lanes pay in the forward too
-    // (ResNet-18's training forward at batch 8 on an Intel Xeon: 56x56 layers
-    // 7.5 -> 5.4 ms per call, 14x14 7.1 -> 5.1); 7x7 maps lost (9.9 -> 10.9).
-    // Filters in multiples of 32: the filter-vector GEMMs' register tiles of
-    // 2 vectors (trainingFilterGemm) are then whole at 16 lanes too.
-    d.wideTrainingForward = [](const OpCall &, const TensorType &out) {
-        return out.width() >= 14 && out.channels() % 32 == 0;
+    // AVX-512's 16 lanes pay in the training forward too on maps of 14 and
+    // more (ResNet-18 at batch 8 on an Intel Xeon: 56x56 layers 7.5 -> 5.4 ms
+    // per call, 14x14 7.1 -> 5.1), and in the filter-vectorized blocked convs
+    // on 7x7 maps (10.4 -> 7.1), not in x-vectorized ones there (16 lanes for
+    // 7 columns). Filters in multiples of 32: the register tiles of 2 filter
+    // vectors (the filter-vector GEMMs, the blocked convs) are then whole.
+    d.wideTrainingForward = [](const OpCall &call, const TensorType &out) {
+        if (out.channels() % 32 != 0) return false;
+        return out.width() >= 14 || blockedChosen(convGeometry(call), out, ScheduleChoice{}, true, 16);
     };
     OpRegistry::get().add(std::move(d));
 }

@@ -135,7 +135,9 @@ void scheduleWinogradStages(const WinogradStages &stages, Halide::Func output, H
 // "fblock" (filter vectors per register tile) and "ptile" (output positions
 // per register tile), inference only, reading the filters prepared blocked.
 bool blockedApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors);
-bool blockedChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice, bool training);
+// `vectorWidth`: the kernel target's (training blocks its filters in vectors of it).
+bool blockedChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice, bool training,
+                   int vectorWidth = 8);
 // [co / B, ci, kh * kw, B], B = 8 x fblock: the weights the runtime prepares for it.
 ParamDecl blockedFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice);
 Halide::Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g);

@@ -30,7 +30,12 @@ using namespace Halide;
 namespace cnnc::ops {
 namespace {
 
-constexpr int kLanes = 8; // the blocked layout's vector width (AVX2); wider targets still run it
+constexpr int kLanes = 8; // the prepared blocked layout's vector width (AVX2; inference)
+
+// The filter vectors' lanes: kLanes for inference (the runtime prepares that
+// layout), the target's vector width for training, which blocks the step's
+// filters itself (16 on AVX-512: trainingKernelTarget).
+int filterLanes(bool training, int vectorWidth) { return training ? vectorWidth : kLanes; }
 
 // Training's default: 2 filter vectors x 6 positions (5 where the map has 49:
 // 10 tiles, none rounded up), the tuner's pick for these convs in inference.
@@ -61,8 +66,8 @@ bool blockedApplies(const ConvGeometry &g, const TensorType &kernelOutput, int f
 }
 
 bool blockedChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
-                   bool training) {
-    if (training) return trainingDefault(g, kernelOutput);
+                   bool training, int vectorWidth) {
+    if (training) return trainingDefault(g, kernelOutput) && g.filters % (2 * filterLanes(true, vectorWidth)) == 0;
     return blockedApplies(g, kernelOutput, choice.get("fblock", 0));
 }
 
@@ -74,7 +79,8 @@ ParamDecl blockedFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice)
 }
 
 Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g) {
-    const int B = tilingFor(g, ctx.outType(), ctx.choice, ctx.training != nullptr).filterVectors * kLanes;
+    const bool training = ctx.training != nullptr;
+    const int B = tilingFor(g, ctx.outType(), ctx.choice, training).filterVectors * filterLanes(training, ctx.vectorWidth);
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, cv("cv"), p("p"), cb("cb"), tap("tap"), ci("ci");
     Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
     Func filters = ctx.params[0]; // (b, tap, ci, block): prepared
@@ -99,8 +105,10 @@ Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g) {
 }
 
 void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
-    BlockedTiling tiling = tilingFor(g, s.op.outType(), s.op.choice, s.op.training != nullptr);
-    const int B = tiling.filterVectors * kLanes, P = tiling.positions;
+    const bool training = s.op.training != nullptr;
+    BlockedTiling tiling = tilingFor(g, s.op.outType(), s.op.choice, training);
+    const int lanes = filterLanes(training, s.vectorWidth);
+    const int B = tiling.filterVectors * lanes, P = tiling.positions;
     Func acc = s.op.stages.at("acc_blocked");
     Func padded = s.op.stages.at("padded");
     Var x = s.x, y = s.y, c = s.c, n = s.n, cb("cb"), cv("cv"), task("task");
@@ -127,18 +135,18 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     if (s.op.stages.count("blocked_filters")) {
         Func blocked = s.op.stages.at("blocked_filters");
         std::vector<Var> fv = blocked.args(); // cv, tap, ci, cb
-        blocked.compute_root().vectorize(fv[0], kLanes).parallel(fv[3]);
+        blocked.compute_root().vectorize(fv[0], lanes).parallel(fv[3]);
     }
     if (int lanes = fittingLanes(g.w + 2 * g.pad.w, s.vectorWidth)) padded.vectorize(s.op.x, lanes);
 
     std::vector<Var> v = acc.args(); // cv, p, cb, n
-    acc.compute_at(s.output, task).vectorize(v[0], kLanes);
+    acc.compute_at(s.output, task).vectorize(v[0], lanes);
     std::vector<RVar> r = acc.rvars(0);
     Var po("po"), pi("pi");
     Stage update = acc.update();
     update.split(v[1], po, pi, P, TailStrategy::RoundUp)
         .reorder({v[0], pi, r[0], r[1], r[2], po, v[2], v[3]})
-        .vectorize(v[0], kLanes)
+        .vectorize(v[0], lanes)
         .unroll(v[0])
         .unroll(pi);
     if (g.size.w * g.size.h <= 25) update.unroll(r[0]).unroll(r[1]);
