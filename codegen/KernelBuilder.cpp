@@ -168,8 +168,8 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
     }
     if (anchorAt >= 0) {
         const Node &nd = graph.node(spec.nodes[size_t(anchorAt)]);
-        ScheduleCtx sctx{*contexts[size_t(anchorAt)], value.at(nd.id), output, last.type, target,
-                         target.natural_vector_size<float>(), x, y, c, n};
+        LowerCtx &anchor = *contexts[size_t(anchorAt)];
+        ScheduleCtx sctx{anchor, value.at(nd.id), output, last.type, target, anchor.vectorWidth, x, y, c, n};
         nd.def->schedule(sctx);
     } else {
         scheduleElementwiseOutput(output, last.type, target.natural_vector_size<float>(), x, y, c, n);

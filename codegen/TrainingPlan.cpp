@@ -132,7 +132,7 @@ BuiltKernel buildForward(const Graph &g, int id, int activation, const Target &t
     constrainActivation(out.output_buffer(), n.type);
     // The op's inference schedule serves its training forward too.
     if (n.def->schedule) {
-        ScheduleCtx sctx{ctx, value, out, n.type, target, target.natural_vector_size<float>(), x, y, c, b};
+        ScheduleCtx sctx{ctx, value, out, n.type, target, ctx.vectorWidth, x, y, c, b};
         n.def->schedule(sctx);
     } else {
         out.parallel(b);
@@ -240,7 +240,7 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
         // and a shifted-in vector would be added twice.
         const TensorType &t = g.node(n.operands[i]).type;
         Var cb("cb");
-        int lanes = tileFactor(t.width(), target.natural_vector_size<float>());
+        int lanes = tileFactor(t.width(), ctx.vectorWidth);
         if (lanes > 1) gi.vectorize(x, lanes, TailStrategy::GuardWithIf);
         gi.fuse(c, b, cb);
         const int64_t planesPerTask = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, t.width() * t.height()));
