@@ -107,8 +107,8 @@ Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g) {
 void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     const bool training = s.op.training != nullptr;
     BlockedTiling tiling = tilingFor(g, s.op.outType(), s.op.choice, training);
-    const int lanes = filterLanes(training, s.vectorWidth);
-    const int B = tiling.filterVectors * lanes, P = tiling.positions;
+    const int filterVector = filterLanes(training, s.vectorWidth);
+    const int B = tiling.filterVectors * filterVector, P = tiling.positions;
     Func acc = s.op.stages.at("acc_blocked");
     Func padded = s.op.stages.at("padded");
     Var x = s.x, y = s.y, c = s.c, n = s.n, cb("cb"), cv("cv"), task("task");
@@ -135,18 +135,18 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     if (s.op.stages.count("blocked_filters")) {
         Func blocked = s.op.stages.at("blocked_filters");
         std::vector<Var> fv = blocked.args(); // cv, tap, ci, cb
-        blocked.compute_root().vectorize(fv[0], lanes).parallel(fv[3]);
+        blocked.compute_root().vectorize(fv[0], filterVector).parallel(fv[3]);
     }
     if (int lanes = fittingLanes(g.w + 2 * g.pad.w, s.vectorWidth)) padded.vectorize(s.op.x, lanes);
 
     std::vector<Var> v = acc.args(); // cv, p, cb, n
-    acc.compute_at(s.output, task).vectorize(v[0], lanes);
+    acc.compute_at(s.output, task).vectorize(v[0], filterVector);
     std::vector<RVar> r = acc.rvars(0);
     Var po("po"), pi("pi");
     Stage update = acc.update();
     update.split(v[1], po, pi, P, TailStrategy::RoundUp)
         .reorder({v[0], pi, r[0], r[1], r[2], po, v[2], v[3]})
-        .vectorize(v[0], lanes)
+        .vectorize(v[0], filterVector)
         .unroll(v[0])
         .unroll(pi);
     if (g.size.w * g.size.h <= 25) update.unroll(r[0]).unroll(r[1]);

@@ -184,7 +184,7 @@ public:
 private:
     unsigned saved_ = 0;  // the caller's MXCSR
 };
-// For good, on a thread of cnnrt's own (the pool's workers).
+// For good, on a thread of cnnrt's own (start_pool_worker).
 void flush_denormals_in_this_thread();
 
 // The kernels' thread pool (ThreadPool.cpp): installs it as Halide's
@@ -196,8 +196,9 @@ int pool_set_num_threads(int n);
 // One parallel loop on the pool, as halide_do_par_for: task(user_context, i,
 // closure) for every i in [min, min + extent); 0, or one failing task's result.
 int pool_run(void *user_context, int (*task)(void *, int, uint8_t *), int min, int extent, uint8_t *closure);
-// Pins the pool's worker k to a core of its own (ThreadPlacement.cpp).
-void pin_pool_worker(int k);
+// Sets up the calling thread as the pool's worker k (ours or Halide's): on a
+// core of its own (ThreadPlacement.cpp), denormals flushed for good.
+void start_pool_worker(int k);
 
 // Runs body(i) for every i in [0, count) on the kernels' thread pool,
 // or serially in a library without Halide's runtime. Not on threads of its

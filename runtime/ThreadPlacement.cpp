@@ -72,8 +72,7 @@ thread_local int t_role = kUnseen;
 // Halide's pool's workers (CNNRT_THREAD_POOL=halide), placed as they first run a task.
 void place_worker() {
     static std::atomic<int> next_worker{0};
-    pin_pool_worker(next_worker.fetch_add(1));
-    flush_denormals_in_this_thread();
+    start_pool_worker(next_worker.fetch_add(1));
 }
 
 int placing_do_task(void *user_context, halide_task_t f, int idx, uint8_t *closure) {
@@ -91,7 +90,8 @@ std::atomic<int> g_calls_in_flight{0};
 
 }  // namespace
 
-void pin_pool_worker(int k) {
+void start_pool_worker(int k) {
+    flush_denormals_in_this_thread();
     const std::vector<int> &cores = placement_cores();
     t_role = kWorker;
     if (cores.empty()) return;

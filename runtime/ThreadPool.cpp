@@ -19,8 +19,8 @@
 //    call on another thread, or a loop nested in a loop's body) runs serially
 //    on its own thread.
 //  - Iterations are claimed one at a time, the caller taking part.
-//  - Worker k stays on a core of its own (ThreadPlacement.cpp) and flushes
-//    denormals to zero (FloatMode.cpp).
+//  - Worker k stays on a core of its own and flushes denormals to zero
+//    (start_pool_worker).
 //  - Threads: HL_NUM_THREADS, else the cores this process may use;
 //    cnnrt_set_num_threads changes it. CNNRT_THREAD_POOL=halide leaves the
 //    loops to Halide's pool instead.
@@ -173,8 +173,7 @@ private:
     }
 
     void worker_main(int k, uint64_t seen) {
-        pin_pool_worker(k);
-        flush_denormals_in_this_thread();
+        start_pool_worker(k);
         const auto spin_time = std::chrono::microseconds(env_int("CNNRT_SPIN_US", 2000));
         for (;;) {
             // Spin for the next loop, then sleep.
