@@ -11,8 +11,8 @@
 namespace cnnc_test {
 
 // Two inferences that must agree (same weights, same input): equal up to a
-// few ulps. On the 2-core Zen 4 CPU, multi-threaded kernels occasionally
-// differ in the last bit between calls (with HL_NUM_THREADS=1 they are exact;
+// few ulps. On the 2-core Zen 4 CPU and the 2-core Intel Xeon, multi-threaded
+// kernels occasionally differ in the last bit between calls (with HL_NUM_THREADS=1 they are exact;
 // an open bug, see docs/performance.md); any changed weight moves the outputs
 // by orders of magnitude more than this bound.
 inline ::testing::AssertionResult sameOutputs(const std::vector<float> &a, const std::vector<float> &b) {
