@@ -1,22 +1,32 @@
 #!/usr/bin/env python3
-"""cnnc's benchmark harness: cnnc against itself (fusion) and against PyTorch.
+"""cnnc's benchmark harness: cnnc against itself (fusion), ONNX Runtime and PyTorch.
 
     bench/bench.py fusion [--runs 7]          fused vs --disable-pass=fuse: conv stack, LeNet-5
     bench/bench.py torch  [--models lenet5 alexnet ...] [--batches 1 8]
-                          [--untuned] [--autoschedule Adams2019]
-                                              cnnc vs PyTorch 1.13 (same run, alternating);
-                                              optionally also cnnc with default schedules
-                                              (--no-tuning) and with Halide's autoscheduler
+                          [--untuned] [--autoschedule Adams2019] [--no-ort]
+                                              cnnc vs ONNX Runtime 1.30 (CPU) and PyTorch 1.13
+                                              (same run, alternating); optionally also cnnc
+                                              with default schedules (--no-tuning) and with
+                                              Halide's autoscheduler
     bench/bench.py train  [--models lenet5 resnet18]
                                               one SGD training step (LeNet-5 batch 64,
-                                              ResNet-18 batch 8) vs PyTorch
+                                              ResNet-18 and Inception-v3 batch 8) vs PyTorch
 
 Each figure is the median of --runs timed runs after a warm-up; the variants
-are timed alternately inside one process so machine noise hits both alike.
+are timed alternately inside one process so machine noise hits all alike.
 Peak memory is measured in a fresh process per variant: the growth of peak RSS
 from a loaded model (weights in memory) to after two inferences, i.e. the
 memory inference itself needs (activations, workspaces). Results go to bench/results/*.json
 and a Markdown table on stdout (the README's tables are pasted from it).
+
+The torch suite runs one set of random weights in all three: the PyTorch twin
+of each model (torchvision's network for the zoo, ir_reference's graph of the
+.cnn file otherwise) is written as safetensors for cnnc's <name>_load_weights
+and exported to ONNX for ONNX Runtime, and each batch first checks that the
+outputs agree. ONNX Runtime runs in a node process (bench/ort_runner.js, the
+npm package onnxruntime-node that scripts/setup_bench.sh installs into
+bench/.ort/); --no-ort leaves it out.
+
 Use Debian's /usr/bin/python3 (it has python3-torch). bench/ab.py compares two
 tuning databases on one model, alternating in one process.
 """
@@ -27,6 +37,7 @@ import json
 import os
 import resource
 import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,10 +45,30 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "torch"))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import numpy as np  # noqa: E402
 
 CNNC = os.environ.get("CNNC", os.path.join(ROOT, "build", "cnnc"))
-ZOO = {"alexnet", "vgg16", "googlenet", "resnet18"}
+# The zoo's PyTorch twins: torchvision constructors' keyword arguments, by network name.
+ZOO = {
+    "alexnet": {},
+    "vgg16": {},
+    "resnet18": {},
+    "googlenet": {"aux_logits": False, "init_weights": False},
+    "inception_v3": {"aux_logits": False, "transform_input": False, "init_weights": False},
+}
+ORT_DIR = os.path.join(ROOT, "bench", ".ort")
+# Outputs agree when max |output - PyTorch's| / max |PyTorch's| is below this.
+AGREEMENT_TOL = 1e-3
+
+
+def example(model):
+    """examples/<model>.cnn, or None (saying so) where the file is missing."""
+    path = os.path.join(ROOT, "examples", model + ".cnn")
+    if os.path.exists(path):
+        return path
+    print(f"skipping {model}: {os.path.relpath(path, ROOT)} does not exist")
+    return None
 
 
 def compile_model(model, flags, outdir):
@@ -50,14 +81,21 @@ def compile_model(model, flags, outdir):
 
 
 class CnncModel:
-    def __init__(self, so, name, threads=0):
+    """A model compiled by cnnc, called through ctypes; `weights`: a safetensors
+    file to load (else the library's own initial weights)."""
+
+    def __init__(self, so, name, weights=None):
         self.lib = ctypes.CDLL(so)
         f = lambda n: getattr(self.lib, f"{name}_{n}")
         f("create").restype = ctypes.c_void_p
         f("infer").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
         f("output_size").restype = ctypes.c_int
+        f("load_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        f("last_error").restype = ctypes.c_char_p
         self.model = f("create")()
         self.infer_fn, self.out_size = f("infer"), f("output_size")()
+        if weights and f("load_weights")(self.model, weights.encode()) != 0:
+            raise RuntimeError(f"{name}_load_weights({weights}): {f('last_error')().decode()}")
 
     def __call__(self, x):
         out = np.empty((x.shape[0], self.out_size), np.float32)
@@ -66,24 +104,106 @@ class CnncModel:
         return out
 
 
-def torch_model(name, ir):
+def torch_twin(ir, seed=0):
+    """The PyTorch twin of the network in `ir` (cnnc --emit=ir), in eval mode,
+    with random weights: torchvision's network for the zoo (its parameter names
+    are the .cnn file's), batchnorm statistics randomized too so that checking
+    the outputs covers them; otherwise ir_reference's graph of the IR itself."""
     import torch
-    torch.set_num_threads(os.cpu_count())
-    if name in ZOO:
-        import torchvision
-        kwargs = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
-        m = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
-        return lambda x: m(torch.from_numpy(x))
     import ir_reference
+    torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(seed)
     graph = ir_reference.Graph(ir)
-    weights = {k: torch.randn(s) * 0.1 for k, s in graph.parameter_shapes().items()}
-    return lambda x: graph.run(torch.from_numpy(x), weights)
+    if graph.name not in ZOO:
+        params = {k: torch.rand(shape) + 0.5 if k.endswith("running_var") else torch.randn(shape) * 0.1
+                  for k, shape in graph.parameter_shapes().items()}
+        return ir_reference.Module(graph, params).eval()
+    import torchvision
+    model = getattr(torchvision.models, graph.name)(weights=None, **ZOO[graph.name]).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5), m.bias.normal_(0.0, 0.1)
+                m.running_mean.normal_(0.0, 0.1), m.running_var.uniform_(0.5, 1.5)
+    return model
 
 
 def timed(fn, x):
+    """Seconds of one call fn(x), measured here; a variant that times itself
+    (OrtModel: inside its node process) reports its own."""
+    if hasattr(fn, "timed"):
+        return fn.timed(x)
     start = time.perf_counter()
     fn(x)
     return time.perf_counter() - start
+
+
+def ort_installed():
+    return shutil.which("node") is not None and os.path.isdir(os.path.join(ORT_DIR, "node_modules", "onnxruntime-node"))
+
+
+def export_onnx(twin, shape, path):
+    """torch.onnx.export of the twin (eval mode), batch size left dynamic."""
+    import torch
+    with torch.no_grad():
+        torch.onnx.export(twin, torch.zeros(2, *shape), path, opset_version=13, input_names=["input"],
+                          output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+
+
+class OrtModel:
+    """An ONNX model in ONNX Runtime's CPU provider (all cores, every graph
+    optimization), run by bench/ort_runner.js in a node child process.
+
+    Timed (`timed(x)`): node's process.hrtime.bigint() around `await
+    session.run(feeds)` alone, as ONNX Runtime's own API offers it, output
+    tensors and the call's overhead included, like cnnc's ctypes call timed in
+    Python around `infer`. Not timed: passing x to node (a float32 file, read
+    into a tensor once per new x), the request and reply over the pipe.
+    Calling the model (`model(x)`) returns the output, written back to a file."""
+
+    def __init__(self, onnx_path, tmp):
+        self.proc = subprocess.Popen(["node", os.path.join(ROOT, "bench", "ort_runner.js")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.tmp, self.x = tmp, None
+        self.request(cmd="load", model=onnx_path, threads=os.cpu_count())
+
+    def request(self, **req):
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench/ort_runner.js exited (status {self.proc.wait()})")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"bench/ort_runner.js {req['cmd']}: {reply['error']}")
+        return reply
+
+    def feed(self, x):
+        if self.x is not x:
+            path = os.path.join(self.tmp, "ort-input.f32")
+            x.tofile(path)
+            self.request(cmd="input", path=path, shape=list(x.shape))
+            self.x = x
+
+    def timed(self, x):
+        self.feed(x)
+        return self.request(cmd="run")["seconds"]
+
+    def __call__(self, x):
+        self.feed(x)
+        path = os.path.join(self.tmp, "ort-output.f32")
+        self.request(cmd="run", output=path)
+        return np.fromfile(path, np.float32).reshape(x.shape[0], -1)
+
+    def peak_rss_mb(self, x):
+        """The peak RSS growth (MiB) of two runs on x from the loaded session;
+        meaningful in a fresh OrtModel (see peak_rss_mb())."""
+        self.feed(x)
+        return self.request(cmd="peak_rss")["kib"] / 1024.0
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 def alternate(variants, x, runs, pause=0.25):
@@ -102,8 +222,9 @@ def alternate(variants, x, runs, pause=0.25):
         for _ in range(runs):
             for name, fn in variants.items():
                 # PyTorch's OpenMP workers spin for ~200 ms after a call
-                # (KMP_BLOCKTIME) and would steal the cores from whatever runs
-                # next; let every variant start on idle cores.
+                # (KMP_BLOCKTIME), ONNX Runtime's pool for a while too, and
+                # would steal the cores from whatever runs next; let every
+                # variant start on idle cores.
                 if pause:
                     time.sleep(pause)
                 times[name].append(timed(fn, x))
@@ -111,7 +232,16 @@ def alternate(variants, x, runs, pause=0.25):
 
 
 def peak_rss_mb(kind, arg, name, shape, batch):
-    """Peak RSS growth (MiB) of one inference, in a fresh process."""
+    """Peak RSS growth (MiB) of two inferences from a loaded model, in a fresh
+    process: kind 'cnnc' (arg: the library), 'torch' (arg: a file with the IR)
+    or 'ort' (arg: the ONNX file; a fresh node process running it)."""
+    if kind == "ort":
+        with tempfile.TemporaryDirectory() as tmp:
+            model = OrtModel(arg, tmp)
+            try:
+                return model.peak_rss_mb(np.random.default_rng(0).random((batch, *shape), dtype=np.float32))
+            finally:
+                model.close()
     code = f"""
 import contextlib, resource, sys, numpy as np
 sys.path.insert(0, {os.path.join(ROOT, 'bench')!r}); sys.path.insert(0, {os.path.join(ROOT, 'tests', 'torch')!r})
@@ -120,7 +250,11 @@ ctx = contextlib.nullcontext
 if {kind!r} == 'torch':
     import torch; ctx = torch.no_grad
 x = np.random.default_rng(0).random(({batch}, *{list(shape)}), dtype=np.float32)
-fn = bench.CnncModel({arg!r}, {name!r}) if {kind!r} == 'cnnc' else bench.torch_model({name!r}, open({arg!r}).read())
+if {kind!r} == 'cnnc':
+    fn = bench.CnncModel({arg!r}, {name!r})
+else:
+    twin = bench.torch_twin(open({arg!r}).read())
+    fn = lambda x: twin(torch.from_numpy(x))
 def status(key):
     return int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1])
 open('/proc/self/clear_refs', 'w').write('5')  # resets the peak (VmHWM) to the current RSS
@@ -160,58 +294,119 @@ def bench_fusion(args, tmp):
     return rows
 
 
-def fma_peak(tmp):
-    """GFLOP/s of bench/fma_peak.c on all cores (the machine's FP32 FMA ceiling,
-    as of now: on a shared machine it varies by 1.5x over minutes, so each row
-    is compared with the peak measured right after it)."""
-    exe = os.path.join(tmp, "fma_peak")
-    if not os.path.exists(exe):
-        subprocess.run(["cc", "-O2", "-mavx2", "-mfma", "-pthread", os.path.join(ROOT, "bench", "fma_peak.c"),
-                        "-o", exe], check=True)
-    return json.loads(subprocess.run([exe], check=True, capture_output=True, text=True).stdout)["gflops_all"]
+def fma_peaks(tmp):
+    """{bits: GFLOP/s} of bench/fma_peak.c on all cores with 256-bit FMAs, and
+    with 512-bit ones where the CPU has AVX-512F: the machine's FP32 FMA
+    ceiling as of now (on a shared machine it varies by 1.5x over minutes, so
+    each row is compared with the peak measured right after it)."""
+    isas = {256: ["-mavx2", "-mfma"]}
+    if "avx512f" in cpu_info().get("flags", "").split():
+        isas[512] = ["-mavx512f", "-mfma"]
+    peaks = {}
+    for bits, flags in isas.items():
+        exe = os.path.join(tmp, f"fma_peak{bits}")
+        if not os.path.exists(exe):
+            subprocess.run(["cc", "-O2", *flags, "-pthread", os.path.join(ROOT, "bench", "fma_peak.c"), "-o", exe],
+                           check=True)
+        peaks[bits] = json.loads(subprocess.run([exe], check=True, capture_output=True, text=True).stdout)["gflops_all"]
+    return peaks
+
+
+def disagreement(variants, x):
+    """{variant: max |its output - PyTorch's| / max |PyTorch's|} on x, for
+    every variant but PyTorch's ("torch")."""
+    import torch
+    with torch.no_grad():
+        ref = variants["torch"](x).reshape(x.shape[0], -1).numpy()
+    scale = max(float(np.abs(ref).max()), 1e-30)
+    return {k: float(np.abs(np.asarray(fn(x)).reshape(ref.shape) - ref).max()) / scale
+            for k, fn in variants.items() if k != "torch"}
 
 
 def bench_torch(args, tmp):
+    """cnnc, ONNX Runtime and PyTorch on one set of weights per model: the
+    same outputs (checked per batch), then their times alternately."""
+    import torch
+    import ir_reference
+    import torch_to_safetensors
     rows = []
     extra = {}  # variant name -> cnnc flags, timed alongside
     if args.untuned:
         extra["untuned"] = ["--no-tuning"]
     if args.autoschedule:
         extra[args.autoschedule] = ["--autoschedule=" + args.autoschedule]
-    for m in args.models:
-        model = os.path.join(ROOT, "examples", m + ".cnn")
+    for model in filter(None, map(example, args.models)):
         so, ir, mflops = compile_model(model, [], tmp)
         extra_so = {k: compile_model(model, flags, tmp)[0] for k, flags in extra.items()}
-        import ir_reference
         name, shape = ir_reference.Graph(ir).name, input_shape(ir)
-        ir_path = os.path.join(tmp, name + ".ir")
+        ir_path, weights, onnx = (os.path.join(tmp, name + ext) for ext in (".ir", ".safetensors", ".onnx"))
         open(ir_path, "w").write(ir)
+        twin = torch_twin(ir)
+        torch_to_safetensors.save_module(twin, weights)
+        variants = {"cnnc": CnncModel(so, name, weights), "torch": lambda x: twin(torch.from_numpy(x))}
+        if args.ort:
+            export_onnx(twin, shape, onnx)
+            variants["ort"] = OrtModel(onnx, tmp)
+        variants.update({k: CnncModel(v, name, weights) for k, v in extra_so.items()})
         for batch in args.batches:
             x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
-            variants = {"cnnc": CnncModel(so, name), "torch": torch_model(name, ir)}
-            variants.update({k: CnncModel(v, name) for k, v in extra_so.items()})
+            errors = disagreement(variants, x)
+            print(f"{name} batch {batch}: max |output - PyTorch's| / max |PyTorch's|: " +
+                  ", ".join(f"{k} {e:.1e}" for k, e in errors.items()))
+            for k, e in errors.items():
+                if not e < AGREEMENT_TOL:
+                    print(f"WARNING: {name} batch {batch}: {k}'s output differs from PyTorch's by {e:.1e} "
+                          f"of its largest value (tolerance {AGREEMENT_TOL:g})")
             t = alternate(variants, x, args.runs)
-            peak = fma_peak(tmp)
+            peaks = fma_peaks(tmp)
+            gflops = mflops * batch / 1e3 / t["cnnc"]
             row = {"model": name, "batch": batch, "cnnc_ms": t["cnnc"] * 1e3, "torch_ms": t["torch"] * 1e3,
-                   "ratio": t["cnnc"] / t["torch"], "gflops": mflops * batch / 1e3 / t["cnnc"],
-                   "peak_gflops": peak, "peak_fraction": mflops * batch / 1e3 / t["cnnc"] / peak,
-                   "cnnc_peak_mb": peak_rss_mb("cnnc", so, name, shape, batch),
+                   "ratio": t["cnnc"] / t["torch"], "gflops": gflops, "peak_gflops": peaks[256],
+                   "peak_gflops_512": peaks.get(512), "peak_fraction": gflops / peaks[256],
+                   "max_rel_diff": errors, "cnnc_peak_mb": peak_rss_mb("cnnc", so, name, shape, batch),
                    "torch_peak_mb": peak_rss_mb("torch", ir_path, name, shape, batch)}
-            for k in extra:
-                row[k + "_ms"] = t[k] * 1e3
+            if args.ort:
+                row.update({"ort_ms": t["ort"] * 1e3, "ort_ratio": t["cnnc"] / t["ort"],
+                            "ort_peak_mb": peak_rss_mb("ort", onnx, name, shape, batch)})
+            row.update({k + "_ms": t[k] * 1e3 for k in extra})
             rows.append(row)
-    print("FP32 FMA peak (bench/fma_peak.c, all cores) measured right after each row\n")
-    head = ["model", "batch", "cnnc ms", "PyTorch ms", "cnnc/PyTorch", "cnnc GFLOP/s", "peak GFLOP/s", "% of peak",
-            "peak RSS cnnc MiB", "PyTorch MiB"] + [f"{k} ms ({k}/PyTorch)" for k in extra]
-    print("| " + " | ".join(head) + " |")
-    print("|---|" + "---:|" * (len(head) - 1))
-    for r in rows:
-        cells = [r["model"], str(r["batch"]), f"{r['cnnc_ms']:.2f}", f"{r['torch_ms']:.2f}", f"{r['ratio']:.2f}",
-                 f"{r['gflops']:.1f}", f"{r['peak_gflops']:.0f}", f"{100 * r['peak_fraction']:.0f}%", f"{r['cnnc_peak_mb']:.1f}",
-                 f"{r['torch_peak_mb']:.1f}"]
-        cells += [f"{r[k + '_ms']:.2f} ({r[k + '_ms'] / r['torch_ms']:.2f})" for k in extra]
-        print("| " + " | ".join(cells) + " |")
+        if args.ort:
+            variants["ort"].close()
+    print_torch_table(rows, extra, args.ort)
     return rows
+
+
+def print_torch_table(rows, extra, ort):
+    """The torch suite's Markdown table; ratios below 1 are cnnc's wins."""
+    def median_peak(key):
+        return statistics.median(r[key] for r in rows) if rows and rows[0][key] else None
+    p256, p512 = median_peak("peak_gflops"), median_peak("peak_gflops_512")
+    if p256:
+        print(f"\nFMA peak: {p256:.0f} GFLOP/s at 256 bits, " + (f"{p512:.0f} at 512 bits" if p512 else "no AVX-512") +
+              " (bench/fma_peak.c, all cores, medians of the measurements right after each row; "
+              "% of FMA peak: of the 256-bit one after the row, cnnc's inference kernels being AVX2)\n")
+    columns = [("model", lambda r: r["model"]), ("batch", lambda r: str(r["batch"])),
+               ("cnnc ms", lambda r: f"{r['cnnc_ms']:.2f}")]
+    if ort:
+        columns += [("ONNX Runtime ms", lambda r: f"{r['ort_ms']:.2f}"), ("cnnc/ORT", lambda r: f"{r['ort_ratio']:.2f}")]
+    columns += [("PyTorch ms", lambda r: f"{r['torch_ms']:.2f}"), ("cnnc/PyTorch", lambda r: f"{r['ratio']:.2f}"),
+                ("cnnc GFLOP/s", lambda r: f"{r['gflops']:.1f}"),
+                ("% of FMA peak", lambda r: f"{100 * r['peak_fraction']:.0f}%"),
+                ("peak RSS cnnc MiB", lambda r: f"{r['cnnc_peak_mb']:.1f}")]
+    if ort:
+        columns.append(("ORT MiB", lambda r: f"{r['ort_peak_mb']:.1f}"))
+    columns.append(("PyTorch MiB", lambda r: f"{r['torch_peak_mb']:.1f}"))
+    for k in extra:
+        if ort:
+            columns.append((f"{k} ms ({k}/ORT, {k}/PyTorch)", lambda r, k=k: f"{r[k + '_ms']:.2f} "
+                            f"({r[k + '_ms'] / r['ort_ms']:.2f}, {r[k + '_ms'] / r['torch_ms']:.2f})"))
+        else:
+            columns.append((f"{k} ms ({k}/PyTorch)",
+                            lambda r, k=k: f"{r[k + '_ms']:.2f} ({r[k + '_ms'] / r['torch_ms']:.2f})"))
+    print("| " + " | ".join(head for head, _ in columns) + " |")
+    print("|---|" + "---:|" * (len(columns) - 1))
+    for r in rows:
+        print("| " + " | ".join(cell(r) for _, cell in columns) + " |")
 
 
 def bench_train(args, tmp):
@@ -219,10 +414,12 @@ def bench_train(args, tmp):
     import torch.nn.functional as F
     import ir_reference
     torch.set_num_threads(os.cpu_count())
-    batches = {"lenet5": 64, "resnet18": 8}
+    batches = {"lenet5": 64, "resnet18": 8, "inception_v3": 8}
     rows = []
     for m in args.models:
-        model = os.path.join(ROOT, "examples", m + ".cnn")
+        model = example(m)
+        if model is None:
+            continue
         so = os.path.join(tmp, m + "-train.so")
         subprocess.run([CNNC, model, "--train", "-o", so, "-q"], check=True)
         ir = subprocess.run([CNNC, model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
@@ -277,13 +474,8 @@ def bench_train(args, tmp):
     return rows
 
 
-def cpu_description():
-    """'AMD EPYC (family 25, model 1; AVX2, no AVX-512)': the CPU figures were taken on.
-
-    This machine kind has come with different CPUs from session to session, and
-    PyTorch's kernels use AVX-512 where there is one (cnnc's inference kernels
-    stay at AVX2; its training kernels use AVX-512 on Intel CPUs only, see
-    codegen/KernelTarget.cpp), so every table says which it was."""
+def cpu_info():
+    """/proc/cpuinfo's fields for the first CPU ('model name', 'flags', ...); {} where unreadable."""
     info = {}
     try:
         with open("/proc/cpuinfo") as f:
@@ -293,6 +485,19 @@ def cpu_description():
                 if key.strip() == "flags":
                     break
     except OSError:
+        pass
+    return info
+
+
+def cpu_description():
+    """'AMD EPYC (family 25, model 1; AVX2, no AVX-512)': the CPU figures were taken on.
+
+    This machine kind has come with different CPUs from session to session, and
+    PyTorch's kernels use AVX-512 where there is one (cnnc's inference kernels
+    stay at AVX2; its training kernels use AVX-512 on Intel CPUs only, see
+    codegen/KernelTarget.cpp), so every table says which it was."""
+    info = cpu_info()
+    if not info:
         return "unknown CPU"
     flags = info.get("flags", "").split()
     isa = "AVX-512" if "avx512f" in flags else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2"
@@ -305,11 +510,17 @@ def main():
     ap.add_argument("suite", choices=["fusion", "torch", "train"])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--batches", type=int, nargs="+", default=None)
-    ap.add_argument("--models", nargs="+", default=["lenet5", "alexnet", "resnet18", "googlenet", "vgg16"])
+    ap.add_argument("--models", nargs="+",
+                    default=["lenet5", "alexnet", "resnet18", "googlenet", "inception_v3", "vgg16"])
     ap.add_argument("--untuned", action="store_true", help="torch suite: also time cnnc without the tuning database")
     ap.add_argument("--autoschedule", choices=["Adams2019", "Li2018", "Mullapudi2016"],
                     help="torch suite: also time cnnc scheduled by this Halide autoscheduler")
+    ap.add_argument("--no-ort", dest="ort", action="store_false",
+                    help="torch suite: leave ONNX Runtime out (scripts/setup_bench.sh installs it)")
     args = ap.parse_args()
+    if args.suite == "torch" and args.ort and not ort_installed():
+        ap.error(f"ONNX Runtime (npm package onnxruntime-node, run by node) not found in "
+                 f"{os.path.relpath(ORT_DIR, ROOT)}/: install it with scripts/setup_bench.sh, or pass --no-ort")
     if args.batches is None:
         args.batches = [1, 64] if args.suite == "fusion" else [1, 8]
     if args.suite == "train" and args.models == ap.get_default("models"):

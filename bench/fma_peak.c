@@ -1,9 +1,12 @@
-/* The machine's FP32 FMA peak: every core runs independent AVX2 FMA chains
+/* The machine's FP32 FMA peak: every core runs independent FMA chains
  * (enough accumulators to hide the FMA latency), so efficiency figures in the
  * bench table are fractions of what this machine can actually do.
  *
  *   cc -O2 -mavx2 -mfma -pthread bench/fma_peak.c -o fma_peak && ./fma_peak [threads]
- * Prints GFLOP/s (2 flops per FMA lane) for 1 thread and for all threads. */
+ *   cc -O2 -mavx512f -mfma -pthread bench/fma_peak.c -o fma_peak512   (512-bit FMAs)
+ * Built with AVX-512 enabled (__AVX512F__), the chains are 512-bit vectors,
+ * else 256-bit (AVX2). Prints GFLOP/s (2 flops per FMA lane) for 1 thread and
+ * for all threads, and the vector width in bits. */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +17,23 @@
 #define ITERS 200000000L
 #define CHAINS 12
 
+#ifdef __AVX512F__
+typedef __m512 vec;
+#define BITS 512
+#define set1 _mm512_set1_ps
+#define fmadd _mm512_fmadd_ps
+#define add _mm512_add_ps
+#define storeu _mm512_storeu_ps
+#else
+typedef __m256 vec;
+#define BITS 256
+#define set1 _mm256_set1_ps
+#define fmadd _mm256_fmadd_ps
+#define add _mm256_add_ps
+#define storeu _mm256_storeu_ps
+#endif
+#define LANES (BITS / 32)
+
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -22,21 +42,18 @@ static double now(void) {
 
 static void *spin(void *out) {
     /* Twelve named accumulators: the compiler keeps them in registers. */
-    __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    __m256 c0 = _mm256_set1_ps(0), c1 = _mm256_set1_ps(1), c2 = _mm256_set1_ps(2), c3 = _mm256_set1_ps(3);
-    __m256 c4 = _mm256_set1_ps(4), c5 = _mm256_set1_ps(5), c6 = _mm256_set1_ps(6), c7 = _mm256_set1_ps(7);
-    __m256 c8 = _mm256_set1_ps(8), c9 = _mm256_set1_ps(9), c10 = _mm256_set1_ps(10), c11 = _mm256_set1_ps(11);
+    vec a = set1(0.999999f), b = set1(1e-7f);
+    vec c0 = set1(0), c1 = set1(1), c2 = set1(2), c3 = set1(3), c4 = set1(4), c5 = set1(5);
+    vec c6 = set1(6), c7 = set1(7), c8 = set1(8), c9 = set1(9), c10 = set1(10), c11 = set1(11);
     for (long it = 0; it < ITERS / CHAINS; ++it) {
-        c0 = _mm256_fmadd_ps(c0, a, b), c1 = _mm256_fmadd_ps(c1, a, b), c2 = _mm256_fmadd_ps(c2, a, b);
-        c3 = _mm256_fmadd_ps(c3, a, b), c4 = _mm256_fmadd_ps(c4, a, b), c5 = _mm256_fmadd_ps(c5, a, b);
-        c6 = _mm256_fmadd_ps(c6, a, b), c7 = _mm256_fmadd_ps(c7, a, b), c8 = _mm256_fmadd_ps(c8, a, b);
-        c9 = _mm256_fmadd_ps(c9, a, b), c10 = _mm256_fmadd_ps(c10, a, b), c11 = _mm256_fmadd_ps(c11, a, b);
+        c0 = fmadd(c0, a, b), c1 = fmadd(c1, a, b), c2 = fmadd(c2, a, b), c3 = fmadd(c3, a, b);
+        c4 = fmadd(c4, a, b), c5 = fmadd(c5, a, b), c6 = fmadd(c6, a, b), c7 = fmadd(c7, a, b);
+        c8 = fmadd(c8, a, b), c9 = fmadd(c9, a, b), c10 = fmadd(c10, a, b), c11 = fmadd(c11, a, b);
     }
-    __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
-                               _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
-    sum = _mm256_add_ps(sum, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
-    float lanes[8];
-    _mm256_storeu_ps(lanes, sum);
+    vec sum = add(add(add(c0, c1), add(c2, c3)), add(add(c4, c5), add(c6, c7)));
+    sum = add(sum, add(add(c8, c9), add(c10, c11)));
+    float lanes[LANES];
+    storeu(lanes, sum);
     *(float *)out = lanes[0]; /* keeps the loop alive */
     return NULL;
 }
@@ -48,7 +65,7 @@ static double run(int threads) {
     for (int t = 0; t < threads; ++t) pthread_create(&tid[t], NULL, spin, &sink[t]);
     for (int t = 0; t < threads; ++t) pthread_join(tid[t], NULL);
     double secs = now() - start;
-    return (double)threads * (ITERS / CHAINS) * CHAINS * 8 * 2 / secs / 1e9;
+    return (double)threads * (ITERS / CHAINS) * CHAINS * LANES * 2 / secs / 1e9;
 }
 
 int main(int argc, char **argv) {
@@ -58,6 +75,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     double one = run(1), all = run(threads);
-    printf("{\"gflops_1_thread\": %.1f, \"gflops_all\": %.1f, \"threads\": %d}\n", one, all, threads);
+    printf("{\"gflops_1_thread\": %.1f, \"gflops_all\": %.1f, \"threads\": %d, \"bits\": %d}\n", one, all, threads,
+           BITS);
     return 0;
 }

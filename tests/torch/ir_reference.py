@@ -95,6 +95,27 @@ class Graph:
         return values[result]
 
 
+class Module(torch.nn.Module):
+    """A Graph as a torch.nn.Module, e.g. for torch.onnx.export: `params`'
+    tensors become its parameters under their cnnc names ("conv1.weight" is
+    parameter weight of submodule conv1), so its state_dict is a weights file's."""
+
+    def __init__(self, graph, params):
+        super().__init__()
+        self.graph = graph
+        for key, value in params.items():
+            *path, leaf = key.split(".")
+            owner = self
+            for part in path:
+                if not hasattr(owner, part):
+                    owner.add_module(part, torch.nn.Module())
+                owner = getattr(owner, part)
+            owner.register_parameter(leaf, torch.nn.Parameter(value, requires_grad=False))
+
+    def forward(self, x):
+        return self.graph.run(x, dict(self.named_parameters()))
+
+
 class _ShapeRecorder(dict):
     """Stands in for the weights while discovering parameter shapes."""
 
