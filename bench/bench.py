@@ -139,6 +139,7 @@ def timed(fn, x):
 
 
 def ort_installed():
+    """Whether node and scripts/setup_bench.sh's onnxruntime-node are there."""
     return shutil.which("node") is not None and os.path.isdir(os.path.join(ORT_DIR, "node_modules", "onnxruntime-node"))
 
 
@@ -378,10 +379,9 @@ def bench_torch(args, tmp):
 
 def print_torch_table(rows, extra, ort):
     """The torch suite's Markdown table; ratios below 1 are cnnc's wins."""
-    def median_peak(key):
-        return statistics.median(r[key] for r in rows) if rows and rows[0][key] else None
-    p256, p512 = median_peak("peak_gflops"), median_peak("peak_gflops_512")
-    if p256:
+    if rows:
+        p256 = statistics.median(r["peak_gflops"] for r in rows)
+        p512 = rows[0]["peak_gflops_512"] and statistics.median(r["peak_gflops_512"] for r in rows)
         print(f"\nFMA peak: {p256:.0f} GFLOP/s at 256 bits, " + (f"{p512:.0f} at 512 bits" if p512 else "no AVX-512") +
               " (bench/fma_peak.c, all cores, medians of the measurements right after each row; "
               "% of FMA peak: of the 256-bit one after the row, cnnc's inference kernels being AVX2)\n")
