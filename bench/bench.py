@@ -35,7 +35,6 @@ import argparse
 import ctypes
 import json
 import os
-import resource
 import statistics
 import shutil
 import subprocess
