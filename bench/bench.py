@@ -300,6 +300,13 @@ def bench_fusion(args, tmp):
     return rows
 
 
+def kernel_bits():
+    """512 where cnnc builds wide (AVX-512) kernels on this machine, else 256."""
+    out = subprocess.run([CNNC, "--print-target"], check=True, capture_output=True, text=True).stdout
+    wide = next((l for l in out.splitlines() if l.startswith("wide kernels:")), "")
+    return 512 if "avx512" in wide else 256
+
+
 def fma_peaks(tmp):
     """{bits: GFLOP/s} of bench/fma_peak.c on all cores with 256-bit FMAs, and
     with 512-bit ones where the CPU has AVX-512F: the machine's FP32 FMA
@@ -368,7 +375,7 @@ def bench_torch(args, tmp):
             gflops = mflops * batch / 1e3 / t["cnnc"]
             row = {"model": name, "batch": batch, "cnnc_ms": t["cnnc"] * 1e3, "torch_ms": t["torch"] * 1e3,
                    "ratio": t["cnnc"] / t["torch"], "gflops": gflops, "peak_gflops": peaks[256],
-                   "peak_gflops_512": peaks.get(512), "peak_fraction": gflops / peaks[256],
+                   "peak_gflops_512": peaks.get(512), "peak_fraction": gflops / peaks[kernel_bits()],
                    "max_rel_diff": errors, "cnnc_peak_mb": peak_rss_mb("cnnc", so, name, shape, batch),
                    "torch_peak_mb": peak_rss_mb("torch", ir_path, name, shape, batch)}
             if args.ort:
@@ -389,7 +396,8 @@ def print_torch_table(rows, extra, ort):
         p512 = rows[0]["peak_gflops_512"] and statistics.median(r["peak_gflops_512"] for r in rows)
         print(f"\nFMA peak: {p256:.0f} GFLOP/s at 256 bits, " + (f"{p512:.0f} at 512 bits" if p512 else "no AVX-512") +
               " (bench/fma_peak.c, all cores, medians of the measurements right after each row; "
-              "% of FMA peak: of the 256-bit one after the row, cnnc's inference kernels being AVX2)\n")
+              f"% of FMA peak: of the {kernel_bits()}-bit one after the row, the widest vectors cnnc's kernels use "
+              "here, `cnnc --print-target`)\n")
     columns = [("model", lambda r: r["model"]), ("batch", lambda r: str(r["batch"])),
                ("cnnc ms", lambda r: f"{r['cnnc_ms']:.2f}")]
     if ort:

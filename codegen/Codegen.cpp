@@ -73,7 +73,9 @@ struct KernelInstance {
     size_t spec = 0; // index into the partition
     KernelBuildOptions build;
     int minBatch = 0, maxBatch = 0;   // cnnrt_kernel_desc's batch range (0: unbounded)
+    Halide::Target target;            // what `fn` is compiled for
     std::string fn;                   // the compiled function
+    std::string portableFn;           // the same kernel for the portable target, where `target` is wider
     std::vector<const Param *> args;  // its parameters in argument order
 };
 
@@ -84,9 +86,11 @@ public:
     ModuleWriter(const Graph &g, const std::vector<KernelSpec> &kernels, const std::vector<KernelInstance> &instances,
                  const std::map<const Param *, const Param *> &preparedFrom, const MemoryPlan &plan,
                  const std::vector<std::string> &ignored, const std::vector<const Param *> &params,
-                 const TrainingPlan *training, const std::vector<std::string> &trainFns)
+                 const TrainingPlan *training, const std::vector<std::string> &trainFns,
+                 const std::vector<std::string> &trainPortableFns, const KernelTargets &targets)
         : g_(g), kernels_(kernels), instances_(instances), preparedFrom_(preparedFrom), plan_(plan),
-          ignored_(ignored), params_(params), training_(training), trainFns_(trainFns) {
+          ignored_(ignored), params_(params), training_(training), trainFns_(trainFns),
+          trainPortableFns_(trainPortableFns), targets_(targets) {
         for (size_t i = 0; i < params.size(); ++i) paramIndex_[params[i]] = int(i);
     }
 
@@ -112,6 +116,8 @@ private:
     const std::vector<const Param *> &params_;
     const TrainingPlan *training_;
     const std::vector<std::string> &trainFns_;
+    const std::vector<std::string> &trainPortableFns_; // "" where the kernel is portable already
+    const KernelTargets &targets_;
     std::map<const Param *, int> paramIndex_;
     std::vector<StorageRef> storage_ = resolveStorage(g_);
     std::vector<std::string> tensors_;
@@ -122,9 +128,25 @@ private:
         auto add = [&](const std::string &f) {
             if (std::find(u.begin(), u.end(), f) == u.end()) u.push_back(f);
         };
-        for (const KernelInstance &k : instances_) add(k.fn);
+        for (const KernelInstance &k : instances_) add(k.fn), add(k.portableFn);
         for (const std::string &f : trainFns_) add(f);
+        for (const std::string &f : trainPortableFns_) add(f);
+        u.erase(std::remove(u.begin(), u.end(), std::string()), u.end());
         return u;
+    }
+
+    // A kernel table's portable_fn: none where `fn` is portable already.
+    static std::string portableEntry(const std::string &portableFn) {
+        return portableFn.empty() ? std::string("0") : portableFn + "_argv";
+    }
+
+    // Whether any kernel's `fn` needs more than the portable target.
+    bool usesWide() const {
+        for (const KernelInstance &k : instances_)
+            if (!k.portableFn.empty()) return true;
+        for (const std::string &f : trainPortableFns_)
+            if (!f.empty()) return true;
+        return false;
     }
 
     int tensorRef(const TensorRef &r) {
@@ -140,9 +162,9 @@ private:
             for (size_t i = 0; i < pk.args.size(); ++i) out << (i ? ", " : "") << tensorRef(pk.args[i]);
             out << "};\n";
             table << "    {" << cString(pk.label) << ", " << trainFns_[k] << "_argv, " << pk.args.size() << ", t" << k
-                  << "_args, 0, 0},\n";
+                  << "_args, 0, 0, " << portableEntry(trainPortableFns_[k]) << "},\n";
         }
-        out << "\nstatic const cnnrt_kernel_desc train_kernels[] = {\n" << table.str() << "    {0, 0, 0, 0, 0, 0}\n};\n\n";
+        out << "\nstatic const cnnrt_kernel_desc train_kernels[] = {\n" << table.str() << "    {0, 0, 0, 0, 0, 0, 0}\n};\n\n";
         out << "static const cnnrt_loss_term loss_terms[] = {\n";
         for (auto &[ref, weight] : training_->lossTerms)
             out << "    {" << tensorRef(ref) << ", (float)" << fmt::format("{:.9g}", weight) << "},\n";
@@ -189,10 +211,11 @@ private:
             else if (instance.maxBatch) label += " [batch<=" + std::to_string(instance.maxBatch) + "]";
             else if (instance.minBatch > 1) label += " [batch>=" + std::to_string(instance.minBatch) + "]";
             table << "    {" << cString(label) << ", " << instance.fn << "_argv, " << args.size() << ", k" << k
-                  << "_args, " << instance.minBatch << ", " << instance.maxBatch << "},\n";
+                  << "_args, " << instance.minBatch << ", " << instance.maxBatch << ", "
+                  << portableEntry(instance.portableFn) << "},\n";
         }
         resultTensor_ = activation(g_.result);
-        out << "\nstatic const cnnrt_kernel_desc kernels[] = {\n" << table.str() << "    {0, 0, 0, 0, 0, 0}\n};\n\n";
+        out << "\nstatic const cnnrt_kernel_desc kernels[] = {\n" << table.str() << "    {0, 0, 0, 0, 0, 0, 0}\n};\n\n";
     }
     int resultTensor_ = 0;
 
@@ -245,14 +268,26 @@ private:
         s += "static const char *const ignored_params[] = {\n";
         for (auto &name : ignored_) s += "    " + cString(name) + ",\n";
         s += "    0\n};\n\n";
-        std::string train = training_ ? fmt::format(",\n    {}, train_kernels, {}, {}, loss_terms, {}",
+        std::string train = training_ ? fmt::format("    .num_train_kernels = {},\n    .train_kernels = train_kernels,\n"
+                                                    "    .train_arena_floats_per_sample = {},\n"
+                                                    "    .num_loss_terms = {},\n    .loss_terms = loss_terms,\n"
+                                                    "    .num_classes = {},\n",
                                                     training_->kernels.size(), training_->arenaFloats,
                                                     training_->lossTerms.size(), training_->numClasses)
                                       : "";
-        s += fmt::format("static const cnnrt_model_desc desc = {{\n    {}, {{{}, {}, {}}}, {},\n"
-                         "    {}, params, {}, tensors, {}, kernels, {}, {}, {}, ignored_params{}\n}};\n\n",
+        const int portableLevel = isaLevel(targets_.portable);
+        s += fmt::format("static const cnnrt_model_desc desc = {{\n"
+                         "    .network = {},\n    .input_dims = {{{}, {}, {}}},\n    .output_size = {},\n"
+                         "    .num_params = {},\n    .params = params,\n"
+                         "    .num_tensors = {},\n    .tensors = tensors,\n"
+                         "    .num_kernels = {},\n    .kernels = kernels,\n"
+                         "    .result_tensor = {},\n    .arena_floats_per_sample = {},\n"
+                         "    .num_ignored_params = {},\n    .ignored_params = ignored_params,\n"
+                         "{}"
+                         "    .isa_level = {},\n    .portable_isa_level = {},\n}};\n\n",
                          cString(g_.name), C, H, W, g_.node(g_.result).type.elementsPerSample(), params_.size(),
-                         tensors_.size(), instances_.size(), resultTensor_, plan_.arenaFloats, ignored_.size(), train);
+                         tensors_.size(), instances_.size(), resultTensor_, plan_.arenaFloats, ignored_.size(), train,
+                         usesWide() ? isaLevel(targets_.wide) : portableLevel, portableLevel);
         return s;
     }
 
@@ -292,21 +327,41 @@ void writeFile(const std::string &path, const std::string &text) {
     if (!f.good()) throw std::runtime_error("cannot write " + path);
 }
 
+// The target a kernel compiles for, where this CPU has a wide one: the wide
+// one, unless the tuning database has entries for the kernel's portable form
+// and none for its wide form, or ones at least as fast (per sample, summed over
+// the tuned batches: `cnnc tune` times both forms in one run). Default schedules are faster wide on full-rate AVX-512 cores
+// (ResNet-18 and VGG-16 1.25x), but tuned 8-lane ones are faster than the
+// default 16-lane ones; docs/performance.md has the measurements.
+Halide::Target chooseTarget(const KernelSpec &spec, const KernelTargets &targets, const CodegenOptions &options) {
+    if (!targets.hasWide()) return targets.portable;
+    if (targets.everyKernelWide || !options.tuning || options.forcedSchedule) return targets.wide;
+    auto recorded = [&](const Halide::Target &t) { // summed over the batch variants; 0: none
+        double micros = 0;
+        for (const TuningEntry &e : options.tuning->variants(spec.signature, t)) micros += e.microsPerSample;
+        return micros;
+    };
+    const double wide = recorded(targets.wide), portable = recorded(targets.portable);
+    return portable > 0 && (wide == 0 || portable <= wide) ? targets.portable : targets.wide;
+}
+
 // The schedules a kernel compiles with, each for the batches from its
 // minBatch to the next one's: the tuning database's choices (one, or one per
 // batch variant) where they are still in the op's schedule space, else the
 // default.
 std::vector<KernelInstance> kernelInstances(const Graph &graph, const std::vector<KernelSpec> &kernels, size_t k,
-                                            const Halide::Target &target, const CodegenOptions &options) {
+                                            const KernelTargets &targets, const CodegenOptions &options) {
     const KernelSpec &spec = kernels[k];
     KernelInstance instance;
     instance.spec = k;
+    instance.target = chooseTarget(spec, targets, options);
     instance.build.autoscheduler = options.autoscheduler;
     if (!options.autoscheduler.empty()) return {instance};
     std::vector<std::pair<int, ScheduleChoice>> wanted; // (minBatch, choice)
     if (options.forcedSchedule) wanted.emplace_back(1, *options.forcedSchedule);
     else if (options.tuning)
-        for (const TuningEntry &e : options.tuning->variants(spec.signature, target)) wanted.emplace_back(e.minBatch, e.choice);
+        for (const TuningEntry &e : options.tuning->variants(spec.signature, instance.target))
+            wanted.emplace_back(e.minBatch, e.choice);
     if (wanted.empty() || wanted.front().first > 1) wanted.insert(wanted.begin(), {1, ScheduleChoice{}});
     std::vector<ScheduleChoice> space = scheduleSpace(graph, spec);
     std::vector<KernelInstance> instances;
@@ -335,7 +390,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
         }
     } cleanup{scratch, options.keepTemps};
 
-    Halide::Target target = kernelTarget();
+    const KernelTargets targets = kernelTargets();
     KernelCache cache(options.cacheDir, options.noCache, scratch);
     std::vector<KernelSpec> kernels = partitionKernels(graph);
 
@@ -344,12 +399,26 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     std::vector<KernelInstance> instances;
     std::map<std::string, std::string> objects; // function name -> object path
     std::vector<std::function<void()>> jobs;
+    std::set<std::string> countedTuned;
+    // Adds the kernel `text` compiled for `target` to the library (once:
+    // identical layers share one kernel) and returns its function's name.
+    auto addKernel = [&](const std::string &text, const Halide::Target &target,
+                         std::function<BuiltKernel(const Halide::Target &)> build) {
+        std::string key = KernelCache::key(text, target);
+        std::string fn = KernelCache::functionName(key);
+        if (objects.count(fn)) return fn;
+        objects[fn] = cache.objectPath(key);
+        ++stats.uniqueKernels;
+        if (cache.has(key)) ++stats.cachedKernels;
+        else jobs.push_back([&cache, target, key, build] { cache.compile([&] { return build(target); }, target, key); });
+        return fn;
+    };
     // What each kernel reads: parameters, or forms of them its schedule wants
     // prepared (named after their source: "conv1.weight.winograd").
     std::map<std::string, Param> preparedParams;
     std::map<const Param *, const Param *> preparedFrom;
     for (size_t k = 0; k < kernels.size(); ++k)
-        for (KernelInstance &instance : kernelInstances(graph, kernels, k, target, options)) {
+        for (KernelInstance &instance : kernelInstances(graph, kernels, k, targets, options)) {
             const KernelBuildOptions &build = instance.build;
             for (const KernelParam &kp : kernelParams(graph, kernels[k], build.choice)) {
                 if (!kp.prepared) {
@@ -371,21 +440,17 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
                 preparedFrom[&prepared] = kp.param;
                 instance.args.push_back(&prepared);
             }
-            std::string key =
-                KernelCache::key(kernels[k].signature + "|" + build.choice.str() + "|" + build.autoscheduler, target);
-            instance.fn = KernelCache::functionName(key);
-            instances.push_back(instance);
-            if (objects.count(instance.fn)) continue; // identical layers share one kernel
-            objects[instance.fn] = cache.objectPath(key);
-            ++stats.uniqueKernels;
-            if (!build.choice.isDefault()) ++stats.tunedKernels;
-            if (cache.has(key)) {
-                ++stats.cachedKernels;
-                continue;
+            const std::string text = kernels[k].signature + "|" + build.choice.str() + "|" + build.autoscheduler;
+            auto compile = [&graph, &kernels, k, build](const Halide::Target &t) {
+                return buildKernel(graph, kernels[k], t, build);
+            };
+            instance.fn = addKernel(text, instance.target, compile);
+            if (instance.target != targets.portable) instance.portableFn = addKernel(text, targets.portable, compile);
+            if (!build.choice.isDefault() && !countedTuned.count(instance.fn)) {
+                countedTuned.insert(instance.fn);
+                ++stats.tunedKernels;
             }
-            jobs.push_back([&graph, &kernels, &cache, target, key, k, build] {
-                cache.compile([&] { return buildKernel(graph, kernels[k], target, build); }, target, key);
-            });
+            instances.push_back(instance);
         }
     if (options.forcedSchedule && stats.tunedKernels == 0)
         throw std::runtime_error("schedule '" + options.forcedSchedule->str() +
@@ -396,7 +461,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     std::map<std::string, int> paramIndex;
     for (size_t i = 0; i < params.size(); ++i) paramIndex[params[i]->name] = int(i);
     std::unique_ptr<TrainingPlan> training;
-    std::vector<std::string> trainFns;
+    std::vector<std::string> trainFns, trainPortableFns;
     if (options.training) {
         for (const Param *p : options.training->parameters())
             if (!paramIndex.count(p->name)) {
@@ -404,23 +469,16 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
                 params.push_back(p);
             }
         training = std::make_unique<TrainingPlan>(
-            planTraining(*options.training, [&](const std::string &name) { return paramIndex.at(name); }, target,
-                         trainingKernelTarget()));
+            planTraining(*options.training, [&](const std::string &name) { return paramIndex.at(name); },
+                         targets.portable, targets.wide));
         if (options.dumpTrainingPlan)
             *options.dumpTrainingPlan << "// ----- IR Dump After plan-training (forward in training mode, losses, "
                                          "backward) -----\n"
                                       << printTrainingPlan(*training) << "\n";
         for (const PlannedKernel &k : training->kernels) {
-            std::string key = KernelCache::key(k.signature, k.target);
-            trainFns.push_back(KernelCache::functionName(key));
-            if (objects.count(trainFns.back())) continue;
-            objects[trainFns.back()] = cache.objectPath(key);
-            ++stats.uniqueKernels;
-            if (cache.has(key)) {
-                ++stats.cachedKernels;
-                continue;
-            }
-            jobs.push_back([&cache, &k, key] { cache.compile(k.build, k.target, key); });
+            trainFns.push_back(addKernel(k.signature, k.target, k.build));
+            trainPortableFns.push_back(k.target != targets.portable ? addKernel(k.signature, targets.portable, k.build)
+                                                                    : std::string());
         }
     }
     // After every other parameter, so that the runtime computes their sources first.
@@ -441,7 +499,8 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
 
     std::string glue = scratch + "/" + graph.name + "_model.c";
     writeFile(glue, ModuleWriter(graph, kernels, instances, preparedFrom, plan, options.ignoredParams, params,
-                                  training.get(), trainFns).source());
+                                  training.get(), trainFns, trainPortableFns, targets)
+                        .source());
     std::string versionScript = scratch + "/exports.map";
     writeFile(versionScript, "{\n  global: " + graph.name + "_*;\n  local: *;\n};\n");
 
@@ -451,7 +510,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     std::string tmpOut = options.outputPath + ".tmp." + std::to_string(getpid());
     std::vector<std::string> link = {cxx, "-shared", "-o", tmpOut, glue + ".o"};
     for (auto &[fn, obj] : objects) link.push_back(obj);
-    link.push_back(cache.runtimeObject(target));
+    link.push_back(cache.runtimeObject(targets.portable));
     link.insert(link.end(), {CNNC_RUNTIME_LIB, "-Wl,--version-script=" + versionScript, "-Wl,--no-undefined",
                              "-lpthread", "-ldl", "-lm"});
     try {

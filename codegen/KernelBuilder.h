@@ -38,16 +38,30 @@ struct KernelBuildOptions {
     int estimatedBatch = 1;
 };
 
-// The target kernels are compiled for (KernelTarget.cpp): this machine, at
-// most AVX2, or $CNNC_TARGET; without Halide's runtime (one copy is linked
-// into each library).
-Halide::Target kernelTarget();
-// The target of the training step's backward kernels (and of the forward
-// kernels whose OpDef::wideTrainingForward asks for it): kernelTarget() but
-// with AVX-512 where this CPU runs 512-bit FMAs at twice the 256-bit rate
-// (Intel's AVX-512 cores; not AMD Zen 4, which splits them in two), or
-// $CNNC_TARGET.
-Halide::Target trainingKernelTarget();
+// The targets kernels are compiled for (KernelTarget.cpp), both without
+// Halide's runtime (one copy is linked into each library). Every kernel has a
+// `portable` form (this machine's AVX2, FMA and F16C); `wide` adds AVX-512
+// where this CPU's 512-bit FMAs are worth it, else equals `portable`.
+// $CNNC_TARGET ("wide,portable" or one target for both) overrides them.
+struct KernelTargets {
+    Halide::Target portable, wide;
+    // Named by the user ("wide,portable"): every kernel has a wide form. Else
+    // only those measured faster there (Codegen.cpp).
+    bool everyKernelWide = false;
+    bool hasWide() const { return wide != portable; }
+};
+KernelTargets kernelTargets();
+Halide::Target kernelTarget();     // kernelTargets().portable
+Halide::Target wideKernelTarget(); // kernelTargets().wide
+
+// The x86-64 micro-architecture level a target's code needs (1-4, as in
+// x86-64-v3 and -v4); 0 for other architectures, which are not checked.
+int isaLevel(const Halide::Target &target);
+
+// FP32 multiply-adds per second with 512-bit vectors over those with 256-bit
+// vectors on this core, measured once per process (FmaThroughput.cpp); 1 where
+// the CPU has no AVX-512.
+double wideFmaSpeedup();
 
 BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Halide::Target &target,
                         const KernelBuildOptions &options = {});

@@ -1,27 +1,27 @@
-// Which Halide target the kernels are compiled for.
+// Which Halide targets the kernels are compiled for.
 //
-// By default: this machine, with AVX2 as the widest vector ISA. cnnc's
-// inference schedules are register tiles of 8-lane vectors and the tuning
-// database holds AVX2 entries; on AVX-512 hosts measured here (2-core AMD Zen
-// 4), the 16-lane target made every small map (ResNet's 7x7 and 14x14
-// layers, LeNet) waste most of each vector, no tuned entry applied, and Zen 4
-// runs 512-bit FMAs at the 256-bit rate anyway. On an Intel Xeon with
-// AVX-512 too, the 16-lane inference kernels were slower (ResNet-18 1.2x and
-// 1.4x at batch 1 and 8, VGG-16 1.8x and 1.5x).
+// Every kernel has a portable form: x86-64 with AVX2, FMA and F16C (what this
+// host offers of them), so a library built here runs on any such CPU. Where
+// this host also has AVX-512 and its cores do twice the multiply-adds per
+// second with 512-bit vectors (measured: wideFmaSpeedup()), kernels may also
+// have a wide form; the library then carries both and picks per process from
+// CPUID (runtime/Isa.cpp). On cores that split 512-bit FMAs in two (measured
+// speedup near 1), 16-lane kernels would only waste lanes on small maps.
 //
-// The training step's backward kernels are the exception: their GEMMs are
-// vectorized over channels (64 to 512 in ResNet), which fill 16 lanes, and an
-// Intel core runs two 512-bit FMAs a cycle, twice AVX2's FLOPs (bench/fma_peak.c
-// built for AVX-512 and for AVX2: 212 and 110 GFLOP/s per core on the Xeon).
-// There ResNet-18's backward kernels took 216 ms per step at batch 8 instead
-// of 281. So trainingKernelTarget() keeps AVX-512 on Intel hosts, for the
-// backward kernels and the forward kernels of convs on maps of 14 and more
-// (OpDef::wideTrainingForward).
+// Which kernels take the wide form: the training step's backward kernels and
+// the forward kernels whose OpDef::wideTrainingForward asks for it (their
+// GEMMs run over 64-512 channels, which fill 16 lanes), and every inference
+// kernel but those the tuning database has faster in the portable form
+// (chooseTarget in codegen/Codegen.cpp).
 //
-// $CNNC_TARGET overrides both ("host" is Halide's own detection).
+// $CNNC_TARGET (or cnnc --target) overrides both: "wide,portable" names the
+// two Halide targets, every kernel then having both forms, and a single target
+// serves every kernel ("host" is
+// Halide's detection of this machine, less what this CPU cannot run).
 #include "codegen/KernelBuilder.h"
 
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -32,6 +32,10 @@ using namespace Halide;
 
 namespace cnnc {
 namespace {
+
+// A 512-bit FMA at least this much faster than a 256-bit one makes the wide
+// form worth carrying (full-rate cores measure about 1.9, half-rate about 1.0).
+constexpr double kWideSpeedupNeeded = 1.5;
 
 // Halide 14 calls any host with AVX512-BF16 and AVX512-VNNI "sapphirerapids",
 // and LLVM's sapphirerapids then emits VEX-encoded AVX-VNNI (vpdpwssd), which
@@ -47,17 +51,6 @@ bool hostHasAvxVnni() {
 #endif
 }
 
-// CPUID's vendor string is "GenuineIntel".
-bool hostIsIntel() {
-#if defined(__x86_64__) || defined(__i386__)
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
-    return ebx == 0x756e6547u && edx == 0x49656e69u && ecx == 0x6c65746eu; // "Genu" "ineI" "ntel"
-#else
-    return false;
-#endif
-}
-
 // `t` (Halide's detection of this machine) without what this CPU cannot run.
 Target runnableHere(Target t) {
     if (t.has_feature(Target::AVX512_SapphireRapids) && !hostHasAvxVnni())
@@ -65,27 +58,66 @@ Target runnableHere(Target t) {
     return t;
 }
 
+const Target::Feature kPortableFeatures[] = {Target::SSE41, Target::AVX, Target::AVX2, Target::FMA, Target::F16C};
+
+// Host's arch, OS and bits with only `features` of the host's.
+Target hostWith(const Target &host, std::initializer_list<Target::Feature> extra) {
+    Target t(host.os, host.arch, host.bits);
+    for (Target::Feature f : kPortableFeatures)
+        if (host.has_feature(f)) t = t.with_feature(f);
+    for (Target::Feature f : extra) t = t.with_feature(f);
+    return t;
+}
+
+Target parseTarget(const std::string &text) {
+    if (!Target::validate_target_string(text)) throw std::runtime_error("'" + text + "' is not a Halide target");
+    Target t(text);
+    return text.rfind("host", 0) == 0 ? runnableHere(t) : t;
+}
+
+KernelTargets detect() {
+    KernelTargets targets;
+    if (const char *env = std::getenv("CNNC_TARGET"); env && *env) {
+        std::string list = env;
+        size_t comma = list.find(',');
+        if (comma == std::string::npos) {
+            targets.portable = targets.wide = parseTarget(list);
+        } else {
+            if (list.find(',', comma + 1) != std::string::npos)
+                throw std::runtime_error("target list '" + list + "' has more than two targets (wide,portable)");
+            targets.wide = parseTarget(list.substr(0, comma));
+            targets.portable = parseTarget(list.substr(comma + 1));
+            targets.everyKernelWide = true;
+        }
+    } else {
+        Target host = runnableHere(get_host_target());
+        targets.portable = hostWith(host, {});
+        targets.wide = host.has_feature(Target::AVX512_Skylake) && wideFmaSpeedup() >= kWideSpeedupNeeded
+                           ? hostWith(host, {Target::AVX512, Target::AVX512_Skylake})
+                           : targets.portable;
+    }
+    targets.portable = targets.portable.with_feature(Target::NoRuntime);
+    targets.wide = targets.wide.with_feature(Target::NoRuntime);
+    return targets;
+}
+
 } // namespace
 
-Target kernelTarget() {
-    Target t;
-    if (const char *env = std::getenv("CNNC_TARGET"); env && *env) {
-        t = Target(env);
-        if (std::string(env).rfind("host", 0) == 0) t = runnableHere(t);
-    } else {
-        t = runnableHere(get_host_target());
-        for (Target::Feature f : {Target::AVX512, Target::AVX512_KNL, Target::AVX512_Skylake,
-                                  Target::AVX512_Cannonlake, Target::AVX512_SapphireRapids})
-            t = t.without_feature(f);
-    }
-    return t.with_feature(Target::NoRuntime);
+int isaLevel(const Target &t) {
+    if (t.arch != Target::X86 || t.bits != 64) return 0;
+    for (Target::Feature f : {Target::AVX512, Target::AVX512_KNL, Target::AVX512_Skylake, Target::AVX512_Cannonlake,
+                              Target::AVX512_SapphireRapids})
+        if (t.has_feature(f)) return 4;
+    if (t.has_feature(Target::AVX) || t.has_feature(Target::AVX2) || t.has_feature(Target::FMA) ||
+        t.has_feature(Target::F16C))
+        return 3;
+    return t.has_feature(Target::SSE41) ? 2 : 1;
 }
 
-Target trainingKernelTarget() {
-    if (const char *env = std::getenv("CNNC_TARGET"); env && *env) return kernelTarget();
-    Target host = runnableHere(get_host_target());
-    if (!hostIsIntel() || !host.has_feature(Target::AVX512_Skylake)) return kernelTarget();
-    return host.with_feature(Target::NoRuntime);
-}
+KernelTargets kernelTargets() { return detect(); }
+
+Target kernelTarget() { return kernelTargets().portable; }
+
+Target wideKernelTarget() { return kernelTargets().wide; }
 
 } // namespace cnnc

@@ -441,7 +441,7 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         const std::vector<TensorType> operandTypes = g.operandTypes(n);
         const bool wide = n.def->wideTrainingForward && n.def->wideTrainingForward({operandTypes, n.attrs}, n.type);
         k.target = wide ? wideTarget : target;
-        k.build = [&g, id = n.id, act, t = k.target] { return buildForward(g, id, act, t); };
+        k.build = [&g, id = n.id, act](const Target &t) { return buildForward(g, id, act, t); };
         k.args = nodeInputs(n);
         k.args.push_back(forwardRef(result));
         // The training lowering reports a new value for every buffer (running statistics).
@@ -471,7 +471,7 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         const TensorType t = g.node(node).type;
         float w = weight;
         k.signature = "cnnc-train-1:loss:" + t.str() + ":" + std::to_string(w) + (accumulate ? "+=" : "=");
-        k.build = [t, w, write] { return buildLoss(t, w, write); };
+        k.build = [t, w, write](const Target &) { return buildLoss(t, w, write); };
         k.target = target;
         k.args = {forwardRef(node), simple(CNNRT_STORAGE_LABELS)};
         if (accumulate) k.args.push_back(gradRef(node));
@@ -515,8 +515,8 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         k.signature = nodeSignature(g, n, "backward") + activationSignature(g, act);
         for (GradientWrite w : operandGrads)
             k.signature += w == GradientWrite::Accumulate ? "+" : w == GradientWrite::Write ? "=" : "-";
-        k.build = [&g, id = n.id, operandGrads, act, wideTarget] {
-            return buildBackward(g, id, operandGrads, act, wideTarget);
+        k.build = [&g, id = n.id, operandGrads, act](const Target &t) {
+            return buildBackward(g, id, operandGrads, act, t);
         };
         k.target = wideTarget;
         k.args = nodeInputs(n);

@@ -29,8 +29,10 @@ struct PlannedKernel {
     // "d%4, d[conv1.weight] += conv.backward(d%5, %4)" (printTrainingPlan).
     std::string text;
     std::string signature; // cache key text
-    std::function<BuiltKernel()> build;
-    Halide::Target target; // what it is compiled for (see planTraining)
+    // Builds the kernel for a target: `target` (see planTraining), and the
+    // portable target too where `target` is wider.
+    std::function<BuiltKernel(const Halide::Target &)> build;
+    Halide::Target target;
     std::vector<TensorRef> args;
 };
 
@@ -50,7 +52,7 @@ std::string printTrainingPlan(const TrainingPlan &plan);
 // library's parameter table. `target`: the inference kernels' target, which
 // the training forward kernels take too, except those of ops whose
 // OpDef::wideTrainingForward says otherwise; they and every backward kernel
-// take `wideTarget` (trainingKernelTarget(): AVX-512 on Intel hosts).
+// take `wideTarget` (wideKernelTarget(): AVX-512 where its FMAs run at full rate).
 TrainingPlan planTraining(const Graph &graph, const std::function<int(const std::string &)> &paramIndex,
                           const Halide::Target &target, const Halide::Target &wideTarget);
 

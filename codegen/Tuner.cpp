@@ -88,11 +88,13 @@ double sum(const std::vector<double> &values) {
 constexpr double kVariantGain = 0.8;
 constexpr double kVariantMinSavingMicros = 200;
 
+// "256-bit" or "512-bit": the vectors a target's kernels use.
+std::string vectorBits(const Target &target) { return std::to_string(target.natural_vector_size<float>() * 32) + "-bit"; }
+
 } // namespace
 
 std::vector<double> timeKernelPerBatch(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
-                                       const std::vector<int> &batches, int runs) {
-    Target target = kernelTarget();
+                                       const std::vector<int> &batches, int runs, const Target &target) {
     KernelBuildOptions options;
     options.choice = choice;
     BuiltKernel kernel = buildKernel(graph, spec, target, options);
@@ -144,8 +146,8 @@ std::vector<double> timeKernelPerBatch(const Graph &graph, const KernelSpec &spe
 }
 
 double timeKernel(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
-                  const std::vector<int> &batches, int runs) {
-    return sum(timeKernelPerBatch(graph, spec, choice, batches, runs));
+                  const std::vector<int> &batches, int runs, const Target &target) {
+    return sum(timeKernelPerBatch(graph, spec, choice, batches, runs, target));
 }
 
 ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const std::vector<int> &batches,
@@ -182,11 +184,51 @@ ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const
     return d;
 }
 
+namespace {
+
+// Times the database's schedules for one kernel at `target` again and records
+// the new times (the same choices): the entry for small batches over the
+// batches below the largest, a large-batch variant at the largest.
+TunedKernel retimeEntries(const Graph &graph, const KernelSpec &spec, const Target &target, TuningDb &db,
+                          const TuneOptions &options) {
+    std::vector<TuningEntry> entries = db.variants(spec.signature, target);
+    const int largest = *std::max_element(options.batches.begin(), options.batches.end());
+    TunedKernel known;
+    known.label = kernelLabel(graph, spec) + " @" + vectorBits(target);
+    known.fromDatabase = known.retimed = true;
+    db.forget(spec.signature, target);
+    for (size_t i = 0; i < entries.size(); ++i) {
+        TuningEntry e = entries[i];
+        const bool variant = entries.size() > 1;
+        std::vector<int> batches;
+        for (int b : options.batches)
+            if (!variant || (i == 0 ? b < largest : b == largest)) batches.push_back(b);
+        if (batches.empty()) batches = {largest};
+        e.microsPerSample = timeKernel(graph, spec, e.choice, batches, options.runs, target);
+        if (i == 0) known.best = e.choice;
+        else known.largeBatch = e.choice, known.largeBatchFrom = e.minBatch;
+        known.bestMicros += e.microsPerSample;
+        db.record(spec.signature, target, e);
+    }
+    if (options.kernelDone) options.kernelDone();
+    return known;
+}
+
+} // namespace
+
 std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const TuneOptions &options) {
-    Target target = kernelTarget();
+    // Each kernel at each target: the library takes, per kernel, the target
+    // whose best schedule is faster (codegen/Codegen.cpp).
+    const KernelTargets targets = kernelTargets();
+    std::vector<Target> tuned{targets.portable};
+    if (targets.hasWide()) tuned.push_back(targets.wide);
+    // In kernel order, each kernel's targets one after the other: a search
+    // of the candidates, or the known entries timed again (`retime`).
     struct Work {
         const KernelSpec *spec;
         std::vector<ScheduleChoice> space;
+        Target target;
+        bool retime;
     };
     std::vector<KernelSpec> kernels = partitionKernels(graph);
     std::vector<Work> work;
@@ -196,18 +238,31 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
         if (!seen.insert(k.signature).second) continue; // identical layers share a kernel
         std::vector<ScheduleChoice> space = scheduleSpace(graph, k);
         if (space.size() < 2) continue;
-        if (!options.retune) {
-            if (std::optional<TuningEntry> e = db.lookup(k.signature, target)) {
-                TunedKernel known;
-                known.label = kernelLabel(graph, k), known.best = e->choice, known.bestMicros = e->microsPerSample;
-                known.fromDatabase = true;
-                std::vector<TuningEntry> all = db.variants(k.signature, target);
-                if (all.size() > 1) known.largeBatch = all.back().choice, known.largeBatchFrom = all.back().minBatch;
-                results.push_back(known);
+        for (const Target &target : tuned) {
+            std::optional<TuningEntry> known = options.retune ? std::nullopt : db.lookup(k.signature, target);
+            if (!known) {
+                work.push_back({&k, space, target, false});
                 continue;
             }
+            // The library compares the two widths' recorded times (chooseTarget
+            // in Codegen.cpp): a known entry is timed again right beside a new
+            // one at the other width, so that both come from this CPU and
+            // these minutes (on a shared machine the load changes by the minute).
+            const bool otherIsNew = std::any_of(tuned.begin(), tuned.end(), [&](const Target &t) {
+                return t != target && !db.lookup(k.signature, t);
+            });
+            if (options.retime || otherIsNew) {
+                work.push_back({&k, {}, target, true});
+                continue;
+            }
+            TunedKernel result;
+            result.label = kernelLabel(graph, k) + (tuned.size() > 1 ? " @" + vectorBits(target) : "");
+            result.best = known->choice, result.bestMicros = known->microsPerSample;
+            result.fromDatabase = true;
+            std::vector<TuningEntry> all = db.variants(k.signature, target);
+            if (all.size() > 1) result.largeBatch = all.back().choice, result.largeBatchFrom = all.back().minBatch;
+            results.push_back(result);
         }
-        work.push_back({&k, std::move(space)});
     }
 
     int totalCandidates = 0, timed = 0;
@@ -216,15 +271,20 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
     for (size_t i = 0; i < work.size(); ++i) {
         const KernelSpec &spec = *work[i].spec;
         const std::vector<ScheduleChoice> &space = work[i].space;
+        const Target &target = work[i].target;
+        if (work[i].retime) {
+            results.push_back(retimeEntries(graph, spec, target, db, options));
+            continue;
+        }
         TunedKernel result;
-        result.label = kernelLabel(graph, spec);
+        result.label = kernelLabel(graph, spec) + (tuned.size() > 1 ? " @" + vectorBits(target) : "");
         result.candidates = int(space.size());
         TuneProgress progress{int(i + 1), int(work.size()), result.label, 0, result.candidates, 0, 0};
         // times[c][b]: candidate c's time per sample at options.batches[b].
         std::vector<std::vector<double>> times;
         for (const ScheduleChoice &choice : space) {
             try {
-                times.push_back(timeKernelPerBatch(graph, spec, choice, options.batches, options.runs));
+                times.push_back(timeKernelPerBatch(graph, spec, choice, options.batches, options.runs, target));
             } catch (const Halide::Error &e) {
                 // A candidate Halide rejects for this kernel's shape loses the
                 // race instead of ending the tuning; the default never may.
@@ -243,7 +303,7 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
         result.best = space[decision.choice], result.bestMicros = decision.micros;
         result.defaultMicros = decision.defaultMicros;
         db.forget(spec.signature, target);
-        std::string note = (options.note.empty() ? "" : options.note + " ") + result.label;
+        std::string note = (options.note.empty() ? "" : options.note + " ") + kernelLabel(graph, spec);
         db.record(spec.signature, target, TuningEntry{result.best, decision.smallMicros, note, 1});
         if (decision.largeBatchChoice) {
             result.largeBatch = space[*decision.largeBatchChoice], result.largeBatchFrom = decision.largeBatchFrom;

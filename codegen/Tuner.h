@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <Halide.h>
+
 #include "codegen/ScheduleChoice.h"
 #include "codegen/TuningDb.h"
 #include "ir/Graph.h"
@@ -26,6 +28,7 @@ struct TuneOptions {
     std::vector<int> batches{1, 8}; // a candidate's score: the sum of its time per sample at each
     int runs = 5;                   // timed runs per batch (their median counts), after one warm-up
     bool retune = false;            // time kernels the database already has, too
+    bool retime = false;            // time the database's schedules again (no search) and record their times
     std::string note;               // prefix of each entry's note (the model's name)
     std::function<void(const TuneProgress &)> progress;
     std::function<void()> kernelDone; // e.g. save the database, so an interrupted run keeps its work
@@ -40,11 +43,13 @@ struct TunedKernel {
     std::optional<ScheduleChoice> largeBatch;
     int largeBatchFrom = 0;
     int candidates = 0;
-    bool fromDatabase = false; // already tuned, not timed again
+    bool fromDatabase = false; // already tuned: not tuned again
+    bool retimed = false;      // ... but its schedules timed again (beside the other width's tuning)
 };
 
 // Tunes every distinct kernel of `graph` (after the inference passes) that has
-// more than one candidate schedule, records the winners in `db` (not saved):
+// more than one candidate schedule, at each kernel target (KernelTargets: the
+// portable one, and the wide one where this CPU has it), records the winners in `db` (not saved):
 // the fastest summed over the batches or, when the candidate fastest at the
 // largest batch is clearly faster there than the one fastest at the others,
 // both (a batch variant, TuningDb.h).
@@ -69,11 +74,12 @@ ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const
                                  const std::vector<std::vector<double>> &times);
 
 // Time per sample (microseconds) of one kernel with one schedule, JIT compiled
-// for this machine: the median of `runs` runs at each batch of `batches`, summed.
+// for `target`: the median of `runs` runs at each batch of `batches`, summed.
 double timeKernel(const Graph &graph, const struct KernelSpec &spec, const ScheduleChoice &choice,
-                  const std::vector<int> &batches, int runs);
+                  const std::vector<int> &batches, int runs, const Halide::Target &target);
 // The same, per batch of `batches`.
 std::vector<double> timeKernelPerBatch(const Graph &graph, const struct KernelSpec &spec,
-                                       const ScheduleChoice &choice, const std::vector<int> &batches, int runs);
+                                       const ScheduleChoice &choice, const std::vector<int> &batches, int runs,
+                                       const Halide::Target &target);
 
 } // namespace cnnc

@@ -144,7 +144,7 @@ struct OpDef {
     std::vector<PreparedParam> (*preparedParams)(const OpCall &, const TensorType &kernelOutput,
                                                  const ScheduleChoice &choice) = nullptr;
     // Whether the op's training forward kernel (output `out`) is compiled for
-    // trainingKernelTarget(), whose vectors may be wider than the inference
+    // wideKernelTarget(), whose vectors may be wider than the inference
     // kernels' (codegen/KernelTarget.cpp), instead of the inference target.
     // Null: never (the backward kernels always are).
     bool (*wideTrainingForward)(const OpCall &, const TensorType &out) = nullptr;

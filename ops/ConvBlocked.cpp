@@ -34,7 +34,7 @@ constexpr int kLanes = 8; // the prepared blocked layout's vector width (AVX2; i
 
 // The filter vectors' lanes: kLanes for inference (the runtime prepares that
 // layout), the target's vector width for training, which blocks the step's
-// filters itself (16 on AVX-512: trainingKernelTarget).
+// filters itself (16 on AVX-512: wideKernelTarget).
 int filterLanes(bool training, int vectorWidth) { return training ? vectorWidth : kLanes; }
 
 // Training's default: 2 filter vectors x 6 positions (5 where the map has 49:

@@ -190,6 +190,10 @@ void scheduleFilterGemm(const WinogradStages &st, Func conv, Func output, Var x,
                         TailStrategy outputTail = TailStrategy::Auto, int pooledWidth = 0) {
     Vars v;
     Func padded = st.padded, V = st.V, M = st.M;
+    // Vectors as wide as the target's where whole register tiles of them
+    // divide the filters, else of 8 (scheduleSpace offers the candidates for
+    // 8 lanes): a task's block of filters must not exceed them.
+    if (g.filters % (tiling.filterVectors * vw) != 0) vw = std::min(vw, 8);
     int tilesX = int(winogradTiles(g.ow, st.m)), tilesY = int(winogradTiles(g.oh, st.m));
     int block = filterBlock(g, tiling.filterVectors, vw);
     if (st.filters.defined()) scheduleBlockedFilterTransform(st.U, st.filters, vw);

@@ -43,8 +43,9 @@ struct cnnrt_model {
     using Weights = std::vector<std::vector<float>>;  // one vector per parameter, desc order
 
     const cnnrt_model_desc *desc = nullptr;
+    bool portable_kernels = false;  // run each kernel's portable_fn where it has one (Isa.cpp)
     // Resolved per-sample W, H, C for every non-parameter tensor (desc fallback applied).
-    std::vector<int64_t> tensor_dims;  // 3 per tensor
+    std::vector<int64_t> tensor_dims;  // W, H, C, inner offset, sample stride per tensor
 
     // Weights are immutable once published: infer/save take a snapshot, load publishes a
     // new set. Calls in flight keep the set they started with; nobody waits on inference.
@@ -271,6 +272,16 @@ inline bool runs_at(const cnnrt_kernel_desc &k, int batch) {
 // Sets up model->batch_bounds, needs, prepared_sets, computed_for and
 // sources_only from a validated desc.
 void plan_prepared_weights(cnnrt_model *model);
+
+// Whether this process runs the kernels' portable forms (Isa.cpp): the CPU, or
+// $CNNRT_MAX_ISA_LEVEL, stops short of desc->isa_level. Throws when the CPU
+// cannot run even the portable forms.
+bool use_portable_kernels(const cnnrt_model_desc *d);
+
+// The form of kernel `k` this model runs.
+inline cnnrt_kernel_fn kernel_entry(const cnnrt_model *model, const cnnrt_kernel_desc &k) {
+    return model->portable_kernels && k.portable_fn ? k.portable_fn : k.fn;
+}
 
 // Makes the derived and prepared parameters that calls at `batch` (0: every
 // batch) read of `w` (the model's snapshot an infer call runs with) up to

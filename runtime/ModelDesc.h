@@ -109,6 +109,9 @@ typedef struct {
      * in increasing order; every other kernel has 0, 0. Training kernels: 0, 0. */
     int min_batch;
     int max_batch;
+    /* The same kernel compiled for the library's baseline ISA, run instead of
+     * `fn` on CPUs below the model's isa_level; 0 where `fn` is that already. */
+    cnnrt_kernel_fn portable_fn;
 } cnnrt_kernel_desc;
 
 /* One term of the training loss: `tensor` is a TRAIN tensor of dims {1, 1, 1}
@@ -148,6 +151,13 @@ typedef struct {
     int num_loss_terms;
     const cnnrt_loss_term *loss_terms;
     int num_classes;
+    /* The x86-64 micro-architecture level (1-4, as in x86-64-v3) each kernel's
+     * `fn` needs, and the level its portable form (portable_fn, else fn) needs;
+     * 0 for both where nothing is checked (another architecture). The runtime
+     * runs the `fn`s where CPUID reaches isa_level, the portable forms where it
+     * reaches portable_isa_level, and fails create otherwise. */
+    int isa_level;
+    int portable_isa_level;
 } cnnrt_model_desc;
 
 #ifdef __cplusplus

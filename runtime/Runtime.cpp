@@ -445,7 +445,7 @@ void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int
         int rc = 0;
         {
             ProfileScope scope(kd.name);
-            rc = kd.fn(args.data());
+            rc = kernel_entry(model, kd)(args.data());
         }
         if (rc != 0) {
             std::string name = kd.name ? kd.name : "#" + std::to_string(k);
@@ -707,6 +707,7 @@ cnnrt_model *cnnrt_create(const cnnrt_model_desc *desc) {
         auto m = std::make_unique<cnnrt_model>();
         validate_desc(desc, m->tensor_dims);
         m->desc = desc;
+        m->portable_kernels = use_portable_kernels(desc);
         plan_prepared_weights(m.get());
         auto w = std::make_shared<cnnrt_model::Weights>(size_t(desc->num_params));
         for (int i = 0; i < desc->num_params; ++i) {

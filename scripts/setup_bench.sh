@@ -11,7 +11,7 @@
 #
 # Idempotent: when bench/.ort already holds this version and node can load it,
 # nothing is downloaded. Needs node and npm (scripts/setup.sh installs them).
-# Not part of the default setup: the build and the tests do not need it.
+# scripts/test.sh runs it, so the `ort` tests compare against ONNX Runtime.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -30,6 +30,10 @@ phase "MNIST digits (scripts/fetch_mnist.sh)"
 "$ROOT/scripts/fetch_mnist.sh"
 phase_done fetch_mnist
 
+phase "ONNX Runtime for the ort tests (scripts/setup_bench.sh)"
+"$ROOT/scripts/setup_bench.sh"
+phase_done setup_bench
+
 CTEST=(ctest --test-dir "$BUILD" --output-on-failure -j"${CNNC_TEST_JOBS:-2}"
        --timeout "${CNNC_TEST_TIMEOUT:-900}")
 if [ "${CNNC_ALLOW_NO_TESTS:-0}" != 1 ]; then

@@ -14,6 +14,13 @@ const char *kNet = "network tuned(x: [4, 12, 10]) {\n"
                    "  return x -> conv(8, 3, pad=1) -> relu -> conv(6, 3, stride=2) -> relu -> maxpool(2)\n"
                    "}\n";
 
+// Tuning times each kernel at each kernel target (KernelTarget.cpp); these
+// tests tune the portable (AVX2) one alone, so they record the same entries on
+// every CPU. TuneRecordsBothWidthsWhereAsked covers the wide one.
+const char *kPortable = "--target=x86-64-linux-avx-avx2-f16c-fma-sse41";
+const char *kBothWidths = "--target=x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41,"
+                          "x86-64-linux-avx-avx2-f16c-fma-sse41";
+
 struct TunedFixture : ::testing::Test {
     TempDir tmp;
     std::string model = tmp.file("tuned.cnn"), db = tmp.file("tuning.tdb");
@@ -56,7 +63,7 @@ struct TunedFixture : ::testing::Test {
 };
 
 TEST_F(TunedFixture, TuneRecordsEveryTunableKernel) {
-    ProcResult r = runCnnc({"tune", model, "--tuning-db=" + db, "--tune-batch=1,3", "--tune-runs=1"});
+    ProcResult r = runCnnc({"tune", model, kPortable, "--tuning-db=" + db, "--tune-batch=1,3", "--tune-runs=1"});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("speedup"), std::string::npos) << r.out;
     std::vector<std::string> lines = dbLines();
@@ -65,13 +72,28 @@ TEST_F(TunedFixture, TuneRecordsEveryTunableKernel) {
     for (const std::string &l : lines) EXPECT_TRUE(std::regex_match(l, entry)) << l;
 
     // Tuning again skips what the database has, unless asked.
-    ProcResult again = runCnnc({"tune", model, "--tuning-db=" + db, "--tune-runs=1"});
+    ProcResult again = runCnnc({"tune", model, kPortable, "--tuning-db=" + db, "--tune-runs=1"});
     ASSERT_EQ(again.status, 0) << again.err;
     EXPECT_NE(again.out.find("from the database"), std::string::npos) << again.out;
 }
 
+TEST_F(TunedFixture, TuneRecordsBothWidthsWhereAsked) {
+    if (readFile("/proc/cpuinfo").find("avx512f") == std::string::npos) GTEST_SKIP() << "no AVX-512 on this CPU";
+    ProcResult r = runCnnc({"tune", model, kBothWidths, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("@512-bit"), std::string::npos) << r.out;
+    std::vector<std::string> lines = dbLines();
+    ASSERT_EQ(lines.size(), 4u) << readFile(db); // two convs, each at two widths
+    int wide = 0;
+    for (const std::string &l : lines) wide += l.find("avx512_skylake") != std::string::npos;
+    EXPECT_EQ(wide, 2) << readFile(db);
+    // A library builds from it, each kernel in both forms.
+    ProcResult built = compile("both.so", {kBothWidths, "--tuning-db=" + db});
+    ASSERT_EQ(built.status, 0) << built.err;
+}
+
 TEST_F(TunedFixture, VerboseTuningPrintsEveryCandidate) {
-    ProcResult r = runCnnc({"tune", model, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1", "--tune-verbose"});
+    ProcResult r = runCnnc({"tune", model, kPortable, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1", "--tune-verbose"});
     ASSERT_EQ(r.status, 0) << r.err;
     // The summary's rows: a 36-column label, then the kernel's candidate count.
     int candidates = 0, kernels = 0;
@@ -88,7 +110,7 @@ TEST_F(TunedFixture, VerboseTuningPrintsEveryCandidate) {
 }
 
 TEST_F(TunedFixture, CompilesUseTheDatabaseChoice) {
-    ASSERT_EQ(runCnnc({"tune", model, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1"}).status, 0);
+    ASSERT_EQ(runCnnc({"tune", model, kPortable, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1"}).status, 0);
     // Force a known non-default choice for the 3x3 stride-1 conv (Winograd),
     // and one no kernel has (ignored, not trusted) for the other.
     std::vector<std::string> lines = dbLines();
@@ -116,7 +138,7 @@ TEST_F(TunedFixture, CompilesUseTheDatabaseChoice) {
 // Batch variants (`batch>=N`): the library holds every schedule of the
 // kernel, each call runs the one for its batch, and all compute the same.
 TEST_F(TunedFixture, BatchVariantsCompileAndAgree) {
-    ASSERT_EQ(runCnnc({"tune", model, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1"}).status, 0);
+    ASSERT_EQ(runCnnc({"tune", model, kPortable, "--tuning-db=" + db, "--tune-batch=1", "--tune-runs=1"}).status, 0);
     std::string text;
     for (std::string l : dbLines()) {
         std::istringstream f(l);
@@ -135,7 +157,7 @@ TEST_F(TunedFixture, BatchVariantsCompileAndAgree) {
     EXPECT_NE(tuned.err.find("(2 kernel calls, 4 distinct kernels, 2 tuned"), std::string::npos) << tuned.err;
 
     // The database keeps the variant through tuning, and tune reports it.
-    ProcResult again = runCnnc({"tune", model, "--tuning-db=" + db, "--tune-runs=1"});
+    ProcResult again = runCnnc({"tune", model, kPortable, "--tuning-db=" + db, "--tune-runs=1"});
     ASSERT_EQ(again.status, 0) << again.err;
     EXPECT_NE(again.out.find("default, batch>=5: tile_x=8,wino_filters=1,wino_m=4,winograd=1 (from the database)"),
               std::string::npos)
@@ -168,7 +190,7 @@ TEST(Tuning, NothingToTune) {
     TempDir tmp;
     std::string model = tmp.file("pool.cnn"), db = tmp.file("t.tdb");
     writeFile(model, "network pool(x: [2, 8, 8]) {\n  return x -> maxpool(2)\n}\n");
-    ProcResult r = runCnnc({"tune", model, "--tuning-db=" + db});
+    ProcResult r = runCnnc({"tune", model, kPortable, "--tuning-db=" + db});
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("no kernel of pool has candidate schedules"), std::string::npos) << r.out;
 }

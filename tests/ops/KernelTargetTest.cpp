@@ -1,10 +1,9 @@
-// The kernel target (codegen/KernelTarget.cpp): at most AVX2 by default,
-// $CNNC_TARGET verbatim, and "host" with Halide's detection minus what this
-// CPU cannot run; backward kernels with AVX-512 on Intel hosts.
-#include <cpuid.h>
-
+// The kernel targets (codegen/KernelTarget.cpp): the portable one at most
+// AVX2, the wide one with AVX-512 where this CPU's 512-bit FMAs pay
+// (measured), $CNNC_TARGET verbatim ("wide,portable" or one for both), and
+// "host" with Halide's detection minus what this CPU cannot run.
 #include <cstdlib>
-#include <cstring>
+#include <stdexcept>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -62,32 +61,62 @@ TEST(KernelTarget, HostKeepsEveryFeatureThisCpuRuns) {
     EXPECT_EQ(t.has_feature(Target::AVX512), host.has_feature(Target::AVX512));
 }
 
-TEST(KernelTarget, BackwardKernelsTakeAvx512OnlyOnIntel) {
+TEST(KernelTarget, WideTargetOnlyWhereThe512BitFmaIsMeasuredFaster) {
     ScopedTargetEnv env(nullptr);
-    Target forward = cnnc::kernelTarget(), backward = cnnc::trainingKernelTarget();
+    cnnc::KernelTargets t = cnnc::kernelTargets();
     Target host = Halide::get_host_target();
-    EXPECT_TRUE(backward.has_feature(Target::NoRuntime));
-    EXPECT_EQ(backward.arch, forward.arch);
+    EXPECT_TRUE(t.wide.has_feature(Target::NoRuntime));
+    EXPECT_EQ(t.wide.arch, t.portable.arch);
+    double speedup = cnnc::wideFmaSpeedup();
     if (!host.has_feature(Target::AVX512_Skylake)) {
-        EXPECT_EQ(backward, forward) << backward.to_string();
+        EXPECT_EQ(speedup, 1.0);
+        EXPECT_FALSE(t.hasWide()) << t.wide.to_string();
         return;
     }
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    ASSERT_TRUE(__get_cpuid(0, &eax, &ebx, &ecx, &edx));
-    char vendor[13] = {};
-    std::memcpy(vendor, &ebx, 4), std::memcpy(vendor + 4, &edx, 4), std::memcpy(vendor + 8, &ecx, 4);
-    if (std::string(vendor) == "GenuineIntel") {
-        EXPECT_TRUE(backward.has_feature(Target::AVX512_Skylake)) << backward.to_string();
-        EXPECT_EQ(backward.natural_vector_size<float>(), 16);
-    } else {
-        EXPECT_EQ(backward, forward) << vendor << ": " << backward.to_string();
+    EXPECT_GT(speedup, 0.5);
+    EXPECT_LT(speedup, 3.0);
+    EXPECT_EQ(t.hasWide(), speedup >= 1.5) << "512-bit FMAs measured " << speedup << "x the 256-bit rate";
+    if (t.hasWide()) {
+        EXPECT_TRUE(t.wide.has_feature(Target::AVX512_Skylake)) << t.wide.to_string();
+        EXPECT_EQ(t.wide.natural_vector_size<float>(), 16);
+        // Only what fp32 kernels use: the library must run on any AVX-512 CPU with these.
+        EXPECT_FALSE(t.wide.has_feature(Target::AVX512_SapphireRapids));
+        EXPECT_FALSE(t.wide.has_feature(Target::AVX512_Cannonlake));
+        EXPECT_EQ(cnnc::isaLevel(t.wide), 4);
+    }
+    EXPECT_EQ(cnnc::wideKernelTarget(), t.wide);
+    EXPECT_EQ(cnnc::kernelTarget(), t.portable);
+}
+
+TEST(KernelTarget, ExplicitTargetServesBothForms) {
+    ScopedTargetEnv env("x86-64-linux-avx-avx2-f16c-fma-sse41");
+    EXPECT_EQ(cnnc::wideKernelTarget(), cnnc::kernelTarget());
+    EXPECT_FALSE(cnnc::kernelTargets().hasWide());
+}
+
+TEST(KernelTarget, ListNamesWideThenPortable) {
+    ScopedTargetEnv env("x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41,x86-64-linux-avx-avx2-f16c-fma-sse41");
+    cnnc::KernelTargets t = cnnc::kernelTargets();
+    EXPECT_TRUE(t.hasWide());
+    EXPECT_TRUE(t.wide.has_feature(Target::AVX512_Skylake));
+    EXPECT_FALSE(t.portable.has_feature(Target::AVX512));
+    EXPECT_EQ(cnnc::isaLevel(t.wide), 4);
+    EXPECT_EQ(cnnc::isaLevel(t.portable), 3);
+}
+
+TEST(KernelTarget, BadListsAreErrors) {
+    for (const char *bad : {"x86-64-linux-avx2,x86-64-linux-avx2,x86-64-linux", "not-a-target", "x86-64-linux-avx2,"}) {
+        ScopedTargetEnv env(bad);
+        EXPECT_THROW(cnnc::kernelTargets(), std::runtime_error) << bad;
     }
 }
 
-TEST(KernelTarget, ExplicitTargetServesBackwardKernelsToo) {
-    ScopedTargetEnv env("x86-64-linux-avx-avx2-f16c-fma-sse41");
-    EXPECT_EQ(cnnc::trainingKernelTarget(), cnnc::kernelTarget());
-    EXPECT_FALSE(cnnc::trainingKernelTarget().has_feature(Target::AVX512));
+TEST(KernelTarget, IsaLevels) {
+    EXPECT_EQ(cnnc::isaLevel(Target("x86-64-linux")), 1);
+    EXPECT_EQ(cnnc::isaLevel(Target("x86-64-linux-sse41")), 2);
+    EXPECT_EQ(cnnc::isaLevel(Target("x86-64-linux-avx-avx2-f16c-fma-sse41")), 3);
+    EXPECT_EQ(cnnc::isaLevel(Target("x86-64-linux-avx512_skylake")), 4);
+    EXPECT_EQ(cnnc::isaLevel(Target("arm-64-linux")), 0);
 }
 
 } // namespace

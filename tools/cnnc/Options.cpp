@@ -37,6 +37,15 @@ OPTIONS:
   --cache-dir=<dir>      kernel object cache (default: $CNNC_CACHE_DIR or ~/.cache/cnnc)
   --no-cache             compile every kernel afresh
   --keep-temps           keep the generated C source and objects
+  --target=<wide,portable>
+                         Halide targets to build for: every kernel for both, and the
+                         library picks per process from CPUID (CNNRT_MAX_ISA_LEVEL=3
+                         forces the portable kernels). One target builds every kernel
+                         for it alone ("host": all of this machine's features).
+                         Default: this machine's AVX2, plus its AVX-512 where 512-bit
+                         FMAs are measured at least 1.5x faster, for the kernels not
+                         tuned faster at AVX2 (see --print-target)
+  --print-target         print what this host offers and the targets a build would use
   -q, --quiet            no progress output
 
 SCHEDULES:
@@ -49,6 +58,9 @@ SCHEDULES:
                          clearly faster with another schedule at the largest gets both
   --tune-runs=<n>        timed runs per batch, their median counts (default: 5)
   --retune               also tune kernels the database already has
+  --retime               time the database's schedules again on this machine, each
+                         kernel's widths one right after the other, and record the times
+                         (no search; a build takes the faster width per kernel)
   --tune-verbose         print every candidate's time, not only each kernel's best
   --schedule=<knobs>     compile every kernel that has this candidate schedule with it,
                          e.g. --schedule=winograd=1,wino_par=0 (see the database's lines)
@@ -58,7 +70,8 @@ SCHEDULES:
   -h, --help             print this help
 
 ENVIRONMENT:
-  CNNC_CACHE_DIR  kernel cache directory     CNNC_TARGET  Halide target (default: this machine, at most AVX2; "host": all of its features)
+  CNNC_CACHE_DIR  kernel cache directory
+  CNNC_TARGET     as --target (the option wins)
   CNNC_TUNING_DB  tuning database
   CNNC_ASM_DIR    also write each kernel compiled (not found in the cache) as assembly
                   (<key>.s) and Halide statements (<key>.stmt) into this directory
@@ -139,6 +152,11 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             opt.noCache = true;
         } else if (a == "--keep-temps") {
             opt.keepTemps = true;
+        } else if (startsWith(a, "--target=", v)) {
+            if (v.empty()) return error = "--target needs one Halide target or two (wide,portable)", ParseResult::Error;
+            opt.target = v;
+        } else if (a == "--print-target") {
+            opt.printTarget = true;
         } else if (a == "-q" || a == "--quiet") {
             opt.quiet = true;
         } else if (i == 1 && a == "tune") {
@@ -150,6 +168,8 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             opt.noTuning = true;
         } else if (a == "--retune") {
             opt.retune = true;
+        } else if (a == "--retime") {
+            opt.retime = true;
         } else if (a == "--tune-verbose") {
             opt.tuneVerbose = true;
         } else if (startsWith(a, "--tune-batch=", v)) {
@@ -179,6 +199,7 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             return error = "more than one input file ('" + opt.input + "' and '" + a + "')", ParseResult::Error;
         }
     }
+    if (opt.input.empty() && opt.printTarget) return ParseResult::Run;
     if (opt.input.empty()) return error = "no input file", ParseResult::Error;
     if (opt.output.empty()) {
         std::string stem = opt.input;

@@ -19,6 +19,8 @@ struct Options {
     bool passesGiven = false;
     bool train = false;     // also generate the training step (backward kernels)
     std::string cacheDir;
+    std::string target;         // --target: Halide targets, "wide,portable" or one (else $CNNC_TARGET)
+    bool printTarget = false;   // --print-target
     // Tuning (cnnc tune) and the schedules a compile uses.
     bool tune = false;          // "cnnc tune model.cnn"
     std::string tuningDb;       // "" = TuningDb::defaultPath()
@@ -26,6 +28,7 @@ struct Options {
     std::vector<int> tuneBatches{1, 8};
     int tuneRuns = 5;
     bool retune = false;
+    bool retime = false;
     bool tuneVerbose = false; // tune: a line per candidate
     std::string autoscheduler;  // Halide autoscheduler instead of cnnc's schedules
     std::string schedule;       // --schedule=<knobs>: force this choice where it applies

@@ -1,6 +1,7 @@
 // cnnc: compiles a network written in the .cnn language (or dumped IR) into a
 // self-contained shared library.
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include <Halide.h>
 
 #include "codegen/CHeader.h"
+#include "codegen/KernelBuilder.h"
 #include "codegen/Codegen.h"
 #include "codegen/Tuner.h"
 #include "codegen/TuningDb.h"
@@ -62,6 +64,7 @@ int tune(const Graph &graph, TuningDb &db, const Options &opt) {
     to.batches = opt.tuneBatches;
     to.runs = opt.tuneRuns;
     to.retune = opt.retune;
+    to.retime = opt.retime;
     to.note = graph.name;
     to.kernelDone = [&] { db.save(); };
     bool tty = isatty(2);
@@ -97,8 +100,8 @@ int tune(const Graph &graph, TuningDb &db, const Options &opt) {
         std::string schedule = k.best.str();
         if (k.largeBatch) schedule += ", batch>=" + std::to_string(k.largeBatchFrom) + ": " + k.largeBatch->str();
         if (k.fromDatabase) {
-            std::printf("%-36s %10s %12s %12.1f %7s  %s (from the database)\n", k.label.c_str(), "-", "-",
-                        k.bestMicros, "-", schedule.c_str());
+            std::printf("%-36s %10s %12s %12.1f %7s  %s (from the database%s)\n", k.label.c_str(), "-", "-",
+                        k.bestMicros, "-", schedule.c_str(), k.retimed ? ", timed again" : "");
             continue;
         }
         before += k.defaultMicros, after += k.bestMicros;
@@ -113,6 +116,30 @@ int tune(const Graph &graph, TuningDb &db, const Options &opt) {
     }
     std::fprintf(stderr, "cnnc: %zu entries in %s\n", db.size(), db.path().c_str());
     return 0;
+}
+
+// --print-target: what this host offers, what a build here uses, and why.
+void printTargets() {
+    const Halide::Target host = Halide::get_host_target();
+    const KernelTargets targets = kernelTargets();
+    auto describe = [](const Halide::Target &t) {
+        Halide::Target shown = t.without_feature(Halide::Target::NoRuntime);
+        return shown.to_string() + " (" + std::to_string(t.natural_vector_size<float>()) + " floats a vector" +
+               (isaLevel(t) ? ", x86-64-v" + std::to_string(isaLevel(t)) : std::string()) + ")";
+    };
+    std::printf("host (Halide's detection): %s\n", host.to_string().c_str());
+    if (host.has_feature(Halide::Target::AVX512_Skylake))
+        std::printf("512-bit FMA throughput:    %.2fx the 256-bit one (measured; wide kernels need 1.5x)\n",
+                    wideFmaSpeedup());
+    const char *source = std::getenv("CNNC_TARGET") ? "from --target / $CNNC_TARGET" : "this host";
+    std::printf("portable kernels:          %s, %s\n", describe(targets.portable).c_str(), source);
+    if (targets.hasWide())
+        std::printf("wide kernels:              %s\n"
+                    "                           for every kernel but the training step's forward ones and the\n"
+                    "                           inference kernels the tuning database found faster in 8 lanes\n",
+                    describe(targets.wide).c_str());
+    else
+        std::printf("wide kernels:              none (every kernel is portable)\n");
 }
 
 int compile(const Options &opt) {
@@ -246,5 +273,17 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (r == ParseResult::Exit) return 0;
+    // One source of truth for the kernel targets: $CNNC_TARGET, which --target sets.
+    if (!opt.target.empty()) setenv("CNNC_TARGET", opt.target.c_str(), 1);
+    try {
+        kernelTargets();
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "cnnc: error: %s\n", e.what());
+        return 1;
+    }
+    if (opt.printTarget) {
+        printTargets();
+        if (opt.input.empty()) return 0;
+    }
     return compile(opt);
 }
