@@ -59,15 +59,10 @@ Func channelSum(Func term, const TensorType &t, Expr batch, const std::string &n
 }
 
 // The batch's mean and (biased) variance per channel from one sweep of the
-// data: sums of x - shift and (x - shift)^2, shift(c) the mean of the
-// channel's plane in the first sample. The shift keeps
-// E[(x - shift)^2] - E[x - shift]^2 free of the cancellation of
-// E[x^2] - E[x]^2 where the mean is large against the spread, and the
-// backward's sum dy (x - mean) = sum dy (x - shift) - (mean - shift) sum dy
-// free of it where sum dy is large against that sum (a global pool's dy is
-// one value per plane): shift is near the mean. A single value is not: the
-// corner of a map deep in Inception-v3, shaped by padding, lay so many
-// deviations away that d gamma lost 3 digits.
+// data: sums of x - shift and (x - shift)^2, shift(c) the channel's first
+// value. The shift keeps E[(x - shift)^2] - E[x - shift]^2 free of the
+// cancellation of E[x^2] - E[x]^2 where the mean is large against the spread:
+// shift is a sample, so (mean - shift)^2 is of the order of the variance.
 // `more(d)` adds sums of terms of d = x - shift to the same sweep (sums[2...]).
 // Two sweeps (the mean, then the centred squares) read x once more each in
 // forward and backward: 26 MB for ResNet's first batchnorm at batch 8.
@@ -79,11 +74,7 @@ Moments batchMoments(LowerCtx &ctx, Func in, Expr batch, Expr count, const std::
                      const std::function<std::vector<Expr>(Expr)> &more) {
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
     Moments m{Func(name + "_shift"), Func(name + "_mean"), Func(name + "_var"), Func()};
-    Func firstPlane(name + "_first_plane");
-    firstPlane(x, y, c, n) = in(x, y, c, 0);
-    const TensorType &t = ctx.inputTypes[0];
-    Func planeSum = channelSum(firstPlane, t, 1, name + "_shift_sum");
-    m.shift(c) = planeSum(c) / float(t.width() * t.height());
+    m.shift(c) = in(0, 0, c, 0);
     m.shift.compute_root();
     Expr d = in(x, y, c, n) - m.shift(c);
     std::vector<Expr> values{d, d * d};
