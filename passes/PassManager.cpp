@@ -15,6 +15,7 @@ const std::vector<Pass> &allPasses() {
         {"dce", "remove nodes nothing uses (aux heads when compiling for inference)", eliminateDeadNodes},
         {"drop-dropout", "dropout is the identity at inference: remove it", dropDropout},
         {"fold-batchnorm", "fold inference batchnorm into the preceding conv/dense weights and bias", foldBatchNorm},
+        {"flatten-concat", "splice a concat used only by another concat into it", flattenConcat},
         {"fuse", "group conv/dense with their bias, activation, residual add and pooling into kernels", fuseKernels},
         {"eliminate-concat", "let each concat operand's kernel write straight into its channel slice", eliminateConcat},
         {"plan-memory", "place activations in one arena, reusing memory of dead values", planMemoryPass, false},

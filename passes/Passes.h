@@ -7,6 +7,7 @@ namespace cnnc {
 void eliminateDeadNodes(Graph &graph, const PassOptions &options);
 void dropDropout(Graph &graph, const PassOptions &options);
 void foldBatchNorm(Graph &graph, const PassOptions &options);
+void flattenConcat(Graph &graph, const PassOptions &options);
 void fuseKernels(Graph &graph, const PassOptions &options);
 void eliminateConcat(Graph &graph, const PassOptions &options);
 

@@ -9,7 +9,8 @@ namespace cnnc_test {
 namespace {
 
 // Residual blocks (conv+batchnorm folding, fused adds), an in-place concat of
-// two branches, dropout and an aux head (dropped at inference).
+// three branches (two in a nested concat), dropout and an aux head (dropped
+// at inference).
 const char *kNet = R"(
 block unit(x, c) {
     y = x -> conv(c, 3, pad=1, bias=false, name="conv") -> batchnorm(name="bn") -> relu
@@ -18,8 +19,9 @@ block unit(x, c) {
 network passes(image: [6, 9, 7]) {
     x = image -> unit(6, name="u1") -> unit(6, name="u2")
     a = x -> conv(4, 1, name="left") -> relu
-    b = x -> conv(5, 3, pad=1, name="right") -> sigmoid
-    x = concat(a, b) -> maxpool(2, ceil=true) -> dropout(0.4)
+    b = x -> conv(2, 3, pad=1, name="right") -> sigmoid
+    c = x -> conv(3, [1, 3], pad=[0, 1], name="right2") -> tanh
+    x = concat(a, concat(b, c)) -> maxpool(2, ceil=true) -> dropout(0.4)
     aux x -> flatten -> dense(3, name="head") weight=0.3
     return x -> flatten -> dense(10, name="fc") -> batchnorm(name="fcbn")
 }
@@ -28,7 +30,8 @@ network passes(image: [6, 9, 7]) {
 std::vector<std::pair<std::string, std::vector<int64_t>>> params() {
     std::vector<std::pair<std::string, std::vector<int64_t>>> p = {
         {"u1.conv.weight", {6, 6, 3, 3}}, {"u2.conv.weight", {6, 6, 3, 3}}, {"left.weight", {4, 6, 1, 1}},
-        {"left.bias", {4}}, {"right.weight", {5, 6, 3, 3}}, {"right.bias", {5}}, {"head.weight", {3, 180}},
+        {"left.bias", {4}}, {"right.weight", {2, 6, 3, 3}}, {"right.bias", {2}}, {"right2.weight", {3, 6, 1, 3}},
+        {"right2.bias", {3}}, {"head.weight", {3, 180}},
         {"head.bias", {3}}, {"fc.weight", {10, 180}}, {"fc.bias", {10}}};
     for (auto [bn, c] : std::vector<std::pair<std::string, int64_t>>{{"u1.bn", 6}, {"u2.bn", 6}, {"fcbn", 10}})
         for (const char *f : {"weight", "bias", "running_mean", "running_var"}) p.push_back({bn + "." + f, {c}});
@@ -66,7 +69,8 @@ TEST_P(PassEquivalence, SameOutputs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EachPass, PassEquivalence,
-                         ::testing::Values("dce", "drop-dropout", "fold-batchnorm", "fuse", "eliminate-concat", "-O0"),
+                         ::testing::Values("dce", "drop-dropout", "fold-batchnorm", "flatten-concat", "fuse",
+                                           "eliminate-concat", "-O0"),
                          [](const auto &info) {
                              std::string s = info.param;
                              std::replace(s.begin(), s.end(), '-', '_');

@@ -51,6 +51,7 @@ class Graph:
     def __init__(self, ir_text):
         self.nodes = []  # (id, op, operands, attrs, name)
         self.result = None
+        self.aux = []  # (node id, weight) of each auxiliary head
         for line in ir_text.splitlines():
             h = _HEADER.match(line)
             if h:
@@ -65,6 +66,9 @@ class Graph:
             r = re.match(r"^\s*return %(\d+)", line)
             if r:
                 self.result = int(r.group(1))
+            a = re.match(r"^\s*aux %(\d+) weight=(\S+)", line)
+            if a:
+                self.aux.append((int(a.group(1)), float(a.group(2))))
 
     def parameter_shapes(self):
         """Names and shapes of every parameter, found by running the graph once."""
@@ -76,12 +80,23 @@ class Graph:
         """The network's output; training=True uses batch statistics (updating
         the running ones in `params`, as torch does); logits=True returns the
         input of a final softmax (what the training loss is computed from)."""
+        values = self._evaluate(x, params, training)
+        return values[self._logits(self.result) if logits else self.result]
+
+    def training_heads(self, x, params):
+        """(weight, logits) of the result (weight 1) and of each aux head, in
+        training mode: the loss cnnc trains is the sum of weight x the mean
+        cross-entropy of each head's logits."""
+        values = self._evaluate(x, params, training=True)
+        return [(1.0, values[self._logits(self.result)])] + [(w, values[self._logits(n)]) for n, w in self.aux]
+
+    def _logits(self, nid):
+        """The input of node nid when it is a softmax, else nid itself."""
+        node = next(n for n in self.nodes if n[0] == nid)
+        return node[2][0] if node[1] == "softmax" else nid
+
+    def _evaluate(self, x, params, training):
         values = {0: x}
-        result = self.result
-        if logits:
-            last = next(n for n in self.nodes if n[0] == result)
-            if last[1] == "softmax":
-                result = last[2][0]
         for nid, op, operands, a, name in self.nodes:
             ins = [values[o] for o in operands]
             get = (lambda s, name=name: params[name + "." + s]) if not isinstance(params, _ShapeRecorder) \
@@ -92,7 +107,7 @@ class Graph:
                 raise ValueError("the reference cannot reproduce cnnc's dropout masks; use p=0")
             else:
                 values[nid] = _OPS[op](ins, a, get)
-        return values[result]
+        return values
 
 
 class Module(torch.nn.Module):

@@ -50,15 +50,17 @@ import safetensors_io
 from conformance import load_model as load_library
 
 # Published trainable-parameter counts (torchvision weights' meta "num_params";
-# GoogLeNet's is without its auxiliary heads).
+# GoogLeNet's and Inception-v3's are without their auxiliary heads).
 MODELS = {
     "alexnet": dict(kwargs={}, params=61_100_840),
     "vgg16": dict(kwargs={"init_weights": False}, params=138_357_544),
     "googlenet": dict(kwargs={"aux_logits": True, "init_weights": False, "transform_input": False},
                       params=6_624_904),
     "resnet18": dict(kwargs={}, params=11_689_512),
+    "inception_v3": dict(kwargs={"aux_logits": True, "init_weights": False, "transform_input": False},
+                         params=23_834_568),
 }
-AUX_PREFIXES = ("aux1.", "aux2.")
+AUX_PREFIXES = ("aux1.", "aux2.", "AuxLogits.")
 
 
 def build_torch_model(name, seed):

@@ -2,19 +2,25 @@
 """Training steps of a cnnc library against PyTorch.
 
     train_conformance.py --cnnc build/cnnc model.cnn [--steps 3] [--batch 5] [--tol 1e-3] [--input-offset 0]
+        [--zero-dropout]
 
 Compiles the model with `--train`, gives cnnc and PyTorch the same random
 weights (a safetensors file), then runs --steps SGD steps (lr 0.01, momentum
-0.9, weight decay 5e-4) on the same random batches. The losses and, after the
-last step, every weight and running statistic must agree within --tol
-relative to each tensor's largest magnitude. PyTorch executes the network
-with torch.nn.functional (tests/torch/ir_reference.py) in training mode.
+0.9, weight decay 5e-4) on the same random batches. The losses (the main
+head's cross-entropy plus weight x each aux head's) and, after the last step,
+every weight and running statistic must agree within --tol relative to each
+tensor's largest magnitude. PyTorch executes the network with
+torch.nn.functional (tests/torch/ir_reference.py) in training mode.
+cnnc draws dropout masks from a hash of its own, which the reference cannot
+reproduce: --zero-dropout compiles the network's IR with every dropout at p=0
+(gradient_check.py covers dropout's masks).
 Exit 0: match; 1: mismatch; 77: PyTorch missing (ctest skip).
 """
 
 import argparse
 import ctypes
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -46,17 +52,25 @@ def main():
     ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     ap.add_argument("--input-offset", type=float, default=0.0,
                     help="added to every input (inputs far from zero against their spread)")
+    ap.add_argument("--zero-dropout", action="store_true", help="compile every dropout with p=0")
     args = ap.parse_args()
 
     gen = torch.Generator().manual_seed(1)
     ir = subprocess.run([args.cnnc, args.model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
+    if args.zero_dropout:
+        ir = re.sub(r"(= dropout\(%\d+\) )\{p=[^}]*\}", r"\1{p=0.0}", ir)
     graph = ir_reference.Graph(ir)
     weights = conformance.random_weights(graph.parameter_shapes(), gen)
     classes = graph.run(torch.zeros([1] + graph.input_shape), weights, logits=True).shape[1]
 
     with tempfile.TemporaryDirectory() as tmp:
         so = os.path.join(tmp, graph.name + ".so")
-        subprocess.run([args.cnnc, args.model, "--train", "-o", so, "-q"], check=True)
+        source = args.model
+        if args.zero_dropout:
+            source = os.path.join(tmp, graph.name + ".ir")
+            with open(source, "w") as f:
+                f.write(ir)
+        subprocess.run([args.cnnc, source, "--train", "-o", so, "-q"], check=True)
         st = os.path.join(tmp, "w.safetensors")
         safetensors_io.save({k: v.numpy() for k, v in weights.items()}, st)
         lib, f = conformance.load_model(so, graph.name)
@@ -84,7 +98,8 @@ def main():
             x = torch.randn([args.batch] + graph.input_shape, generator=gen) + args.input_offset
             y = torch.randint(0, classes, (args.batch,), generator=gen)
             opt.zero_grad()
-            ref_loss = F.cross_entropy(graph.run(x, params, training=True, logits=True).reshape(args.batch, -1), y)
+            ref_loss = sum(w * F.cross_entropy(z.reshape(args.batch, -1), y)
+                           for w, z in graph.training_heads(x, params))
             ref_loss.backward()
             opt.step()
             loss = ctypes.c_float()
