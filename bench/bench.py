@@ -467,7 +467,9 @@ def bench_train(args, tmp):
 
         def torch_step(_):
             opt.zero_grad()
-            F.cross_entropy(graph.run(tx, params, training=True, logits=True).reshape(batch, -1), ty).backward()
+            # The loss cnnc trains: every head's (aux heads too), weighted.
+            heads = graph.training_heads(tx, params, random_dropout=True)
+            sum(w * F.cross_entropy(logits.reshape(batch, -1), ty) for w, logits in heads).backward()
             opt.step()
 
         times = {"cnnc": [], "torch": []}

@@ -83,11 +83,13 @@ class Graph:
         values = self._evaluate(x, params, training)
         return values[self._logits(self.result) if logits else self.result]
 
-    def training_heads(self, x, params):
+    def training_heads(self, x, params, random_dropout=False):
         """(weight, logits) of the result (weight 1) and of each aux head, in
         training mode: the loss cnnc trains is the sum of weight x the mean
-        cross-entropy of each head's logits."""
-        values = self._evaluate(x, params, training=True)
+        cross-entropy of each head's logits. Dropout with p > 0 is an error,
+        since cnnc's masks cannot be reproduced, unless random_dropout (torch's
+        own masks: the same work, for timing)."""
+        values = self._evaluate(x, params, training=True, random_dropout=random_dropout)
         return [(1.0, values[self._logits(self.result)])] + [(w, values[self._logits(n)]) for n, w in self.aux]
 
     def _logits(self, nid):
@@ -95,7 +97,7 @@ class Graph:
         node = next(n for n in self.nodes if n[0] == nid)
         return node[2][0] if node[1] == "softmax" else nid
 
-    def _evaluate(self, x, params, training):
+    def _evaluate(self, x, params, training, random_dropout=False):
         values = {0: x}
         for nid, op, operands, a, name in self.nodes:
             ins = [values[o] for o in operands]
@@ -104,7 +106,9 @@ class Graph:
             if training and op == "batchnorm":
                 values[nid] = _batchnorm_train(ins, a, get)
             elif training and op == "dropout" and a["p"] != 0:
-                raise ValueError("the reference cannot reproduce cnnc's dropout masks; use p=0")
+                if not random_dropout:
+                    raise ValueError("the reference cannot reproduce cnnc's dropout masks; use p=0")
+                values[nid] = torch.nn.functional.dropout(ins[0], a["p"], training=True)
             else:
                 values[nid] = _OPS[op](ins, a, get)
         return values
