@@ -88,8 +88,13 @@ double sum(const std::vector<double> &values) {
 constexpr double kVariantGain = 0.8;
 constexpr double kVariantMinSavingMicros = 200;
 
-// "256-bit" or "512-bit": the vectors a target's kernels use.
-std::string vectorBits(const Target &target) { return std::to_string(target.natural_vector_size<float>() * 32) + "-bit"; }
+// "%12 relu layer1.0.conv1", with " @512-bit" (the target's vectors) where
+// kernels are tuned at two widths.
+std::string tunedLabel(const Graph &graph, const KernelSpec &spec, const Target &target, bool twoWidths) {
+    std::string label = kernelLabel(graph, spec);
+    if (twoWidths) label += " @" + std::to_string(target.natural_vector_size<float>() * 32) + "-bit";
+    return label;
+}
 
 } // namespace
 
@@ -194,7 +199,7 @@ TunedKernel retimeEntries(const Graph &graph, const KernelSpec &spec, const Targ
     std::vector<TuningEntry> entries = db.variants(spec.signature, target);
     const int largest = *std::max_element(options.batches.begin(), options.batches.end());
     TunedKernel known;
-    known.label = kernelLabel(graph, spec) + " @" + vectorBits(target);
+    known.label = tunedLabel(graph, spec, target, true);
     known.fromDatabase = known.retimed = true;
     db.forget(spec.signature, target);
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -256,7 +261,7 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
                 continue;
             }
             TunedKernel result;
-            result.label = kernelLabel(graph, k) + (tuned.size() > 1 ? " @" + vectorBits(target) : "");
+            result.label = tunedLabel(graph, k, target, tuned.size() > 1);
             result.best = known->choice, result.bestMicros = known->microsPerSample;
             result.fromDatabase = true;
             std::vector<TuningEntry> all = db.variants(k.signature, target);
@@ -277,7 +282,7 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
             continue;
         }
         TunedKernel result;
-        result.label = kernelLabel(graph, spec) + (tuned.size() > 1 ? " @" + vectorBits(target) : "");
+        result.label = tunedLabel(graph, spec, target, tuned.size() > 1);
         result.candidates = int(space.size());
         TuneProgress progress{int(i + 1), int(work.size()), result.label, 0, result.candidates, 0, 0};
         // times[c][b]: candidate c's time per sample at options.batches[b].
