@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -77,6 +78,7 @@ struct KernelInstance {
     std::string fn;                   // the compiled function
     std::string portableFn;           // the same kernel for the portable target, where `target` is wider
     std::vector<const Param *> args;  // its parameters in argument order
+    bool tuned = false;               // its schedule comes from the tuning database or --schedule
 };
 
 class ModuleWriter {
@@ -348,7 +350,7 @@ Halide::Target chooseTarget(const KernelSpec &spec, const KernelTargets &targets
 // The schedules a kernel compiles with, each for the batches from its
 // minBatch to the next one's: the tuning database's choices (one, or one per
 // batch variant) where they are still in the op's schedule space, else the
-// default.
+// op's default for the kernel's vector width.
 std::vector<KernelInstance> kernelInstances(const Graph &graph, const std::vector<KernelSpec> &kernels, size_t k,
                                             const KernelTargets &targets, const CodegenOptions &options) {
     const KernelSpec &spec = kernels[k];
@@ -357,20 +359,27 @@ std::vector<KernelInstance> kernelInstances(const Graph &graph, const std::vecto
     instance.target = chooseTarget(spec, targets, options);
     instance.build.autoscheduler = options.autoscheduler;
     if (!options.autoscheduler.empty()) return {instance};
-    std::vector<std::pair<int, ScheduleChoice>> wanted; // (minBatch, choice)
-    if (options.forcedSchedule) wanted.emplace_back(1, *options.forcedSchedule);
+    struct Wanted {
+        int minBatch;
+        std::optional<ScheduleChoice> choice; // nullopt: the default
+    };
+    std::vector<Wanted> wanted;
+    if (options.forcedSchedule) wanted.push_back({1, *options.forcedSchedule});
     else if (options.tuning)
         for (const TuningEntry &e : options.tuning->variants(spec.signature, instance.target))
-            wanted.emplace_back(e.minBatch, e.choice);
-    if (wanted.empty() || wanted.front().first > 1) wanted.insert(wanted.begin(), {1, ScheduleChoice{}});
+            wanted.push_back({e.minBatch, e.choice});
+    if (wanted.empty() || wanted.front().minBatch > 1) wanted.insert(wanted.begin(), {1, std::nullopt});
+    const ScheduleChoice untuned = defaultSchedule(graph, spec, instance.target.natural_vector_size<float>());
     std::vector<ScheduleChoice> space = scheduleSpace(graph, spec);
     std::vector<KernelInstance> instances;
-    for (auto &[minBatch, choice] : wanted) {
-        ScheduleChoice valid = std::find(space.begin(), space.end(), choice) != space.end() ? choice : ScheduleChoice{};
+    for (const Wanted &w : wanted) {
+        const bool tuned = w.choice && std::find(space.begin(), space.end(), *w.choice) != space.end();
+        const ScheduleChoice &valid = tuned ? *w.choice : untuned;
         if (!instances.empty() && instances.back().build.choice == valid) continue; // same code: one range
-        if (!instances.empty()) instances.back().maxBatch = minBatch - 1;
+        if (!instances.empty()) instances.back().maxBatch = w.minBatch - 1;
         instance.build.choice = valid;
-        instance.minBatch = minBatch;
+        instance.tuned = tuned;
+        instance.minBatch = w.minBatch;
         instances.push_back(instance);
     }
     if (instances.size() == 1) instances[0].minBatch = 0; // every batch
@@ -446,7 +455,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
             };
             instance.fn = addKernel(text, instance.target, compile);
             if (instance.target != targets.portable) instance.portableFn = addKernel(text, targets.portable, compile);
-            if (!build.choice.isDefault() && !countedTuned.count(instance.fn)) {
+            if (instance.tuned && !countedTuned.count(instance.fn)) {
                 countedTuned.insert(instance.fn);
                 ++stats.tunedKernels;
             }

@@ -47,6 +47,15 @@ std::vector<ScheduleChoice> scheduleSpace(const Graph &graph, const KernelSpec &
     return anchor.def->scheduleSpace(OpCall{inputs, anchor.attrs}, graph.node(spec.nodes.back()).type);
 }
 
+ScheduleChoice defaultSchedule(const Graph &graph, const KernelSpec &spec, int vectorWidth) {
+    int a = anchorIndex(graph, spec);
+    if (a < 0) return {};
+    const Node &anchor = graph.node(spec.nodes[size_t(a)]);
+    if (!anchor.def->defaultSchedule) return {};
+    std::vector<TensorType> inputs = graph.operandTypes(anchor);
+    return anchor.def->defaultSchedule(OpCall{inputs, anchor.attrs}, graph.node(spec.nodes.back()).type, vectorWidth);
+}
+
 std::vector<KernelParam> kernelParams(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice) {
     std::vector<KernelParam> out;
     for (const Param *p : spec.params) out.push_back({p, std::nullopt});

@@ -73,6 +73,11 @@ std::vector<KernelParam> kernelParams(const Graph &graph, const KernelSpec &spec
 // the kernel has no anchor with a schedule space.
 std::vector<ScheduleChoice> scheduleSpace(const Graph &graph, const KernelSpec &spec);
 
+// The candidate the kernel compiles with untuned, for kernels of `vectorWidth`
+// floats a vector (OpDef::defaultSchedule); the empty choice where the anchor
+// has none.
+ScheduleChoice defaultSchedule(const Graph &graph, const KernelSpec &spec, int vectorWidth);
+
 // "%12 conv layer1.0.conv1": the kernel's last node, as profiles and tuning show it.
 std::string kernelLabel(const Graph &graph, const KernelSpec &spec);
 

@@ -64,7 +64,7 @@ private:
 size_t pickFastest(const std::vector<ScheduleChoice> &space, const std::vector<double> &scores) {
     size_t best = 0;
     for (size_t c = 1; c < space.size(); ++c) {
-        double margin = space[best].isDefault() ? 0.97 : 1.0;
+        double margin = best == 0 ? 0.97 : 1.0;
         if (scores[c] < scores[best] * margin) best = c;
     }
     return best;
@@ -171,8 +171,7 @@ ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const
     const std::vector<double> small = score([&](int b) { return b < largest; });
     const std::vector<double> large = score([&](int b) { return b == largest; });
     ScheduleDecision d;
-    for (size_t c = 0; c < space.size(); ++c)
-        if (space[c].isDefault()) d.defaultMicros = all[c];
+    if (!all.empty()) d.defaultMicros = all[0];
     // A variant for the largest batch when what is fastest there is clearly
     // faster than what is fastest at the smaller batches.
     const size_t forSmall = pickFastest(space, small), forLarge = pickFastest(space, large);
@@ -246,7 +245,12 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
         for (const Target &target : tuned) {
             std::optional<TuningEntry> known = options.retune ? std::nullopt : db.lookup(k.signature, target);
             if (!known) {
-                work.push_back({&k, space, target, false});
+                // The untuned default first: the incumbent a candidate must clearly beat.
+                std::vector<ScheduleChoice> ordered = space;
+                const ScheduleChoice untuned = defaultSchedule(graph, k, target.natural_vector_size<float>());
+                auto it = std::find(ordered.begin(), ordered.end(), untuned);
+                if (it != ordered.end()) std::rotate(ordered.begin(), it, it + 1);
+                work.push_back({&k, ordered, target, false});
                 continue;
             }
             // The library compares the two widths' recorded times (chooseTarget
@@ -293,7 +297,7 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
             } catch (const Halide::Error &e) {
                 // A candidate Halide rejects for this kernel's shape loses the
                 // race instead of ending the tuning; the default never may.
-                if (choice.isDefault()) throw;
+                if (&choice == &space.front()) throw;
                 times.emplace_back(options.batches.size(), std::numeric_limits<double>::infinity());
             }
             ++timed;

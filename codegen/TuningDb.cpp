@@ -18,10 +18,19 @@ std::string TuningDb::defaultPath() {
     return CNNC_SOURCE_DIR "/tuning/default.tdb";
 }
 
+std::string TuningDb::hostCpuKey() {
+    auto size = [](long bytes) {
+        return bytes % (1 << 20) == 0 ? std::to_string(bytes >> 20) + "M" : std::to_string(bytes >> 10) + "K";
+    };
+    long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l1d <= 0 || l2 <= 0) return "unknown";
+    return "l1d=" + size(l1d) + ",l2=" + size(l2);
+}
+
 // The target without features that do not change kernel code (no_runtime is
-// how kernels are linked, not what they compute).
-std::string TuningDb::key(const std::string &signature, const Halide::Target &target) {
-    return hashHex(signature) + " " + target.without_feature(Halide::Target::NoRuntime).to_string();
+// how kernels are linked, not what they compute), and the CPU.
+std::string TuningDb::key(const std::string &signature, const Halide::Target &target) const {
+    return hashHex(signature) + " " + target.without_feature(Halide::Target::NoRuntime).to_string() + "@" + cpu_;
 }
 
 void TuningDb::load() {
@@ -45,10 +54,14 @@ void TuningDb::load() {
             throw std::runtime_error(path_ + ":" + std::to_string(number) + ": error: " + what);
         };
         if (!(fields >> target >> schedule >> time) || ((fields >> batches) && (fields >> extra)))
-            fail("expected '<signature hash> <target> <schedule> <microseconds> [batch>=N]'");
+            fail("expected '<signature hash> <target>@<cpu> <schedule> <microseconds> [batch>=N]'");
         if (sig.size() != 16 || sig.find_first_not_of("0123456789abcdef") != std::string::npos)
             fail("'" + sig + "' is not a 16-digit signature hash");
-        if (!Halide::Target::validate_target_string(target)) fail("'" + target + "' is not a Halide target");
+        const size_t at = target.find('@');
+        const std::string isa = target.substr(0, at);
+        if (!Halide::Target::validate_target_string(isa)) fail("'" + isa + "' is not a Halide target");
+        if (at != std::string::npos && (at + 1 == target.size() || target.find('@', at + 1) != std::string::npos))
+            fail("'" + target + "' names no CPU after '@'");
         std::optional<ScheduleChoice> choice = ScheduleChoice::parse(schedule);
         if (!choice) fail("malformed schedule '" + schedule + "' (expected knob=value,... or default)");
         char *end = nullptr;

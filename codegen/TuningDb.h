@@ -2,13 +2,16 @@
 // a target. A plain text file, one kernel per line, so it diffs and merges well:
 //
 //   # comment
-//   <signature hash> <Halide target> <schedule> <microseconds per sample> [# note]
-//   9c1f0e2a4b7d3360 x86-64-linux-avx-avx2-f16c-fma-sse41 tile_c=6,tile_x=2 412.7 # conv layer1.0.conv1
-//   9c1f0e2a4b7d3360 x86-64-linux-avx-avx2-f16c-fma-sse41 winograd=1 301.2 batch>=8 # conv layer1.0.conv1
+//   <signature hash> <Halide target>@<CPU> <schedule> <microseconds per sample> [# note]
+//   9c1f0e2a4b7d3360 x86-64-linux-avx-avx2-f16c-fma-sse41@l1d=48K,l2=1M tile_c=6,tile_x=2 412.7 # conv layer1.0.conv1
+//   9c1f0e2a4b7d3360 x86-64-linux-avx-avx2-f16c-fma-sse41@l1d=48K,l2=1M winograd=1 301.2 batch>=8 # conv layer1.0.conv1
 //
 // Kernels are keyed by the hash of their signature (KernelSpec::signature:
-// everything that determines the generated code) and the target, so an entry
-// applies to every model with the same layer. A kernel may have a variant for
+// everything that determines the generated code), the target (the ISA) and
+// the CPU it was tuned on (its per-core cache sizes, hostCpuKey()), so an
+// entry applies to every model with the same layer on a like CPU, and never
+// to another CPU, where other tiles win. Lines without "@<CPU>" (written
+// before CPUs were told apart) are kept but match no CPU. A kernel may have a variant for
 // large batches (`batch>=N`): the library then holds both and the runtime picks
 // by the batch of each call (ResNet-18's 7x7x512 convs: direct at batch 1,
 // where Winograd's 37 MB of transformed filters make it memory-bound; Winograd
@@ -35,8 +38,15 @@ struct TuningEntry {
 
 class TuningDb {
 public:
-    // An empty database at `path`; load() reads it.
-    explicit TuningDb(std::string path = "") : path_(std::move(path)) {}
+    // An empty database at `path`, whose lookups and records are for the CPU
+    // `cpu` (default: this host's); load() reads it.
+    explicit TuningDb(std::string path = "", std::string cpu = hostCpuKey())
+        : path_(std::move(path)), cpu_(std::move(cpu)) {}
+
+    // "l1d=48K,l2=1M": what tells this host's CPU apart for tuning, its
+    // per-core data cache sizes (the shared L3's size is what a virtual
+    // machine is given, not the chip's); "unknown" where unreadable.
+    static std::string hostCpuKey();
 
     // The database at $CNNC_TUNING_DB, else the one versioned with cnnc
     // (tuning/default.tdb in the source tree).
@@ -62,9 +72,9 @@ public:
     size_t size() const { return entries_.size(); }
 
 private:
-    static std::string key(const std::string &signature, const Halide::Target &target);
-    std::string path_;
-    std::map<std::pair<std::string, int>, TuningEntry> entries_; // ("hash target", minBatch) -> entry
+    std::string key(const std::string &signature, const Halide::Target &target) const;
+    std::string path_, cpu_;
+    std::map<std::pair<std::string, int>, TuningEntry> entries_; // ("hash target@cpu", minBatch) -> entry
 };
 
 } // namespace cnnc

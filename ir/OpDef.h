@@ -136,8 +136,13 @@ struct OpDef {
     Halide::Expr (*gradFromOutput)(Halide::Expr z, Halide::Expr dz, const Attrs &) = nullptr;
     // Candidate schedules `cnnc tune` times for a kernel this op anchors, whose
     // result (after fused consumers such as a pool) has type `kernelOutput`.
-    // The first is the default. Null: nothing to tune.
+    // The first is the empty choice, the op's plain schedule. Null: nothing to tune.
     std::vector<ScheduleChoice> (*scheduleSpace)(const OpCall &, const TensorType &kernelOutput) = nullptr;
+    // The candidate a kernel compiles with where the tuning database has none,
+    // for kernels of `vectorWidth` floats a vector (one of scheduleSpace's; a
+    // library's portable twins of wide kernels take the wide kernel's). Null:
+    // the empty choice.
+    ScheduleChoice (*defaultSchedule)(const OpCall &, const TensorType &kernelOutput, int vectorWidth) = nullptr;
     // The kernel arguments that the inference kernel with schedule `choice`
     // reads prepared (its lowering then finds the form in LowerCtx::params).
     // Null: every argument as declared.

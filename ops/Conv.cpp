@@ -246,9 +246,11 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
     if (g.groups == 1 && g.filters >= 16)
         for (int rows : {2, 4, 8})
             if (rows <= out.height()) space.push_back(ScheduleChoice{{{"filter_vectors", 1}, {"rows", rows}}});
-    // Filter vectors x flattened positions: 2 x 4, 5 or 6 (8 to 12 accumulators).
-    if (blockedApplies(g, out, 2))
-        for (int p : {4, 5, 6}) space.push_back(ScheduleChoice{{{"fblock", 2}, {"ptile", p}}});
+    // Blocks of 16 or 32 filters x flattened positions: with AVX2, 2 x 4 to
+    // 6 or 4 x 3 accumulators; with AVX-512, 1 x 6 to 12 or 2 x 6 to 12.
+    for (auto [fblock, ptiles] : {std::pair{2, std::vector<int>{4, 5, 6, 8, 12}}, {4, std::vector<int>{6, 8, 12}}})
+        if (blockedApplies(g, out, fblock))
+            for (int p : ptiles) space.push_back(ScheduleChoice{{{"fblock", fblock}, {"ptile", p}}});
     // Winograd on the conv's own output or a pool of its tiles; the
     // filter-vector GEMMs, which compute the map per channel block first,
     // also into a global pool.
@@ -279,6 +281,23 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
         }
     }
     return space;
+}
+
+// Untuned, convs with 16 input channels or more are vectorized over output
+// channels (ConvBlocked.cpp) where that applies: blocks of 32 filters (2 x
+// 16-lane vectors x 8 positions) at 16 lanes, of 16 (2 x 8 lanes x 6) at 8.
+// Vectors along x waste lanes wherever the map's width is not a multiple of
+// them (17, 35, 7...), and broadcast each weight to one FMA per row. On an
+// AMD EPYC Zen 5 at batch 8 (bench/layers.py), 16 lanes: 1.2-2.2x the x-vectorized
+// default on ResNet-18's, GoogLeNet's and Inception-v3's layers from 7x7 to
+// 112x112 maps; 8 lanes: 1.0-1.5x. Equal on a 147x147 map; 0.8-1.0x with 3
+// input channels (VGG's first layer), which stay x-vectorized.
+ScheduleChoice defaultSchedule(const OpCall &call, const TensorType &out, int vectorWidth) {
+    ConvGeometry g = convGeometry(call);
+    if (g.cin / g.groups < 16) return {};
+    if (vectorWidth >= 16 && blockedApplies(g, out, 4)) return ScheduleChoice{{{"fblock", 4}, {"ptile", 8}}};
+    if (blockedApplies(g, out, 2)) return ScheduleChoice{{{"fblock", 2}, {"ptile", vectorWidth >= 16 ? 12 : 6}}};
+    return {};
 }
 
 // Tasks of a few output rows (with a fused pool: pooled rows) per sample; in
@@ -440,6 +459,7 @@ void defineConv() {
     d.lower = lower;
     d.schedule = schedule;
     d.scheduleSpace = scheduleSpace;
+    d.defaultSchedule = defaultSchedule;
     d.preparedParams = preparedParams;
     d.backward = convBackward;
     // AVX-512's 16 lanes pay in the training forward too on maps of 14 and

@@ -1,17 +1,20 @@
-// Direct convolution vectorized over output channels, a candidate schedule of
-// inference convs that `cnnc tune` may pick ("fblock=FV,ptile=P").
+// Direct convolution vectorized over output channels ("fblock=F,ptile=P"):
+// the untuned default of inference convs with 16 input channels or more
+// (Conv.cpp's defaultSchedule), and candidates `cnnc tune` times.
 //
-// The direct schedule (Conv.cpp) vectorizes along x: on ResNet's 7x7 maps one
-// lane in eight idles, and at batch 1 each broadcast weight feeds one FMA, so
-// the weights stream from L3 once per output row. Here the register tile is
-// FV vectors of output channels x P output positions (the map flattened, so
-// that 49 positions are 10 tiles of 5): per input channel and tap it loads FV
-// filter vectors and broadcasts P input values for FV x P FMAs, and nothing
-// rounds up but the last position tile. The filters are read as vectors, so
-// the runtime prepares them blocked, [co / B][ci][tap][B] with B = FV x 8
-// (CNNRT_DERIVE_BLOCKED_FILTER), once per set of weights. A task is one block
-// of B filters for one sample: consecutive tasks share the block's weights,
-// which stay in L2, or, where a sample's input is the larger, the sample.
+// The plain schedule (Conv.cpp) vectorizes along x: on ResNet's 7x7 maps one
+// lane in eight idles (in sixteen, nine), and at batch 1 each broadcast weight
+// feeds one FMA, so the weights stream from L3 once per output row. Here the
+// filters come in blocks of B = F x 8, and a register tile is 1 or 2 filter
+// vectors of the target's width x P output positions (the map flattened, so
+// that 49 positions are 10 tiles of 5): per input channel and tap it loads the
+// filter vectors and broadcasts P input values, and nothing rounds up but the
+// last position tile. The runtime prepares the filters blocked, [co / B][ci]
+// [tap][B] (CNNRT_DERIVE_BLOCKED_FILTER), once per set of weights; one layout
+// for 8 and 16 lanes, so a library's wide kernel and its portable twin share
+// it. A task is one block of B filters for one sample: consecutive tasks share
+// the block's weights, which stay in L2, or, where a sample's input is the
+// larger, the sample.
 //
 // Training (not tuned) takes it for strided convs onto maps of up to 16x16
 // and maps of up to 7x7 with many input channels, blocking the step's filters
@@ -22,6 +25,8 @@
 // lost: a one-layer training step (`bench/ab_train.py`, five runs) took
 // 0.71-0.92 of its time with the direct conv on deinterleaved input, whose
 // forward ran 12.6 ms against 23.3 (medians; fastest calls 11.0 and 11.6).
+#include <algorithm>
+
 #include "codegen/LowerCtx.h"
 #include "ops/Conv.h"
 
@@ -30,12 +35,18 @@ using namespace Halide;
 namespace cnnc::ops {
 namespace {
 
-constexpr int kLanes = 8; // the prepared blocked layout's vector width (AVX2; inference)
+// The prepared layout's block of filters is a multiple of this (the knob
+// "fblock" counts them), so that 8-lane and 16-lane kernels read one layout.
+constexpr int kLanes = 8;
 
-// The filter vectors' lanes: kLanes for inference (the runtime prepares that
-// layout), the target's vector width for training, which blocks the step's
-// filters itself (16 on AVX-512: wideKernelTarget).
-int filterLanes(bool training, int vectorWidth) { return training ? vectorWidth : kLanes; }
+// The filter vectors' lanes: the target's vector width where the block is a
+// whole number of them (inference: the runtime's prepared block, fblock x 8;
+// training: the step's own blocking, in vectors of the target's width).
+int filterLanes(int block, int vectorWidth) { return block % vectorWidth == 0 ? vectorWidth : kLanes; }
+
+// Accumulators a register tile may hold: 16 vector registers with AVX2, 32
+// with AVX-512, less the filter vectors and the broadcast input.
+int accumulatorBudget(int vectorWidth) { return vectorWidth >= 16 ? 24 : 12; }
 
 // Training's default: 2 filter vectors x 6 positions (5 where the map has 49:
 // 10 tiles, none rounded up), the tuner's pick for these convs in inference.
@@ -45,29 +56,42 @@ bool trainingDefault(const ConvGeometry &g, const TensorType &kernelOutput) {
     return ((strided && g.oh * g.ow <= 256) || g.oh * g.ow <= 49) && g.cin >= 16 && blockedApplies(g, kernelOutput, 2);
 }
 
+// A register tile: `vectors` filter vectors of `lanes` x `positions` output
+// positions. A block of `block` filters is one tile wide, or several (32
+// filters in 8 lanes: two tiles of 2 vectors, one after the other).
 struct BlockedTiling {
-    int filterVectors = 0, positions = 5;
+    int block, lanes, vectors, positions;
 };
 
 BlockedTiling tilingFor(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
-                        bool training) {
-    if (training && trainingDefault(g, kernelOutput)) return {2, g.oh * g.ow == 49 ? 5 : 6};
-    return {choice.get("fblock", 0), choice.get("ptile", 5)};
+                        bool training, int vectorWidth) {
+    BlockedTiling t;
+    if (training && trainingDefault(g, kernelOutput)) {
+        t.block = 2 * vectorWidth, t.positions = g.oh * g.ow == 49 ? 5 : 6;
+    } else {
+        t.block = choice.get("fblock", 0) * kLanes, t.positions = choice.get("ptile", 5);
+    }
+    t.lanes = filterLanes(t.block, vectorWidth);
+    t.vectors = std::min(2, t.block / t.lanes);
+    // One knob for both widths: a wide tile's positions, fewer where the
+    // narrower target's registers hold fewer accumulators.
+    t.positions = std::max(1, std::min(t.positions, accumulatorBudget(vectorWidth) / t.vectors));
+    return t;
 }
 
 } // namespace
 
 bool blockedApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors) {
-    // A fused pool reads the whole map of each task's block and sample: on
-    // small maps only, where that block of the map stays in L1/L2.
-    bool ownOutput = kernelOutput.width() == g.ow && kernelOutput.height() == g.oh;
-    return (ownOutput || g.oh * g.ow <= 256) && kernelOutput.channels() == g.filters && g.groups == 1 &&
-           filterVectors > 0 && g.filters % (filterVectors * kLanes) == 0;
+    // A fused pool reads each task's block of the map after it is computed
+    // whole (VGG's 112x112 layer with its 2x2 pool, blocks of 32 filters at
+    // 16 lanes: 85% of the FMA peak at batch 8 on an AMD EPYC Zen 5).
+    return kernelOutput.channels() == g.filters && g.groups == 1 && filterVectors > 0 &&
+           g.filters % (filterVectors * kLanes) == 0;
 }
 
 bool blockedChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
                    bool training, int vectorWidth) {
-    if (training) return trainingDefault(g, kernelOutput) && g.filters % (2 * filterLanes(true, vectorWidth)) == 0;
+    if (training) return trainingDefault(g, kernelOutput) && g.filters % (2 * vectorWidth) == 0;
     return blockedApplies(g, kernelOutput, choice.get("fblock", 0));
 }
 
@@ -80,7 +104,7 @@ ParamDecl blockedFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice)
 
 Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g) {
     const bool training = ctx.training != nullptr;
-    const int B = tilingFor(g, ctx.outType(), ctx.choice, training).filterVectors * filterLanes(training, ctx.vectorWidth);
+    const int B = tilingFor(g, ctx.outType(), ctx.choice, training, ctx.vectorWidth).block;
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, cv("cv"), p("p"), cb("cb"), tap("tap"), ci("ci");
     Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
     Func filters = ctx.params[0]; // (b, tap, ci, block): prepared
@@ -106,9 +130,9 @@ Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g) {
 
 void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     const bool training = s.op.training != nullptr;
-    BlockedTiling tiling = tilingFor(g, s.op.outType(), s.op.choice, training);
-    const int filterVector = filterLanes(training, s.vectorWidth);
-    const int B = tiling.filterVectors * filterVector, P = tiling.positions;
+    BlockedTiling tiling = tilingFor(g, s.op.outType(), s.op.choice, training, s.vectorWidth);
+    const int filterVector = tiling.lanes;
+    const int B = tiling.block, P = tiling.positions;
     Func acc = s.op.stages.at("acc_blocked");
     Func padded = s.op.stages.at("padded");
     Var x = s.x, y = s.y, c = s.c, n = s.n, cb("cb"), cv("cv"), task("task");
@@ -125,12 +149,18 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     // two libraries alternating, two runs each).
     int64_t weightBytes = 4 * g.filters * g.cin * g.size.w * g.size.h;
     int64_t inputBytes = 4 * g.cin * (g.w + 2 * g.pad.w) * (g.h + 2 * g.pad.h);
+    // A large input (VGG's 112x112x128: 6.6 MB a sample) is staged one
+    // sample at a time, the sample's blocks in parallel: staged for the whole
+    // batch at once it leaves the caches before the blocks read it (batch 8:
+    // 2x slower per sample than batch 1).
+    const bool samplePadded = inputBytes >= weightBytes && inputBytes > (2 << 20);
     s.output.split(c, cb, cv, B);
-    if (inputBytes >= weightBytes) s.output.reorder(x, y, cv, cb, n).fuse(cb, n, task);
-    else s.output.reorder(x, y, cv, n, cb).fuse(n, cb, task);
-    s.output.parallel(task);
+    if (samplePadded) s.output.reorder(x, y, cv, cb, n).parallel(cb);
+    else if (inputBytes >= weightBytes) s.output.reorder(x, y, cv, cb, n).fuse(cb, n, task).parallel(task);
+    else s.output.reorder(x, y, cv, n, cb).fuse(n, cb, task).parallel(task);
     if (int lanes = fittingLanes(g.ow, s.vectorWidth)) s.output.vectorize(x, lanes, TailStrategy::GuardWithIf);
-    padded.compute_root();
+    if (samplePadded) padded.compute_at(s.output, n);
+    else padded.compute_root();
     parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
     if (s.op.stages.count("blocked_filters")) {
         Func blocked = s.op.stages.at("blocked_filters");
@@ -140,14 +170,17 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     if (int lanes = fittingLanes(g.w + 2 * g.pad.w, s.vectorWidth)) padded.vectorize(s.op.x, lanes);
 
     std::vector<Var> v = acc.args(); // cv, p, cb, n
-    acc.compute_at(s.output, task).vectorize(v[0], filterVector);
+    acc.compute_at(s.output, samplePadded ? cb : task).vectorize(v[0], filterVector);
     std::vector<RVar> r = acc.rvars(0);
-    Var po("po"), pi("pi");
+    Var po("po"), pi("pi"), cvo("cvo"), cvi("cvi");
     Stage update = acc.update();
-    update.split(v[1], po, pi, P, TailStrategy::RoundUp)
-        .reorder({v[0], pi, r[0], r[1], r[2], po, v[2], v[3]})
-        .vectorize(v[0], filterVector)
-        .unroll(v[0])
+    // The block's register tiles of filters, one after the other, each over
+    // every position: a tile's filters stay in L1 while the positions pass.
+    update.split(v[0], cvo, cvi, tiling.vectors * filterVector)
+        .split(v[1], po, pi, P, TailStrategy::RoundUp)
+        .reorder({cvi, pi, r[0], r[1], r[2], po, cvo, v[2], v[3]})
+        .vectorize(cvi, filterVector)
+        .unroll(cvi)
         .unroll(pi);
     if (g.size.w * g.size.h <= 25) update.unroll(r[0]).unroll(r[1]);
     else if (g.size.w <= 11) update.unroll(r[0]);

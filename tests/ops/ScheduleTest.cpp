@@ -247,7 +247,7 @@ TEST(Schedules, FilterBlockedConvs) {
     RefFn strided = [&](const Arr &x) { return ref::relu(conv(x, ws, "s", 32, {2, 3}, 3, 1)); };
     RefFn maxPooled = [&](const Arr &x) { return ref::maxpool(ref::relu(conv(x, wp, "c1", 16, 3, 1, 1)), 2, 2); };
     RefFn averaged = [&](const Arr &x) { return ref::adaptiveAvgpool(ref::relu(conv(x, wp, "c1", 16, 3, 1, 1)), 1); };
-    for (const char *s : {"fblock=2,ptile=4", "fblock=2,ptile=5", "fblock=2,ptile=6"}) {
+    for (const char *s : {"fblock=2,ptile=4", "fblock=2,ptile=5", "fblock=2,ptile=6", "fblock=2,ptile=12"}) {
         expectScheduleMatches("sched_blocked", {6, 7, 5}, block.body, block.w, block.reference, s);
         expectScheduleMatches("sched_blocked_s3", {6, 11, 16},
                               "return x -> conv(32, [2, 3], stride=3, pad=1, bias=false, name=\"s\") -> relu", ws,
@@ -259,6 +259,23 @@ TEST(Schedules, FilterBlockedConvs) {
         expectScheduleMatches("sched_blocked_avg", {6, 7, 5},
                               "return x -> conv(16, 3, pad=1, name=\"c1\") -> relu -> adaptive_avgpool(1)", wp,
                               averaged, s);
+    }
+}
+
+TEST(Schedules, FilterBlocksOfThirtyTwo) {
+    // Blocks of 32 filters: with 16 lanes one register tile of 2 vectors, with
+    // 8 lanes two tiles of 2 vectors one after the other; 64 filters (two
+    // blocks), a 9 x 6 map (54 positions: tiles of 8 and 12 end partial), and
+    // the strided non-square conv of 32 filters onto a 4 x 6 map.
+    auto [w, reference, body] = residualBlock(64, 6);
+    TensorMap ws;
+    addConv(ws, "s", 32, 6, {2, 3}, false);
+    RefFn strided = [&](const Arr &x) { return ref::relu(conv(x, ws, "s", 32, {2, 3}, 3, 1)); };
+    for (const char *s : {"fblock=4,ptile=6", "fblock=4,ptile=8", "fblock=4,ptile=12"}) {
+        expectScheduleMatches("sched_blocked32", {6, 9, 6}, body, w, reference, s);
+        expectScheduleMatches("sched_blocked32_s3", {6, 11, 16},
+                              "return x -> conv(32, [2, 3], stride=3, pad=1, bias=false, name=\"s\") -> relu", ws,
+                              strided, s);
     }
 }
 
