@@ -332,9 +332,8 @@ void writeFile(const std::string &path, const std::string &text) {
 // The target a kernel compiles for, where this CPU has a wide one: the wide
 // one, unless the tuning database has entries for the kernel's portable form
 // and none for its wide form, or ones at least as fast (per sample, summed over
-// the tuned batches: `cnnc tune` times both forms in one run). Default schedules are faster wide on full-rate AVX-512 cores
-// (ResNet-18 and VGG-16 1.25x), but tuned 8-lane ones are faster than the
-// default 16-lane ones; docs/performance.md has the measurements.
+// the tuned batches: `cnnc tune` times both forms in one run). Entries are
+// this CPU's only (TuningDb's key), so the comparison is of one CPU's times.
 Halide::Target chooseTarget(const KernelSpec &spec, const KernelTargets &targets, const CodegenOptions &options) {
     if (!targets.hasWide()) return targets.portable;
     if (targets.everyKernelWide || !options.tuning || options.forcedSchedule) return targets.wide;
