@@ -32,42 +32,41 @@ void constrainParam(OutputImageParam p, const std::vector<int64_t> &shape) {
 }
 
 // The anchor: the first node with a schedule hook (conv, dense), if any.
-static int anchorIndex(const Graph &graph, const KernelSpec &spec) {
-    for (size_t i = 0; i < spec.nodes.size(); ++i)
-        if (graph.node(spec.nodes[i]).def->schedule) return int(i);
-    return -1;
+static const Node *anchorNode(const Graph &graph, const KernelSpec &spec) {
+    for (int id : spec.nodes)
+        if (graph.node(id).def->schedule) return &graph.node(id);
+    return nullptr;
+}
+
+// The anchor's schedule hook `hook` called on its operands and attributes, the
+// kernel's output type (after fused consumers) and `extra`; `none` where the
+// kernel has no anchor or the anchor's op no such hook.
+template <typename Hook, typename Result, typename... Extra>
+static Result callAnchorHook(const Graph &graph, const KernelSpec &spec, Hook OpDef::*hook, Result none,
+                             const Extra &...extra) {
+    const Node *anchor = anchorNode(graph, spec);
+    if (!anchor || !(anchor->def->*hook)) return none;
+    std::vector<TensorType> inputs = graph.operandTypes(*anchor);
+    return (anchor->def->*hook)(OpCall{inputs, anchor->attrs}, graph.node(spec.nodes.back()).type, extra...);
 }
 
 std::vector<ScheduleChoice> scheduleSpace(const Graph &graph, const KernelSpec &spec) {
-    int a = anchorIndex(graph, spec);
-    if (a < 0) return {};
-    const Node &anchor = graph.node(spec.nodes[size_t(a)]);
-    if (!anchor.def->scheduleSpace) return {};
-    std::vector<TensorType> inputs = graph.operandTypes(anchor);
-    return anchor.def->scheduleSpace(OpCall{inputs, anchor.attrs}, graph.node(spec.nodes.back()).type);
+    return callAnchorHook(graph, spec, &OpDef::scheduleSpace, std::vector<ScheduleChoice>{});
 }
 
 ScheduleChoice defaultSchedule(const Graph &graph, const KernelSpec &spec, int vectorWidth) {
-    int a = anchorIndex(graph, spec);
-    if (a < 0) return {};
-    const Node &anchor = graph.node(spec.nodes[size_t(a)]);
-    if (!anchor.def->defaultSchedule) return {};
-    std::vector<TensorType> inputs = graph.operandTypes(anchor);
-    return anchor.def->defaultSchedule(OpCall{inputs, anchor.attrs}, graph.node(spec.nodes.back()).type, vectorWidth);
+    return callAnchorHook(graph, spec, &OpDef::defaultSchedule, ScheduleChoice{}, vectorWidth);
 }
 
 std::vector<KernelParam> kernelParams(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice) {
     std::vector<KernelParam> out;
     for (const Param *p : spec.params) out.push_back({p, std::nullopt});
-    int a = anchorIndex(graph, spec);
-    if (a < 0) return out;
-    const Node &anchor = graph.node(spec.nodes[size_t(a)]);
-    if (!anchor.def->preparedParams) return out;
+    const Node *anchor = anchorNode(graph, spec);
+    if (!anchor) return out;
     std::vector<const Param *> args; // the anchor's kernel arguments, as LowerCtx::params
-    for (const Param &p : anchor.params)
+    for (const Param &p : anchor->params)
         if (p.decl.kernelArg) args.push_back(&p);
-    std::vector<TensorType> inputs = graph.operandTypes(anchor);
-    for (PreparedParam &pp : anchor.def->preparedParams(OpCall{inputs, anchor.attrs}, graph.node(spec.nodes.back()).type, choice))
+    for (PreparedParam &pp : callAnchorHook(graph, spec, &OpDef::preparedParams, std::vector<PreparedParam>{}, choice))
         for (KernelParam &kp : out)
             if (kp.param == args.at(size_t(pp.arg))) kp.prepared = pp.decl;
     return out;
@@ -76,8 +75,8 @@ std::vector<KernelParam> kernelParams(const Graph &graph, const KernelSpec &spec
 std::string kernelLabel(const Graph &graph, const KernelSpec &spec) {
     const Node &last = graph.node(spec.nodes.back());
     std::string label = "%" + std::to_string(last.id) + " " + last.opName();
-    int a = anchorIndex(graph, spec);
-    const Node &named = a >= 0 ? graph.node(spec.nodes[size_t(a)]) : last;
+    const Node *anchor = anchorNode(graph, spec);
+    const Node &named = anchor ? *anchor : last;
     if (!named.name.empty()) label += " " + named.name;
     return label;
 }
@@ -125,12 +124,13 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
     }
 
     std::vector<std::unique_ptr<LowerCtx>> contexts;
-    int anchorAt = options.autoscheduler.empty() ? anchorIndex(graph, spec) : -1;
+    const Node *anchor = options.autoscheduler.empty() ? anchorNode(graph, spec) : nullptr;
+    LowerCtx *anchorCtx = nullptr; // the anchor's, which schedules the kernel
     for (int id : spec.nodes) {
         const Node &n = graph.node(id);
         auto ctx = std::make_unique<LowerCtx>(LowerCtx{n, graph.operandTypes(n), {}, {}});
         ctx->forTarget(target);
-        if (int(contexts.size()) == anchorAt) ctx->choice = options.choice;
+        if (&n == anchor) ctx->choice = options.choice, anchorCtx = ctx.get();
         for (int op : n.operands) ctx->inputs.push_back(value.at(op));
         for (const Param &p : n.params)
             if (p.decl.kernelArg) ctx->params.push_back(paramImages.at(&p));
@@ -175,11 +175,9 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
         if (devNull >= 0) close(devNull);
         return built;
     }
-    if (anchorAt >= 0) {
-        const Node &nd = graph.node(spec.nodes[size_t(anchorAt)]);
-        LowerCtx &anchor = *contexts[size_t(anchorAt)];
-        ScheduleCtx sctx{anchor, value.at(nd.id), output, last.type, target, anchor.vectorWidth, x, y, c, n};
-        nd.def->schedule(sctx);
+    if (anchorCtx) {
+        ScheduleCtx sctx{*anchorCtx, value.at(anchor->id), output, last.type, target, anchorCtx->vectorWidth, x, y, c, n};
+        anchor->def->schedule(sctx);
     } else {
         scheduleElementwiseOutput(output, last.type, target.natural_vector_size<float>(), x, y, c, n);
     }

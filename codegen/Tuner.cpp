@@ -61,9 +61,9 @@ private:
 // The index of the fastest candidate by `scores`; a candidate replaces the
 // default (the first) only when clearly faster, so noise does not churn the
 // database.
-size_t pickFastest(const std::vector<ScheduleChoice> &space, const std::vector<double> &scores) {
+size_t pickFastest(const std::vector<double> &scores) {
     size_t best = 0;
-    for (size_t c = 1; c < space.size(); ++c) {
+    for (size_t c = 1; c < scores.size(); ++c) {
         double margin = best == 0 ? 0.97 : 1.0;
         if (scores[c] < scores[best] * margin) best = c;
     }
@@ -155,8 +155,7 @@ double timeKernel(const Graph &graph, const KernelSpec &spec, const ScheduleChoi
     return sum(timeKernelPerBatch(graph, spec, choice, batches, runs, target));
 }
 
-ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const std::vector<int> &batches,
-                                 const std::vector<std::vector<double>> &times) {
+ScheduleDecision decideSchedules(const std::vector<int> &batches, const std::vector<std::vector<double>> &times) {
     const int largest = batches.empty() ? 0 : *std::max_element(batches.begin(), batches.end());
     auto score = [&](auto &&counts) { // per candidate, the sum over the batches `counts` takes
         std::vector<double> scores;
@@ -174,7 +173,7 @@ ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const
     if (!all.empty()) d.defaultMicros = all[0];
     // A variant for the largest batch when what is fastest there is clearly
     // faster than what is fastest at the smaller batches.
-    const size_t forSmall = pickFastest(space, small), forLarge = pickFastest(space, large);
+    const size_t forSmall = pickFastest(small), forLarge = pickFastest(large);
     const double savedPerCall = (large[forSmall] - large[forLarge]) * largest;
     if (largest > 1 && small[forSmall] > 0 && large[forLarge] < kVariantGain * large[forSmall] &&
         savedPerCall >= kVariantMinSavingMicros) {
@@ -182,7 +181,7 @@ ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const
         d.largeBatchChoice = forLarge, d.largeBatchFrom = largest, d.largeMicros = large[forLarge];
         d.micros = small[forSmall] + large[forLarge];
     } else {
-        d.choice = pickFastest(space, all);
+        d.choice = pickFastest(all);
         d.micros = d.smallMicros = all[d.choice];
     }
     return d;
@@ -308,7 +307,7 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
             progress.secondsLeft = secondsSince(start) / timed * (totalCandidates - timed);
             if (options.progress) options.progress(progress);
         }
-        ScheduleDecision decision = decideSchedules(space, options.batches, times);
+        ScheduleDecision decision = decideSchedules(options.batches, times);
         result.best = space[decision.choice], result.bestMicros = decision.micros;
         result.defaultMicros = decision.defaultMicros;
         db.forget(spec.signature, target);

@@ -56,7 +56,8 @@ struct TunedKernel {
 std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const TuneOptions &options);
 
 // What tuning records for one kernel, from its candidates' times per sample:
-// times[c][b] is candidate space[c]'s at batches[b] (infinite: rejected).
+// times[c][b] is candidate c's at batches[b] (infinite: rejected); candidate
+// 0 is the default, the incumbent.
 struct ScheduleDecision {
     size_t choice = 0;                      // for every batch, or those below largeBatchFrom
     double micros = 0;                      // per sample, summed over the batches (with the variant's)
@@ -67,11 +68,10 @@ struct ScheduleDecision {
     double defaultMicros = 0;               // the default's, summed over the batches
 };
 // The fastest candidate summed over the batches; a candidate replaces the
-// default (space[0]) only when 3% faster. Or, when the fastest at the largest
+// default (candidate 0) only when 3% faster. Or, when the fastest at the largest
 // batch is at least 20% faster there than the fastest at the others and saves
 // at least 200 us per call, both.
-ScheduleDecision decideSchedules(const std::vector<ScheduleChoice> &space, const std::vector<int> &batches,
-                                 const std::vector<std::vector<double>> &times);
+ScheduleDecision decideSchedules(const std::vector<int> &batches, const std::vector<std::vector<double>> &times);
 
 // Time per sample (microseconds) of one kernel with one schedule, JIT compiled
 // for `target`: the median of `runs` runs at each batch of `batches`, summed.
