@@ -246,8 +246,9 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
     if (g.groups == 1 && g.filters >= 16)
         for (int rows : {2, 4, 8})
             if (rows <= out.height()) space.push_back(ScheduleChoice{{{"filter_vectors", 1}, {"rows", rows}}});
-    // Blocks of 16 or 32 filters x flattened positions: with AVX2, 2 x 4 to
-    // 6 or 4 x 3 accumulators; with AVX-512, 1 x 6 to 12 or 2 x 6 to 12.
+    // Blocks of 16 or 32 filters x flattened positions: with AVX2, tiles of
+    // 2 filter vectors x at most 6 positions (a block of 32 in two such
+    // tiles); with AVX-512, 1 vector x 4 to 12 or 2 x 6 to 12.
     for (auto [fblock, ptiles] : {std::pair{2, std::vector<int>{4, 5, 6, 8, 12}}, {4, std::vector<int>{6, 8, 12}}})
         if (blockedApplies(g, out, fblock))
             for (int p : ptiles) space.push_back(ScheduleChoice{{{"fblock", fblock}, {"ptile", p}}});
