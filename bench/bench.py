@@ -4,6 +4,7 @@
     bench/bench.py fusion [--runs 7]          fused vs --disable-pass=fuse: conv stack, LeNet-5
     bench/bench.py torch  [--models lenet5 alexnet ...] [--batches 1 8]
                           [--untuned] [--autoschedule Adams2019] [--no-ort]
+                          [--baseline OTHER/build/cnnc]
                                               cnnc vs ONNX Runtime 1.30 (CPU) and PyTorch 1.13
                                               (same run, alternating); optionally also cnnc
                                               with default schedules (--no-tuning) and with
@@ -70,11 +71,12 @@ def example(model):
     return None
 
 
-def compile_model(model, flags, outdir):
-    so = os.path.join(outdir, os.path.basename(model).replace(".cnn", "") + "-" + str(abs(hash(tuple(flags)))) + ".so")
-    subprocess.run([CNNC, model, "-o", so, "-q"] + flags, check=True)
-    ir = subprocess.run([CNNC, model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
-    summary = subprocess.run([CNNC, model, "--summary"] + flags, check=True, capture_output=True, text=True).stdout
+def compile_model(model, flags, outdir, cnnc=CNNC):
+    tag = str(abs(hash((cnnc, *flags))))
+    so = os.path.join(outdir, os.path.basename(model).replace(".cnn", "") + "-" + tag + ".so")
+    subprocess.run([cnnc, model, "-o", so, "-q"] + flags, check=True)
+    ir = subprocess.run([cnnc, model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
+    summary = subprocess.run([cnnc, model, "--summary"] + flags, check=True, capture_output=True, text=True).stdout
     mflops = float(next(l for l in summary.splitlines() if l.startswith("forward MFLOPs")).split(":")[1])
     return so, ir, mflops
 
@@ -91,6 +93,7 @@ class CnncModel:
         f("output_size").restype = ctypes.c_int
         f("load_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         f("last_error").restype = ctypes.c_char_p
+        self.last_error = f("last_error")
         self.model = f("create")()
         self.infer_fn, self.out_size = f("infer"), f("output_size")()
         if weights and f("load_weights")(self.model, weights.encode()) != 0:
@@ -99,7 +102,7 @@ class CnncModel:
     def __call__(self, x):
         out = np.empty((x.shape[0], self.out_size), np.float32)
         if self.infer_fn(self.model, x.ctypes.data, x.shape[0], out.ctypes.data) != 0:
-            raise RuntimeError("infer failed")
+            raise RuntimeError(f"infer failed: {self.last_error().decode()}")
         return out
 
 
@@ -348,9 +351,13 @@ def bench_torch(args, tmp):
         extra["untuned"] = ["--no-tuning"]
     if args.autoschedule:
         extra[args.autoschedule] = ["--autoschedule=" + args.autoschedule]
+    if args.baseline:
+        extra["baseline"] = []
     for model in filter(None, map(example, args.models)):
         so, ir, mflops = compile_model(model, [], tmp)
-        extra_so = {k: compile_model(model, flags, tmp)[0] for k, flags in extra.items()}
+        extra_so = {k: compile_model(model, flags, tmp)[0] for k, flags in extra.items() if k != "baseline"}
+        if args.baseline:
+            extra_so["baseline"] = compile_model(model, [], tmp, args.baseline)[0]
         name, shape = ir_reference.Graph(ir).name, input_shape(ir)
         ir_path, weights, onnx = (os.path.join(tmp, name + ext) for ext in (".ir", ".safetensors", ".onnx"))
         open(ir_path, "w").write(ir)
@@ -527,6 +534,8 @@ def main():
     ap.add_argument("--batches", type=int, nargs="+", default=None)
     ap.add_argument("--models", nargs="+",
                     default=["lenet5", "alexnet", "resnet18", "googlenet", "inception_v3", "vgg16"])
+    ap.add_argument("--baseline", metavar="CNNC",
+                    help="torch suite: also time the library another cnnc build (e.g. main's) makes, as 'baseline'")
     ap.add_argument("--untuned", action="store_true", help="torch suite: also time cnnc without the tuning database")
     ap.add_argument("--autoschedule", choices=["Adams2019", "Li2018", "Mullapudi2016"],
                     help="torch suite: also time cnnc scheduled by this Halide autoscheduler")

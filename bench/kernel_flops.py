@@ -73,7 +73,7 @@ def main():
         layer = re.sub(r" \[batch[^\]]*\]$", "", label).split()[-1]  # a batch variant's label ends so
         mflop = flops.get(layer, 0.0) * args.batch
         rows.append((median, fastest, mflop / fastest if mflop else None, label))
-    rows.sort(reverse=True)
+    rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
     print(f"{args.model} at batch {args.batch}: {len(rows)} kernels, medians sum to {sum(r[0] for r in rows):.2f} ms")
     print(f"{'median ms':>10} {'fastest ms':>10} {'GFLOP/s':>8}  kernel")
     for median, fastest, gflops, label in rows[:args.top]:

@@ -3,6 +3,7 @@
 
     /usr/bin/python3 bench/layers.py [--layers incv3_17x17_1x7 resnet_7x7 ...]
         [--schedules default fblock=4,ptile=6 ...] [--batches 1 8] [--runs 15]
+        [--baseline OTHER/build/cnnc]
 
 Each layer is a network of one conv + relu (the zoo's shapes: ResNet-18,
 GoogLeNet, Inception-v3). cnnc compiles it once per schedule (`default`: no
@@ -33,6 +34,7 @@ LAYERS = {
     "resnet_14x14": (256, 14, 14, 256, (3, 3), 1, (1, 1)),
     "resnet_7x7": (512, 7, 7, 512, (3, 3), 1, (1, 1)),
     "resnet_s2_14x14": (128, 28, 28, 256, (3, 3), 2, (1, 1)),
+    "googlenet_56x56_1x1": (64, 56, 56, 64, (1, 1), 1, (0, 0)),
     "googlenet_28x28_1x1": (256, 28, 28, 128, (1, 1), 1, (0, 0)),
     "googlenet_14x14_1x1": (512, 14, 14, 192, (1, 1), 1, (0, 0)),
     "incv3_35x35_3x3": (64, 35, 35, 96, (3, 3), 1, (1, 1)),
@@ -64,6 +66,7 @@ def main():
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     p.add_argument("--runs", type=int, default=15)
     p.add_argument("--no-ort", dest="ort", action="store_false")
+    p.add_argument("--baseline", metavar="CNNC", help="also time another cnnc build's defaults (e.g. main's), as 'baseline'")
     args = p.parse_args()
     import torch
     import ir_reference
@@ -76,10 +79,13 @@ def main():
             path = os.path.join(tmp, name + ".cnn")
             open(path, "w").write(layer_source(name, LAYERS[name]))
             variants, mflops, ir = {}, None, None
-            for sched in args.schedules:
-                flags = ["--no-tuning"] if sched == "default" else ["--schedule=" + sched]
+            builds = [(sched, bench.CNNC) for sched in args.schedules]
+            if args.baseline:
+                builds.insert(0, ("baseline", args.baseline))
+            for sched, cnnc in builds:
+                flags = ["--schedule=" + sched] if sched not in ("default", "baseline") else ["--no-tuning"]
                 try:
-                    so, ir, mflops = bench.compile_model(path, flags, tmp)
+                    so, ir, mflops = bench.compile_model(path, flags, tmp, cnnc)
                 except Exception:
                     print(f"{name}: schedule {sched} does not apply")
                     continue

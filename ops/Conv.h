@@ -44,6 +44,12 @@ inline ConvGeometry convGeometry(const OpCall &call) {
     return g;
 }
 
+// A 1x1, stride-1, unpadded, undilated conv: a GEMM over the flattened map.
+inline bool pointwise(const ConvGeometry &g) {
+    return g.size.w == 1 && g.size.h == 1 && g.stride.w == 1 && g.stride.h == 1 && g.pad.w == 0 && g.pad.h == 0 &&
+           g.dilation.w == 1 && g.dilation.h == 1;
+}
+
 // Winograd F(m x m, 3x3) (ConvWinograd.cpp): a 3x3, stride-1, undilated,
 // ungrouped conv whose kernel writes the conv's own output, or (m = 2) a
 // tile-pooled one.

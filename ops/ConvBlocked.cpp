@@ -79,6 +79,31 @@ BlockedTiling tilingFor(const ConvGeometry &g, const TensorType &kernelOutput, c
     return t;
 }
 
+// Position vectors per register tile ("pvec"; 0: filters in vectors). A
+// pointwise conv (1x1, stride 1, unpadded) reads its input as the flattened
+// map, so V vectors of consecutive positions load densely, against 24 / V
+// broadcast weights, and no accumulator needs transposing on the way out.
+int positionVectors(const ConvGeometry &g, const ScheduleChoice &choice, bool training) {
+    return pointwise(g) && !training ? choice.get("pvec", 0) : 0;
+}
+
+// Rows of the map whose accumulators are computed and read out together. The
+// output reads a block's accumulators back with a stride of B floats; for the
+// whole map they leave L1 above a few tens of KB (56x56 positions x 32
+// filters: 400 KB), and each read-out vector then gathers from 16 lines of L2.
+// Chunks of rows that divide the map and fill whole position tiles (at most
+// 5% rounded up) keep them in L1; maps with no such chunk stay whole.
+int chunkRows(const ConvGeometry &g, int block, int positionTile) {
+    constexpr int64_t kL1Accumulators = 32 << 10;
+    if (4 * block * g.oh * g.ow <= kL1Accumulators) return int(g.oh);
+    for (int64_t rows = 1; rows < g.oh && 4 * block * rows * g.ow <= kL1Accumulators; ++rows) {
+        int64_t positions = rows * g.ow, tiles = (positions + positionTile - 1) / positionTile;
+        if (g.oh % rows == 0 && positions >= 4 * positionTile && tiles * positionTile * 20 <= positions * 21)
+            return int(rows);
+    }
+    return int(g.oh);
+}
+
 } // namespace
 
 bool blockedApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors) {
@@ -106,7 +131,10 @@ Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g) {
     const bool training = ctx.training != nullptr;
     const int B = tilingFor(g, ctx.outType(), ctx.choice, training, ctx.vectorWidth).block;
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, cv("cv"), p("p"), cb("cb"), tap("tap"), ci("ci");
-    Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
+    // Unpadded input is read where it lies (a staged copy would only cost a
+    // sweep of the input); padded input is staged with its zero border.
+    const bool unpadded = g.pad.w == 0 && g.pad.h == 0;
+    Func in = unpadded ? ctx.inputs[0] : padSpatial(ctx.inputs[0], ctx.inputTypes[0], 0.0f, ctx.fname("padded"));
     Func filters = ctx.params[0]; // (b, tap, ci, block): prepared
     if (ctx.training) { // the step's weights, blocked here
         int kw = int(g.size.w);
@@ -116,14 +144,17 @@ Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g) {
     }
     RDom r(0, int(g.size.w), 0, int(g.size.h), 0, int(g.cin), ctx.fname("r"));
     int ow = int(g.ow);
-    Expr ix = (p % ow) * int(g.stride.w) + r.x * int(g.dilation.w) - int(g.pad.w);
-    Expr iy = (p / ow) * int(g.stride.h) + r.y * int(g.dilation.h) - int(g.pad.h);
+    // The last position tile rounds up. The staged input covers its extra
+    // positions; unstaged, they read the map's last one.
+    Expr q = unpadded ? min(p, int(g.oh * g.ow) - 1) : Expr(p);
+    Expr ix = (q % ow) * int(g.stride.w) + r.x * int(g.dilation.w) - int(g.pad.w);
+    Expr iy = (q / ow) * int(g.stride.h) + r.y * int(g.dilation.h) - int(g.pad.h);
     Func acc(ctx.fname("acc_blocked"));
     acc(cv, p, cb, n) = kernelHasBias(ctx.attrs()) ? ctx.params[1](cb * B + cv) : Expr(0.0f);
     acc(cv, p, cb, n) += filters(cv, r.x + r.y * int(g.size.w), r.z, cb) * in(ix, iy, r.z, n);
     Func out(ctx.fname("conv"));
     out(x, y, c, n) = acc(c % B, x + y * ow, c / B, n);
-    ctx.stages["padded"] = in;
+    if (!unpadded) ctx.stages["padded"] = in;
     ctx.stages["acc_blocked"] = acc;
     return out;
 }
@@ -134,10 +165,9 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     const int filterVector = tiling.lanes;
     const int B = tiling.block, P = tiling.positions;
     Func acc = s.op.stages.at("acc_blocked");
-    Func padded = s.op.stages.at("padded");
     Var x = s.x, y = s.y, c = s.c, n = s.n, cb("cb"), cv("cv"), task("task");
-    // The output reads each tile back channel by channel: B planes of the
-    // map, x innermost where a row fills vectors.
+    // The output reads each tile back channel by channel: B planes of a chunk
+    // of rows, x innermost where a row fills vectors.
     // Consecutive tasks share what is larger: the filters (ResNet's 3x3
     // layers on small maps: 1.2-9.4 MB of weights against 0.1-0.5 MB of input
     // per sample), or a sample's input (GoogLeNet's 1x1 convs: inception3b's
@@ -154,26 +184,55 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     // batch at once it leaves the caches before the blocks read it (batch 8:
     // 2x slower per sample than batch 1).
     const bool samplePadded = inputBytes >= weightBytes && inputBytes > (2 << 20);
-    s.output.split(c, cb, cv, B);
-    if (samplePadded) s.output.reorder(x, y, cv, cb, n).parallel(cb);
-    else if (inputBytes >= weightBytes) s.output.reorder(x, y, cv, cb, n).fuse(cb, n, task).parallel(task);
-    else s.output.reorder(x, y, cv, n, cb).fuse(n, cb, task).parallel(task);
+    // A fused pool reads the block's map whole; otherwise the output is
+    // written a chunk of rows at a time, each chunk's accumulators just made.
+    const bool pooled = s.outputType.height() != g.oh || s.outputType.width() != g.ow;
+    const int rows = pooled || positionVectors(g, s.op.choice, training) ? int(s.outputType.height()) : chunkRows(g, B, P);
+    Var yo("yo"), yi("yi");
+    s.output.split(c, cb, cv, B).split(y, yo, yi, rows);
+    if (samplePadded) s.output.reorder(x, yi, cv, yo, cb, n).parallel(cb);
+    else if (inputBytes >= weightBytes) s.output.reorder(x, yi, cv, yo, cb, n).fuse(cb, n, task).parallel(task);
+    else s.output.reorder(x, yi, cv, yo, n, cb).fuse(n, cb, task).parallel(task);
     if (int lanes = fittingLanes(g.ow, s.vectorWidth)) s.output.vectorize(x, lanes, TailStrategy::GuardWithIf);
-    if (samplePadded) padded.compute_at(s.output, n);
-    else padded.compute_root();
-    parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
+    if (s.op.stages.count("padded")) {
+        Func padded = s.op.stages.at("padded");
+        if (samplePadded) padded.compute_at(s.output, n);
+        else padded.compute_root();
+        parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
+        if (int lanes = fittingLanes(g.w + 2 * g.pad.w, s.vectorWidth)) padded.vectorize(s.op.x, lanes);
+    }
     if (s.op.stages.count("blocked_filters")) {
         Func blocked = s.op.stages.at("blocked_filters");
         std::vector<Var> fv = blocked.args(); // cv, tap, ci, cb
         blocked.compute_root().vectorize(fv[0], filterVector).parallel(fv[3]);
     }
-    if (int lanes = fittingLanes(g.w + 2 * g.pad.w, s.vectorWidth)) padded.vectorize(s.op.x, lanes);
 
     std::vector<Var> v = acc.args(); // cv, p, cb, n
-    acc.compute_at(s.output, samplePadded ? cb : task).vectorize(v[0], filterVector);
     std::vector<RVar> r = acc.rvars(0);
     Var po("po"), pi("pi"), cvo("cvo"), cvi("cvi");
     Stage update = acc.update();
+    if (const int V = positionVectors(g, s.op.choice, training)) {
+        // Positions in vectors: V vectors x F filters (F dividing the block),
+        // each filter's weight
+        // broadcast; the accumulators lie position-major, so the output
+        // reads them back as dense rows. Only the map's last vector and last
+        // tile are partial, guarded rather than rounded up, so that no read
+        // leaves the input.
+        const int lanes = s.vectorWidth;
+        int F = accumulatorBudget(lanes) / V;
+        while (B % F != 0) --F;
+        Var pv("pv"), pl("pl");
+        acc.compute_at(s.output, yo).reorder_storage(v[1], v[0], v[2], v[3]).vectorize(v[1], lanes, TailStrategy::GuardWithIf);
+        update.split(v[1], pv, pl, lanes, TailStrategy::GuardWithIf)
+            .split(pv, po, pi, V, TailStrategy::GuardWithIf)
+            .split(v[0], cvo, cvi, F)
+            .reorder({pl, pi, cvi, r[0], r[1], r[2], cvo, po, v[2], v[3]})
+            .vectorize(pl)
+            .unroll(pi)
+            .unroll(cvi);
+        return;
+    }
+    acc.compute_at(s.output, yo).vectorize(v[0], filterVector);
     // The block's register tiles of filters, one after the other, each over
     // every position: a tile's filters stay in L1 while the positions pass.
     update.split(v[0], cvo, cvi, tiling.vectors * filterVector)

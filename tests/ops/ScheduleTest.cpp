@@ -279,6 +279,28 @@ TEST(Schedules, FilterBlocksOfThirtyTwo) {
     }
 }
 
+TEST(Schedules, PointwiseConvsInPositionVectors) {
+    // 1x1 convs with positions in vectors: a 9 x 7 map (63 positions: the
+    // last vector and the last tile partial), a 5 x 3 map (15: less than one
+    // vector), 16 and 32 filters (one filter tile or several per block), and
+    // a fused 2x2 max pool.
+    TensorMap w16, w32;
+    addConv(w16, "c", 16, 24, 1);
+    addConv(w32, "c", 32, 24, 1, false);
+    RefFn ref16 = [&](const Arr &x) { return ref::relu(conv(x, w16, "c", 16, 1, 1, 0)); };
+    RefFn ref32 = [&](const Arr &x) { return ref::relu(conv(x, w32, "c", 32, 1, 1, 0)); };
+    RefFn pooled = [&](const Arr &x) { return ref::maxpool(ref::relu(conv(x, w16, "c", 16, 1, 1, 0)), 2, 2); };
+    for (const char *s : {"fblock=2,pvec=2", "fblock=2,pvec=3"})
+        for (Shape in : {Shape{24, 9, 7}, Shape{24, 5, 3}}) {
+            expectScheduleMatches("sched_pvec16", in, "return x -> conv(16, 1, name=\"c\") -> relu", w16, ref16, s);
+            expectScheduleMatches("sched_pvec_pool", in, "return x -> conv(16, 1, name=\"c\") -> relu -> maxpool(2)",
+                                  w16, pooled, s);
+        }
+    for (const char *s : {"fblock=4,pvec=2", "fblock=4,pvec=3"})
+        expectScheduleMatches("sched_pvec32", {24, 9, 7}, "return x -> conv(32, 1, bias=false, name=\"c\") -> relu",
+                              w32, ref32, s);
+}
+
 TEST(Schedules, ChannelBlockTasks) {
     // Tasks of 32 or 64 of 128 channels with every row and sample inside, on
     // 7 x 5 and 12 x 6 maps.
