@@ -497,6 +497,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     // Use the plan-memory pass's result when it ran, else plan now.
     MemoryPlan plan;
     if (graph.arenaFloats >= 0) {
+        verifyMemoryPlan(graph);
         plan.arenaFloats = graph.arenaFloats;
         for (auto &n : graph.nodes)
             if (n.arenaOffset >= 0) plan.offset[n.id] = n.arenaOffset;

@@ -15,6 +15,12 @@ Func padSpatial(const Func &in, const TensorType &type, Expr value, const std::s
     return padded;
 }
 
+Expr isNaN(Expr v) { return (reinterpret<uint32_t>(v) & (UInt(32).max() >> 1)) > Expr(0x7f800000u); }
+
+Expr keepNaN(Expr v, Expr result) {
+    return reinterpret<float>(select(isNaN(v), reinterpret<uint32_t>(v), reinterpret<uint32_t>(result)));
+}
+
 void LowerCtx::forTarget(const Target &target) {
     vectorWidth = target.natural_vector_size<float>();
     vectorRegisters = target.has_feature(Target::AVX512) ? 32 : 16;

@@ -53,6 +53,12 @@ struct ScheduleCtx {
     Halide::Var x, y, c, n; // the output's pure vars
 };
 
+// NaN on the bits of a float. Halide compiles float arithmetic assuming no NaN
+// (a float NaN test or a select yielding NaN may fold away), so rules that must
+// keep NaN, as PyTorch does, test and choose on the bits.
+Halide::Expr isNaN(Halide::Expr v); // either sign, any payload
+Halide::Expr keepNaN(Halide::Expr v, Halide::Expr result); // v where v is NaN, else result
+
 // Zero (or `value`) outside [0, W) x [0, H) of a map-indexed Func: explicit padding.
 Halide::Func padSpatial(const Halide::Func &in, const TensorType &type, Halide::Expr value, const std::string &name);
 

@@ -1,5 +1,7 @@
 #include "frontend/LowerToIR.h"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -87,6 +89,7 @@ public:
                 throw CompileError(b.loc, "block '" + b.name + "' is already defined");
         }
         checkRecursion();
+        checkExpandedSize(net);
 
         g_.name = net.name;
         Node in;
@@ -159,6 +162,75 @@ private:
                 }
             }
         }
+    }
+
+    // Blocks calling blocks several times multiply: nine levels of four calls
+    // are 262,144 instances of the innermost. The ops each body would expand
+    // to are counted before any is built (op calls only, so never more than
+    // the graph gets), and a network over kMaxGraphNodes is an error naming
+    // the chain of blocks that multiplies most.
+    void checkExpandedSize(const NetworkDef &net) {
+        struct Body {
+            int64_t ops = 0;
+            std::vector<CallSite> blockCalls;
+        };
+        auto bodyOf = [&](const std::vector<Stmt> &stmts) {
+            Body b;
+            std::vector<CallSite> calls;
+            for (auto &st : stmts)
+                if (st.value) collectCalls(*st.value, calls);
+            for (auto &c : calls) {
+                if (blocks_.count(c.callee)) b.blockCalls.push_back(c);
+                else ++b.ops;
+            }
+            return b;
+        };
+        std::map<std::string, Body> bodies;
+        for (auto &b : prog_.blocks) bodies[b.name] = bodyOf(b.body);
+        const int64_t cap = int64_t(kMaxGraphNodes) + 1; // counts saturate here
+        std::map<std::string, int64_t> size;
+        // Sizes in post-order (no recursion: checkRecursion ran), iteratively.
+        std::function<int64_t(const Body &)> total = [&](const Body &b) {
+            int64_t n = b.ops;
+            for (auto &c : b.blockCalls) n = std::min(cap, n + size.at(c.callee));
+            return n;
+        };
+        for (auto &b : prog_.blocks) {
+            std::vector<std::pair<std::string, size_t>> stack{{b.name, 0}};
+            while (!stack.empty()) {
+                auto &[name, idx] = stack.back();
+                if (size.count(name)) { stack.pop_back(); continue; }
+                const std::vector<CallSite> &calls = bodies.at(name).blockCalls;
+                if (idx < calls.size()) {
+                    const std::string &callee = calls[idx++].callee;
+                    if (!size.count(callee)) stack.push_back({callee, 0});
+                    continue;
+                }
+                size[name] = total(bodies.at(name));
+                stack.pop_back();
+            }
+        }
+        Body network = bodyOf(net.body);
+        if (total(network) < cap) return;
+        // The chain: from the network, each time into the callee contributing most.
+        std::string chain = net.name;
+        const Body *at = &network;
+        SourceLoc loc = net.inputLoc;
+        for (int depth = 0; at && !at->blockCalls.empty(); ++depth) {
+            std::map<std::string, int64_t> calls;
+            for (auto &c : at->blockCalls) ++calls[c.callee];
+            auto biggest = std::max_element(calls.begin(), calls.end(), [&](auto &a, auto &b) {
+                return std::min(cap, a.second * size.at(a.first)) < std::min(cap, b.second * size.at(b.first));
+            });
+            if (depth == 0)
+                for (auto &c : at->blockCalls)
+                    if (c.callee == biggest->first) { loc = c.loc; break; }
+            if (depth == 8) { chain += " -> ..."; break; }
+            chain += " -> " + biggest->first + (biggest->second > 1 ? " (x" + std::to_string(biggest->second) + ")" : "");
+            at = &bodies.at(biggest->first);
+        }
+        throw CompileError(loc, "network expands to more than " + std::to_string(kMaxGraphNodes) +
+                                    " ops through its blocks (" + chain + ")");
     }
 
     [[noreturn]] void undefinedName(const std::string &name, SourceLoc loc, const Scope &scope) {

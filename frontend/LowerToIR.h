@@ -5,8 +5,10 @@
 
 namespace cnnc {
 
-// Largest graph the frontend builds (guards against exponential block inlining).
-constexpr size_t kMaxGraphNodes = 1000000;
+// Largest graph the frontend builds (guards against exponential block
+// inlining): Inception-v3 has about 500 ops; a graph of this size takes
+// seconds to build and check, and its kernels far longer to compile.
+constexpr size_t kMaxGraphNodes = 100000;
 // Deepest chain of block instances inside block instances.
 constexpr int kMaxBlockDepth = 100;
 

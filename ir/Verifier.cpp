@@ -1,8 +1,69 @@
 #include "ir/Verifier.h"
 
+#include <map>
 #include <unordered_map>
 
+#include "ir/Kernels.h"
+
 namespace cnnc {
+
+namespace {
+
+// Kernel groups (Node::kernel) as the fuse pass makes them, so that codegen
+// can build each as one function run at one point: only computing nodes,
+// every value but the group's last used only inside the group, and nothing
+// the group reads computed from the group (the group would have to run both
+// before and after it).
+void verifyKernelGroups(const Graph &g) {
+    auto fail = [](const Node &n, const std::string &msg) -> CompileError {
+        return CompileError(n.loc, "invalid IR: %" + std::to_string(n.id) + " (" + n.opName() + "): " + msg);
+    };
+    std::map<int, std::vector<int>> groups;
+    for (const Node &n : g.nodes)
+        if (n.kernel >= 0) {
+            if (!needsKernel(n)) throw fail(n, "kernel=" + std::to_string(n.kernel) + " on a node that runs no code");
+            groups[n.kernel].push_back(n.id);
+        }
+    std::vector<std::vector<int>> users(g.nodes.size());
+    for (const Node &n : g.nodes)
+        for (int op : n.operands) users[size_t(op)].push_back(n.id);
+    for (auto &[kernel, ids] : groups) {
+        const std::string name = "kernel=" + std::to_string(kernel);
+        std::vector<bool> inside(g.nodes.size(), false);
+        for (int id : ids) inside[size_t(id)] = true;
+        for (int id : ids) {
+            if (id == ids.back()) break;
+            if (id == g.result) throw fail(g.node(id), "the network's result is not the last node of " + name);
+            for (auto &a : g.aux)
+                if (a.node == id) throw fail(g.node(id), "an aux head is not the last node of " + name);
+            for (int user : users[size_t(id)])
+                if (!inside[size_t(user)])
+                    throw fail(g.node(user), "reads %" + std::to_string(id) + ", which is inside " + name +
+                                                 " but not its output (its last node, %" +
+                                                 std::to_string(ids.back()) + ")");
+        }
+        // Ancestors of the group's operands that come after its first node.
+        std::vector<int> stack;
+        std::vector<bool> seen(g.nodes.size(), false);
+        for (int id : ids)
+            for (int op : g.node(id).operands)
+                if (!inside[size_t(op)] && op > ids.front()) stack.push_back(op);
+        while (!stack.empty()) {
+            int v = stack.back();
+            stack.pop_back();
+            if (seen[size_t(v)]) continue;
+            seen[size_t(v)] = true;
+            for (int op : g.node(v).operands) {
+                if (inside[size_t(op)])
+                    throw fail(g.node(v), "is computed from " + name + " (%" + std::to_string(op) +
+                                              ") and read by it: the kernel cannot run before or after it");
+                if (op > ids.front()) stack.push_back(op);
+            }
+        }
+    }
+}
+
+} // namespace
 
 void verify(const Graph &g) {
     auto fail = [](const Node &n, const std::string &msg) -> CompileError {
@@ -78,6 +139,7 @@ void verify(const Graph &g) {
     for (auto &a : g.aux)
         if (a.node < 0 || a.node >= int(g.nodes.size()))
             throw CompileError(SourceLoc{}, "invalid IR: aux head %" + std::to_string(a.node) + " does not exist");
+    verifyKernelGroups(g);
 }
 
 } // namespace cnnc

@@ -18,9 +18,16 @@ Func pointwise(LowerCtx &ctx) {
     return f;
 }
 
-Expr relu(Expr v, const Attrs &) { return max(v, 0.0f); }
+// NaN stays NaN, as in PyTorch (Halide lowers max(v, 0) as v > 0 ? v : 0). On
+// the bits (see isNaN): as int32, every negative number, -0 and -inf lie at or
+// below the bits of -inf, and every NaN, whatever its sign, above.
+Expr relu(Expr v, const Attrs &) {
+    Expr bits = reinterpret<int32_t>(v);
+    return reinterpret<float>(select(bits > int32_t(0xff800000u), bits, 0));
+}
 Expr leakyRelu(Expr v, const Attrs &a) { return select(v > 0.0f, v, v * float(a.getFloat("slope"))); }
-Expr sigmoid(Expr v, const Attrs &) { return 1.0f / (1.0f + exp(-v)); }
+// Halide's exp() of NaN is finite.
+Expr sigmoid(Expr v, const Attrs &) { return keepNaN(v, 1.0f / (1.0f + exp(-v))); }
 Expr tanhAct(Expr v, const Attrs &) { return tanh(v); }
 
 // Adjoints: dx = dy * f'(x), written out (Halide's autodiff builds a Func

@@ -53,8 +53,12 @@ Func lowerMax(LowerCtx &ctx) {
                          ctx.fname("padded"));
     RDom r(0, int(g.size.w), 0, int(g.size.h), ctx.fname("r"));
     Func pool(ctx.fname("maxpool"));
+    Expr v = in(ctx.x * int(g.stride.w) - int(g.pad.w) + r.x, ctx.y * int(g.stride.h) - int(g.pad.h) + r.y, ctx.c, ctx.n);
+    // A window holding a NaN gives NaN, as in PyTorch (float max() drops a
+    // NaN operand or keeps it, depending on its side).
+    Expr anyNaN = maximum(select(isNaN(v), 1, 0)) != 0;
     pool(ctx.x, ctx.y, ctx.c, ctx.n) =
-        maximum(in(ctx.x * int(g.stride.w) - int(g.pad.w) + r.x, ctx.y * int(g.stride.h) - int(g.pad.h) + r.y, ctx.c, ctx.n));
+        reinterpret<float>(select(anyNaN, Expr(0x7fc00000u), reinterpret<uint32_t>(maximum(v))));
     ctx.stages["padded"] = in;
     return pool;
 }

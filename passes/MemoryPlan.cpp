@@ -72,6 +72,56 @@ std::vector<bool> arenaExempt(const Graph &g) {
     return exempt;
 }
 
+void verifyMemoryPlan(const Graph &g) {
+    auto fail = [&](int id, const std::string &msg) -> CompileError {
+        const Node &n = g.node(id);
+        return CompileError(n.loc, "invalid IR: %" + std::to_string(id) + " (" + n.opName() + "): " + msg);
+    };
+    const std::vector<KernelSpec> kernels = partitionKernels(g);
+    const std::vector<StorageRef> storage = resolveStorage(g);
+    const std::vector<bool> exempt = arenaExempt(g);
+    // Each stored value's lifetime in kernel steps, as planMemory frees it: from
+    // its first writer to the last kernel reading it (the result: to the end).
+    struct Life {
+        size_t first, last;
+    };
+    std::map<int, Life> life;
+    for (size_t k = 0; k < kernels.size(); ++k) {
+        int root = storage[size_t(kernels[k].nodes.back())].root;
+        if (!exempt[size_t(root)] && !life.count(root)) life[root] = {k, k};
+    }
+    for (size_t k = 0; k < kernels.size(); ++k)
+        for (int e : kernels[k].externals)
+            if (auto it = life.find(storage[size_t(e)].root); it != life.end()) it->second.last = std::max(it->second.last, k);
+    for (const Node &n : g.nodes)
+        if (n.arenaOffset >= 0 && !life.count(n.id))
+            throw fail(n.id, "offset=" + std::to_string(n.arenaOffset) + " on a value that is not stored in the arena");
+    struct Placed {
+        int id;
+        int64_t begin, end;
+        Life life;
+    };
+    std::vector<Placed> placed;
+    for (auto &[id, l] : life) {
+        const Node &n = g.node(id);
+        if (n.arenaOffset < 0) throw fail(id, "no offset= for a value stored in the arena (arena=" + std::to_string(g.arenaFloats) + ")");
+        int64_t size = n.type.elementsPerSample();
+        if (n.arenaOffset > g.arenaFloats - size)
+            throw fail(id, "offset=" + std::to_string(n.arenaOffset) + " with " + std::to_string(size) +
+                               " floats per sample goes beyond arena=" + std::to_string(g.arenaFloats));
+        placed.push_back({id, n.arenaOffset, n.arenaOffset + size, l});
+    }
+    std::sort(placed.begin(), placed.end(), [](const Placed &a, const Placed &b) { return a.begin < b.begin; });
+    for (size_t i = 0; i < placed.size(); ++i)
+        for (size_t j = i + 1; j < placed.size() && placed[j].begin < placed[i].end; ++j) {
+            const Placed &a = placed[i], &b = placed[j];
+            if (a.life.first <= b.life.last && b.life.first <= a.life.last)
+                throw fail(b.id, "offset=" + std::to_string(b.begin) + " overlaps %" + std::to_string(a.id) +
+                                     " (offset=" + std::to_string(a.begin) + ", " + std::to_string(a.end - a.begin) +
+                                     " floats), which is live at the same time");
+        }
+}
+
 void planMemoryPass(Graph &g, const PassOptions &) {
     MemoryPlan plan = planMemory(g, partitionKernels(g), arenaExempt(g));
     for (auto &n : g.nodes) n.arenaOffset = -1;

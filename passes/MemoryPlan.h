@@ -22,6 +22,12 @@ MemoryPlan planMemory(const Graph &graph, const std::vector<KernelSpec> &kernels
 // Nodes whose memory is the caller's (input, and the result's storage).
 std::vector<bool> arenaExempt(const Graph &graph);
 
+// Checks the plan a graph carries (Node::arenaOffset, Graph::arenaFloats: read
+// from IR text, or left by plan-memory before later passes regrouped kernels):
+// every stored value has an offset inside the arena, and no two values live at
+// the same time share memory. Throws CompileError naming the value.
+void verifyMemoryPlan(const Graph &graph);
+
 // The plan-memory pass: records the plan in Node::arenaOffset and Graph::arenaFloats.
 void planMemoryPass(Graph &graph, const PassOptions &options);
 

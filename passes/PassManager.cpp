@@ -11,7 +11,12 @@ namespace cnnc {
 
 const std::vector<Pass> &allPasses() {
     static const std::vector<Pass> passes = {
-        {"verify", "check operands, types and parameter names", [](Graph &g, const PassOptions &) { verify(g); }, false},
+        {"verify", "check operands, types, parameter names, kernel groups and the memory plan",
+         [](Graph &g, const PassOptions &) {
+             verify(g);
+             if (g.arenaFloats >= 0) verifyMemoryPlan(g);
+         },
+         false},
         {"dce", "remove nodes nothing uses (aux heads when compiling for inference)", eliminateDeadNodes},
         {"drop-dropout", "dropout is the identity at inference: remove it", dropDropout},
         {"fold-batchnorm", "fold inference batchnorm into the preceding conv/dense weights and bias", foldBatchNorm},

@@ -47,11 +47,13 @@ bool streamable(const float *p) { return reinterpret_cast<uintptr_t>(p) % 16 == 
 // store would first read each line from memory. A step of ResNet-18 reads
 // and writes 235 MB.
 size_t sgd_streamed(const float *p, const float *g0, const float *m0, float *q, float *m, size_t j,
-                    size_t end, float wd, float mom, float neg_lr, bool first) {
+                    size_t end, float wd, float mom, float neg_lr, bool first, float &probe) {
     const __m128 wd4 = _mm_set1_ps(wd), mom4 = _mm_set1_ps(mom), neg_lr4 = _mm_set1_ps(neg_lr);
+    __m128 probe4 = _mm_setzero_ps();
     for (; j + 4 <= end; j += 4) {
         const __m128 pj = _mm_loadu_ps(p + j);
         __m128 g = _mm_loadu_ps(g0 + j);
+        probe4 = _mm_add_ps(probe4, _mm_mul_ps(g, _mm_setzero_ps()));
         if (wd != 0.0f) g = _mm_add_ps(g, _mm_mul_ps(wd4, pj));
         if (mom != 0.0f) {
             if (!first) g = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m0 + j), mom4), g);
@@ -60,12 +62,15 @@ size_t sgd_streamed(const float *p, const float *g0, const float *m0, float *q, 
         _mm_stream_ps(q + j, _mm_add_ps(pj, _mm_mul_ps(neg_lr4, g)));
     }
     _mm_sfence();  // the streamed stores before the step's commit
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, probe4);
+    probe += lanes[0] + lanes[1] + lanes[2] + lanes[3];
     return j;
 }
 #else
 bool streamable(const float *) { return false; }
 size_t sgd_streamed(const float *, const float *, const float *, float *, float *, size_t j, size_t,
-                    float, float, float, bool) {
+                    float, float, float, bool, float &) {
     return j;
 }
 #endif
@@ -136,7 +141,11 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
         for (size_t b = 0; b < n; b += chunk) jobs.push_back({i, b, std::min(n, b + chunk)});
     }
 
-    auto run = [&](const Job &job) {
+    // Each job's sum of g * 0: 0 where every gradient is finite, NaN where
+    // one is not (inf * 0 and NaN * 0 are NaN), at one multiply-add per
+    // element of a loop bound by memory.
+    std::vector<float> probes(jobs.size(), 0.0f);
+    auto run = [&](const Job &job, float &probe) {
         const size_t i = size_t(job.param);
         const float *p = w[i].data(), *g0 = grads[i].data();
         const float *m0 = state(opt.buf1, job.param).data(), *v0 = state(opt.buf2, job.param).data();
@@ -144,9 +153,10 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
         if (sgd) {
             size_t j = job.begin;
             if (streamable(q + j) && (!with_state || streamable(m + j)))
-                j = sgd_streamed(p, g0, m0, q, m, j, job.end, wd, mom, neg_lr, first);
+                j = sgd_streamed(p, g0, m0, q, m, j, job.end, wd, mom, neg_lr, first, probe);
             for (; j < job.end; ++j) {
                 float g = g0[j];
+                probe += g * 0.0f;
                 if (wd != 0.0f) g = g + wd * p[j];            // d_p.add(param, alpha=wd)
                 if (mom != 0.0f) {
                     m[j] = first ? g : m0[j] * mom + g;        // clone / mul_(mom).add_(d_p)
@@ -157,6 +167,7 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
         } else {
             for (size_t j = job.begin; j < job.end; ++j) {
                 float g = g0[j];
+                probe += g * 0.0f;
                 if (wd != 0.0f) g = g + wd * p[j];
                 const float m_old = first ? 0.0f : m0[j], v_old = first ? 0.0f : v0[j];
                 m[j] = m_old * b1 + one_minus_b1 * g;           // mul_(b1).add_(g, alpha=1-b1)
@@ -166,7 +177,14 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
             }
         }
     };
-    parallel_for(int(jobs.size()), [&](int k) { run(jobs[size_t(k)]); });
+    parallel_for(int(jobs.size()), [&](int k) { run(jobs[size_t(k)], probes[size_t(k)]); });
+    // A non-finite gradient with a finite loss (an overflow in the backward):
+    // the step is refused, as torch's clip_grad_norm_(error_if_nonfinite=True)
+    // and AMP's skipped steps do; `out` and `next` are the spares, unused.
+    for (size_t k = 0; k < jobs.size(); ++k)
+        if (probes[k] != 0.0f)
+            throw Error(std::string("the gradient of ") + d->params[jobs[k].param].name +
+                        " is not finite; the weights are unchanged");
 }
 
 namespace {

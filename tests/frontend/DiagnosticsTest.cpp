@@ -1,4 +1,5 @@
 // Golden diagnostics (file:line:col, message, source line, caret) and robustness.
+#include <chrono>
 #include "Common.h"
 #include "FakeOps.h"
 
@@ -254,6 +255,25 @@ TEST_F(Diag, DeepNesting) {
     EXPECT_THROW(compileSource(calls), CompileError);
     std::string brackets = "network n(x: [3, 8, 8]) { return x -> conv(1, " + std::string(100000, '[') + " }";
     EXPECT_THROW(compileSource(brackets), CompileError);
+}
+
+TEST_F(Diag, ExponentialBlocks) {
+    // Nine levels of blocks, each calling the one below four times: 4^9
+    // relus. Refused before anything is built, naming the chain, at once.
+    std::string src = "block b0(x) { return x -> relu }\n";
+    for (int i = 1; i <= 9; ++i)
+        src += "block b" + std::to_string(i) + "(x) { return x -> b" + std::to_string(i - 1) + " -> b" +
+               std::to_string(i - 1) + " -> b" + std::to_string(i - 1) + " -> b" + std::to_string(i - 1) + " }\n";
+    src += "network n(x: [3, 8, 8]) { y = x -> relu\n return y -> b9 }";
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(diag(src), "t.cnn:12:14: error: network expands to more than 100000 ops through its blocks "
+                         "(n -> b9 -> b8 (x4) -> b7 (x4) -> b6 (x4) -> b5 (x4) -> b4 (x4) -> b3 (x4) -> b2 (x4) -> ...)\n"
+                         " return y -> b9 }\n"
+                         "             ^\n");
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.0);
+    // Two levels fewer (4^7 = 16,384 relus) is within the limit.
+    std::string smaller = src.substr(0, src.find("block b8")) + "network n(x: [3, 8, 8]) { return x -> b7 }";
+    EXPECT_EQ(diag(smaller), "");
 }
 
 TEST_F(Diag, IntegerOverflow) {

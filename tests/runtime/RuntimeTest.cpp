@@ -1202,6 +1202,33 @@ TEST(Train, AdamMatchesTorchFormulas) {
     check_optimizer(r, true);
 }
 
+TEST(Train, NonFiniteGradientsAreRefused) {
+    // A finite loss whose gradient holds an inf or a NaN: the step is an
+    // error naming the parameter, and nothing changes (weights, optimiser
+    // state, step count), with SGD (vectorized and scalar paths) and Adam.
+    for (bool adam : {false, true})
+        for (float poison : {INFINITY, -INFINITY, std::nanf("")}) {
+            Model m(&tm::kTrainDesc), fresh(&tm::kTrainDesc);
+            for (cnnrt_model *x : {(cnnrt_model *)m, (cnnrt_model *)fresh})
+                ASSERT_EQ(adam ? cnnrt_set_adam(x, 0.01f, 0.9f, 0.999f, 1e-8f, 0) : cnnrt_set_sgd(x, 0.1f, 0.9f, 0), 0);
+            Batch b = make_batch(4, 5);
+            const Params before = params_of(m);
+            float loss = 7;
+            tm::g_poison_value = poison;
+            tm::g_poison_gradient = true;
+            const int rc = cnnrt_train_step(m, b.x.data(), b.y.data(), 4, &loss);
+            tm::g_poison_gradient = false;
+            EXPECT_NE(rc, 0);
+            EXPECT_NE(err().find(" is not finite; the weights are unchanged"), std::string::npos) << err();
+            EXPECT_EQ(loss, 7.0f);
+            EXPECT_EQ(params_of(m), before);
+            float l1, l2;
+            ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 4, &l1), 0) << err();
+            ASSERT_EQ(cnnrt_train_step(fresh, b.x.data(), b.y.data(), 4, &l2), 0) << err();
+            EXPECT_EQ(params_of(m), params_of(fresh));
+        }
+}
+
 TEST(Train, DefaultOptimizerIsSgdLr001) {
     Model m(&tm::kTrainDesc), n(&tm::kTrainDesc);
     ASSERT_EQ(cnnrt_set_sgd(n, 0.01f, 0, 0), 0) << err();

@@ -151,6 +151,10 @@ constexpr float kEps = 1e-5f;
 
 inline std::atomic<uint32_t> g_last_seed{0};
 inline std::atomic<int> g_train_calls{0};
+// Set by a test: the backward kernel writes this value into W's first
+// gradient (a finite loss with a non-finite gradient, as an overflow gives).
+inline std::atomic<bool> g_poison_gradient{false};
+inline float g_poison_value = 0.0f;
 
 // The math, on plain arrays: x [n, TIN], W [K, TIN] row-major.
 inline void forward(const float *x, const float *w, const float *b, int n, float *logits) {
@@ -263,6 +267,7 @@ inline int k_train_bwd(void **args) {
     if (!get4(b[0], TIN, x) || !get4(b[1], K, dl) || !is_param(b[2], K, TIN) || !is_param(b[3], K, 0))
         return -2;
     backward(x.data(), dl.data(), b[0]->dim[3].extent, fp(b[2]), fp(b[3]));
+    if (g_poison_gradient) fp(b[2])[0] = g_poison_value;
     return 0;
 }
 // args: input, folded weight, folded bias, output

@@ -260,6 +260,28 @@ TEST_F(CnnrtTest, ResumeErrors) {
     expectError(t + "--resume k.ckpt --epochs 3", "does not match");
     spit(dir + "/k.ckpt.state", "garbage\n");
     expectError(t + "--resume k.ckpt --epochs 3", "not a cnnrt training state file");
+    // The state file is checked as strictly as the weights: an edited value,
+    // a NUL byte, a duplicated or unknown field, or no checksum is refused.
+    ASSERT_EQ(cnnrt(t + "--epochs 2 --checkpoint s.ckpt").rc, 0);
+    const string state = slurp(dir + "/s.ckpt.state");
+    auto edited = [&](const string &from, const string &to) {
+        size_t at = state.find(from);
+        EXPECT_NE(at, string::npos) << from;
+        return at == string::npos ? state : state.substr(0, at) + to + state.substr(at + from.size());
+    };
+    const size_t lr = state.find("\nlr ") + 1, lrEnd = state.find('\n', lr);
+    const string lrLine = state.substr(lr, lrEnd - lr);
+    for (const auto &[text, message] : std::vector<std::pair<string, string>>{
+             {edited(lrLine, "lr 0x1p+0"), "checksum mismatch"},
+             {edited("\nrng ", "\nrng 1"), "checksum mismatch"},
+             {edited("\nbatch ", string("\nba\0ch ", 8)), "NUL byte"},
+             {state.substr(0, state.find("state_fnv1a64")), "no state_fnv1a64 line"},
+         }) {
+        spit(dir + "/s.ckpt.state", text);
+        expectError(t + "--resume s.ckpt --epochs 3", message);
+    }
+    spit(dir + "/s.ckpt.state", state);
+    ASSERT_EQ(cnnrt(t + "--resume s.ckpt --epochs 3").rc, 0);
     ASSERT_EQ(cnnrt(t + "--epochs 1 --checkpoint j.ckpt").rc, 0);
     writeMnist(dir, 8, 8, 150, 50);
     expectError(t + "--resume j.ckpt --epochs 3", "trained on 200 samples");

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Compiles a .cnn model with cnnc and compares its output with PyTorch's.
 
-    conformance.py --cnnc build/cnnc model.cnn [--batch 1 3] [--tol 1e-4] [-- extra cnnc flags]
+    conformance.py --cnnc build/cnnc model.cnn [--batch 1 3] [--tol 1e-4] [--nan] [-- extra cnnc flags]
 
 Random weights (batchnorm running statistics too) go through a safetensors file,
 as a user's would; the reference executes the same network with
-torch.nn.functional (tests/torch/ir_reference.py). Exit 0: match; 1: mismatch
+torch.nn.functional (tests/torch/ir_reference.py). With --nan, batches whose
+first sample holds one NaN pixel, is all NaN or all +inf must give NaN exactly
+where PyTorch does, and the other samples their usual outputs. Exit 0: match; 1: mismatch
 or failure; 77: PyTorch is not installed (ctest reports a skip).
 """
 
@@ -66,6 +68,7 @@ def main():
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 3])
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--nan", action="store_true", help="also poison the first sample with NaN and inf")
     argv = sys.argv[1:]
     flags = argv[argv.index("--") + 1:] if "--" in argv else []
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
@@ -91,23 +94,42 @@ def main():
         if f("load_weights")(model, st.encode()) != 0:
             print("load_weights failed:", f("last_error")().decode())
             return 1
-        worst = 0.0
+        worst, failed = 0.0, False
         for batch in args.batch:
-            x = torch.randn([batch] + graph.input_shape, generator=gen)
-            with torch.no_grad():
-                ref = graph.run(x, weights).reshape(batch, -1).numpy()
-            out = np.zeros(ref.shape, np.float32)
-            xin = np.ascontiguousarray(x.numpy(), np.float32)
-            if f("infer")(model, xin.ctypes.data, batch, out.ctypes.data) != 0:
-                print("infer failed:", f("last_error")().decode())
-                return 1
-            scale = max(float(np.abs(ref).max()), 1e-30)
-            err = float(np.abs(out - ref).max()) / scale
-            worst = max(worst, err)
-            print(f"{graph.name} batch {batch}: max |cnnc - torch| / max |torch| = {err:.3e} "
-                  f"(tol {args.tol:g}; max |torch| = {scale:.3g}, output std {float(ref.std()):.3g})")
+            clean = torch.randn([batch] + graph.input_shape, generator=gen)
+            cases = [("", clean)]
+            if args.nan:
+                for label, poison in (("one NaN pixel", "pixel"), ("all NaN", float("nan")), ("all +inf", float("inf"))):
+                    x = clean.clone()
+                    if poison == "pixel":
+                        x[0].view(-1)[x[0].numel() // 2 + 3] = float("nan")
+                    else:
+                        x[0] = poison
+                    cases.append((f", first sample {label}", x))
+            for label, x in cases:
+                with torch.no_grad():
+                    ref = graph.run(x, weights).reshape(batch, -1).numpy()
+                out = np.zeros(ref.shape, np.float32)
+                xin = np.ascontiguousarray(x.numpy(), np.float32)
+                if f("infer")(model, xin.ctypes.data, batch, out.ctypes.data) != 0:
+                    print("infer failed:", f("last_error")().decode())
+                    return 1
+                nan_ref, nan_out = np.isnan(ref), np.isnan(out)
+                if (nan_ref != nan_out).any():
+                    print(f"{graph.name} batch {batch}{label}: NaN in {int(nan_out.sum())} outputs, "
+                          f"PyTorch in {int(nan_ref.sum())} (first differing: {np.argwhere(nan_ref != nan_out)[0]})")
+                    failed = True
+                    continue
+                both = ~nan_ref
+                finite_ref = np.where(both, ref, 0.0)
+                scale = max(float(np.abs(finite_ref).max()), 1e-30)
+                err = float(np.abs(np.where(both, out, 0.0) - finite_ref).max()) / scale
+                worst = max(worst, err)
+                print(f"{graph.name} batch {batch}{label}: max |cnnc - torch| / max |torch| = {err:.3e} "
+                      f"(tol {args.tol:g}; max |torch| = {scale:.3g}, output std {float(finite_ref.std()):.3g}"
+                      f"{f'; NaN in {int(nan_ref.sum())} outputs, as in PyTorch' if nan_ref.any() else ''})")
         f("destroy")(model)
-    return 0 if worst <= args.tol else 1
+    return 0 if worst <= args.tol and not failed else 1
 
 
 if __name__ == "__main__":

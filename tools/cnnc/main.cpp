@@ -18,6 +18,8 @@
 #include "frontend/Frontend.h"
 #include "ir/DotPrinter.h"
 #include "ir/IRParser.h"
+#include "ir/Verifier.h"
+#include "passes/MemoryPlan.h"
 #include "ir/Printer.h"
 #include "ir/Summary.h"
 #include "passes/Pass.h"
@@ -161,6 +163,10 @@ int compile(const Options &opt) {
     try {
         bool isIR = endsWith(opt.input, ".ir") || source.find("(%0: f32[") != std::string::npos;
         graph = isIR ? parseIR(source) : compileSource(source);
+        if (isIR) { // IR text is checked whole before any pass trusts it
+            verify(graph);
+            if (graph.arenaFloats >= 0) verifyMemoryPlan(graph);
+        }
         endPhase("parse");
         sourceGraph = graph;
         PassManagerOptions pm = opt.passes;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -81,6 +82,11 @@ void writeTextAtomically(const string &path, const string &text) {
 }
 
 namespace {
+uint64_t textHash(const string &text) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char b : text) h = (h ^ b) * 0x100000001b3ull;
+    return h;
+}
 // Floats as C99 hex literals: exact round trip.
 string hexFloat(float v) {
     char buf[64];
@@ -114,6 +120,10 @@ void saveTrainState(const string &path, const TrainState &s) {
       << "lr_gamma " << hexFloat(c.lrGamma) << "\n"
       << "checkpoint_bytes " << s.checkpointBytes << "\n"
       << "checkpoint_fnv1a64 " << hex64(s.checkpointHash) << "\n";
+    // The lines above, checked on load as the weights' checkpoint is: an
+    // edited value (lr, momentum, the RNG state...) is refused, not resumed.
+    const string sum = hex64(textHash(o.str()));
+    o << "state_fnv1a64 " << sum << "\n";
     writeTextAtomically(path, o.str());
 }
 
@@ -121,16 +131,30 @@ TrainState loadTrainState(const string &path) {
     if (!fileExists(path))
         throw runtime_error(path + " not found: the checkpoint's training state is needed to resume");
     std::vector<uint8_t> d = readFile(path, 1 << 16);
-    std::istringstream in(string(d.begin(), d.end()));
+    const string text(d.begin(), d.end());
+    if (text.compare(0, 20, "cnnrt-train-state 1\n") != 0) throw runtime_error(path + ": not a cnnrt training state file");
+    if (text.find('\0') != string::npos) throw runtime_error(path + ": contains a NUL byte");
+    // The last line checks every byte before it.
+    const string sumKey = "state_fnv1a64 ";
+    size_t sumAt = text.rfind("\n" + sumKey);
+    if (sumAt == string::npos || text.back() != '\n')
+        throw runtime_error(path + ": no state_fnv1a64 line (written by an older cnnrt, or cut short)");
+    const string body = text.substr(0, sumAt + 1), sum = text.substr(sumAt + 1 + sumKey.size());
+    if (sum != hex64(textHash(body)) + "\n")
+        throw runtime_error(path + ": checksum mismatch: the training state was edited or damaged");
+    static const char *const known[] = {"epochs_done", "train_samples", "seed", "rng", "batch", "optimizer",
+                                        "lr", "momentum", "weight_decay", "beta1", "beta2", "eps",
+                                        "lr_step", "lr_gamma", "checkpoint_bytes", "checkpoint_fnv1a64"};
+    std::istringstream in(body.substr(20));
     string line;
-    if (!std::getline(in, line) || line != "cnnrt-train-state 1")
-        throw runtime_error(path + ": not a cnnrt training state file");
     std::map<string, string> kv;
     while (std::getline(in, line)) {
-        if (line.empty()) continue;
         size_t sp = line.find(' ');
         if (sp == string::npos) throw runtime_error(path + ": malformed line '" + line + "'");
-        kv[line.substr(0, sp)] = line.substr(sp + 1);
+        string key = line.substr(0, sp);
+        if (std::find(std::begin(known), std::end(known), key) == std::end(known))
+            throw runtime_error(path + ": unknown field '" + key + "'");
+        if (!kv.emplace(key, line.substr(sp + 1)).second) throw runtime_error(path + ": field '" + key + "' appears twice");
     }
     auto get = [&](const char *k) -> const string & {
         auto it = kv.find(k);
