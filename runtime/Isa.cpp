@@ -14,10 +14,20 @@ namespace {
 int cpu_isa_level() {
 #if defined(__x86_64__)
     __builtin_cpu_init();
+#if defined(__clang__)  // clang 14 knows the features, not the level names
+    const bool v2 = __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt");
+    const bool v3 = v2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+    const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vl");
+    return v4 ? 4 : v3 ? 3 : v2 ? 2 : 1;
+#else
     if (__builtin_cpu_supports("x86-64-v4")) return 4;
     if (__builtin_cpu_supports("x86-64-v3")) return 3;
     if (__builtin_cpu_supports("x86-64-v2")) return 2;
     return 1;
+#endif
 #else
     return 0;
 #endif
