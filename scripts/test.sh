@@ -8,9 +8,10 @@
 #   1. scripts/setup.sh        install missing Debian packages, build into build/
 #   2. scripts/fetch_mnist.sh  data/mnist/ (some tests use the digits)
 #   3. ctest --test-dir build --output-on-failure -j2 --no-tests=error [args]
-#   4. without [args]: scripts/fuzz.sh all $CNNC_FUZZ_SECONDS (default 15; 0
-#      skips it): each libFuzzer target replays its seeds and fuzzes briefly
-#      under ASan and UBSan
+#   4. without [args]: scripts/sanitize.sh all (unit tests under ASan + UBSan
+#      and TSan; CNNC_SANITIZE=0 skips it), then scripts/fuzz.sh all
+#      $CNNC_FUZZ_SECONDS (default 15; 0 skips it): each libFuzzer target
+#      replays its seeds and fuzzes briefly under ASan and UBSan
 #
 # Exits non-zero when any step or any test fails, and when no test ran at all
 # (set CNNC_ALLOW_NO_TESTS=1 to accept that). Tests without their own TIMEOUT
@@ -49,6 +50,11 @@ status=0
 "${CTEST[@]}" || status=$?
 phase_done ctest
 
+if [ $# -eq 0 ] && [ "${CNNC_SANITIZE:-1}" != 0 ]; then
+  phase "sanitizers (scripts/sanitize.sh all)"
+  "$ROOT/scripts/sanitize.sh" all || status=$?
+  phase_done sanitize
+fi
 if [ $# -eq 0 ] && [ "${CNNC_FUZZ_SECONDS:-15}" != 0 ]; then
   phase "fuzzing (scripts/fuzz.sh all ${CNNC_FUZZ_SECONDS:-15})"
   "$ROOT/scripts/fuzz.sh" all "${CNNC_FUZZ_SECONDS:-15}" || status=$?

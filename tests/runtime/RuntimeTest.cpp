@@ -1082,7 +1082,7 @@ TEST(Idx, Errors) {
 namespace {
 
 using Params = std::vector<std::vector<float>>;
-namespace tm = trainmodel;
+namespace tmodel = trainmodel;
 
 struct Batch {
     std::vector<float> x;
@@ -1091,8 +1091,8 @@ struct Batch {
 };
 
 Batch make_batch(int n, uint32_t seed) {
-    Batch b{random_floats(size_t(n) * tm::TIN, seed), std::vector<int32_t>(size_t(n)), n};
-    for (int i = 0; i < n; ++i) b.y[size_t(i)] = int32_t((seed + uint32_t(i) * 7) % tm::K);
+    Batch b{random_floats(size_t(n) * tmodel::TIN, seed), std::vector<int32_t>(size_t(n)), n};
+    for (int i = 0; i < n; ++i) b.y[size_t(i)] = int32_t((seed + uint32_t(i) * 7) % tmodel::K);
     return b;
 }
 
@@ -1134,19 +1134,19 @@ struct RefOptim {
 // One reference step: returns the loss; updates p (incl. running stats and folds).
 float ref_step(Params &p, RefOptim &opt, const Batch &b) {
     const int n = b.n;
-    std::vector<float> logits(size_t(n) * tm::K), loss(static_cast<size_t>(n)), dl(size_t(n) * tm::K);
-    tm::forward(b.x.data(), p[0].data(), p[1].data(), n, logits.data());
-    std::vector<float> nm(tm::K), nv(tm::K);
-    tm::stats(logits.data(), p[2].data(), p[3].data(), n, nm.data(), nv.data());
-    tm::loss_grad(logits.data(), b.y.data(), n, loss.data(), dl.data());
-    Params g = {std::vector<float>(tm::K * tm::TIN), std::vector<float>(tm::K)};
-    tm::backward(b.x.data(), dl.data(), n, g[0].data(), g[1].data());
+    std::vector<float> logits(size_t(n) * tmodel::K), loss(static_cast<size_t>(n)), dl(size_t(n) * tmodel::K);
+    tmodel::forward(b.x.data(), p[0].data(), p[1].data(), n, logits.data());
+    std::vector<float> nm(tmodel::K), nv(tmodel::K);
+    tmodel::stats(logits.data(), p[2].data(), p[3].data(), n, nm.data(), nv.data());
+    tmodel::loss_grad(logits.data(), b.y.data(), n, loss.data(), dl.data());
+    Params g = {std::vector<float>(tmodel::K * tmodel::TIN), std::vector<float>(tmodel::K)};
+    tmodel::backward(b.x.data(), dl.data(), n, g[0].data(), g[1].data());
     opt.apply(p, g);
     p[2] = nm, p[3] = nv;
-    for (int o = 0; o < tm::K; ++o) {
-        const double s = 1.0 / std::sqrt(double(p[3][size_t(o)]) + double(tm::kEps));
-        for (int k = 0; k < tm::TIN; ++k)
-            p[4][size_t(o * tm::TIN + k)] = float(double(p[0][size_t(o * tm::TIN + k)]) * s);
+    for (int o = 0; o < tmodel::K; ++o) {
+        const double s = 1.0 / std::sqrt(double(p[3][size_t(o)]) + double(tmodel::kEps));
+        for (int k = 0; k < tmodel::TIN; ++k)
+            p[4][size_t(o * tmodel::TIN + k)] = float(double(p[0][size_t(o * tmodel::TIN + k)]) * s);
         p[5][size_t(o)] = float((double(p[1][size_t(o)]) - double(p[2][size_t(o)])) * s);
     }
     double sum = 0;
@@ -1165,7 +1165,7 @@ void expect_params_near(const Params &got, const Params &want, float tol, const 
 }
 
 void check_optimizer(RefOptim ref, bool set_adam) {
-    Model m(&tm::kTrainDesc);
+    Model m(&tmodel::kTrainDesc);
     ASSERT_NE(m.m, nullptr) << err();
     if (set_adam)
         ASSERT_EQ(cnnrt_set_adam(m, ref.lr, ref.b1, ref.b2, ref.eps, ref.wd), 0) << err();
@@ -1208,16 +1208,16 @@ TEST(Train, NonFiniteGradientsAreRefused) {
     // state, step count), with SGD (vectorized and scalar paths) and Adam.
     for (bool adam : {false, true})
         for (float poison : {INFINITY, -INFINITY, std::nanf("")}) {
-            Model m(&tm::kTrainDesc), fresh(&tm::kTrainDesc);
+            Model m(&tmodel::kTrainDesc), fresh(&tmodel::kTrainDesc);
             for (cnnrt_model *x : {(cnnrt_model *)m, (cnnrt_model *)fresh})
                 ASSERT_EQ(adam ? cnnrt_set_adam(x, 0.01f, 0.9f, 0.999f, 1e-8f, 0) : cnnrt_set_sgd(x, 0.1f, 0.9f, 0), 0);
             Batch b = make_batch(4, 5);
             const Params before = params_of(m);
             float loss = 7;
-            tm::g_poison_value = poison;
-            tm::g_poison_gradient = true;
+            tmodel::g_poison_value = poison;
+            tmodel::g_poison_gradient = true;
             const int rc = cnnrt_train_step(m, b.x.data(), b.y.data(), 4, &loss);
-            tm::g_poison_gradient = false;
+            tmodel::g_poison_gradient = false;
             EXPECT_NE(rc, 0);
             EXPECT_NE(err().find(" is not finite; the weights are unchanged"), std::string::npos) << err();
             EXPECT_EQ(loss, 7.0f);
@@ -1230,7 +1230,7 @@ TEST(Train, NonFiniteGradientsAreRefused) {
 }
 
 TEST(Train, DefaultOptimizerIsSgdLr001) {
-    Model m(&tm::kTrainDesc), n(&tm::kTrainDesc);
+    Model m(&tmodel::kTrainDesc), n(&tmodel::kTrainDesc);
     ASSERT_EQ(cnnrt_set_sgd(n, 0.01f, 0, 0), 0) << err();
     Batch b = make_batch(4, 3);
     float l1, l2;
@@ -1241,7 +1241,7 @@ TEST(Train, DefaultOptimizerIsSgdLr001) {
 }
 
 TEST(Train, BadHyperParameters) {
-    Model m(&tm::kTrainDesc);
+    Model m(&tmodel::kTrainDesc);
     const float nan = std::nanf(""), inf = INFINITY;
     EXPECT_NE(cnnrt_set_sgd(m, -1, 0, 0), 0);
     EXPECT_NE(err().find("lr"), std::string::npos) << err();
@@ -1266,7 +1266,7 @@ TEST(Train, BadHyperParameters) {
 
 TEST(Train, SetOptimizerResetsState) {
     // SGD momentum, 2 steps, re-set: the next step starts a fresh momentum buffer.
-    Model a(&tm::kTrainDesc);
+    Model a(&tmodel::kTrainDesc);
     ASSERT_EQ(cnnrt_set_sgd(a, 0.1f, 0.9f, 0), 0);
     Batch b = make_batch(3, 1);
     float loss;
@@ -1281,7 +1281,7 @@ TEST(Train, SetOptimizerResetsState) {
 }
 
 TEST(Train, ArgumentErrorsChangeNothing) {
-    Model m(&tm::kTrainDesc);
+    Model m(&tmodel::kTrainDesc);
     ASSERT_EQ(cnnrt_set_adam(m, 0.01f, 0.9f, 0.999f, 1e-8f, 0), 0);
     Batch b = make_batch(4, 9);
     float loss = 123;
@@ -1298,7 +1298,7 @@ TEST(Train, ArgumentErrorsChangeNothing) {
     EXPECT_NE(cnnrt_train_step(m, b.x.data(), b.y.data(), -3, &loss), 0);
 
     const Params before = params_of(m);
-    b.y[2] = tm::K;
+    b.y[2] = tmodel::K;
     EXPECT_NE(cnnrt_train_step(m, b.x.data(), b.y.data(), 4, &loss), 0);
     EXPECT_EQ(err(), "label 3 at index 2 is out of range [0, 3)");
     b.y[2] = 0, b.y[3] = -1;
@@ -1316,13 +1316,13 @@ TEST(Train, ArgumentErrorsChangeNothing) {
 
     // The optimiser state and step counter did not move either: the next good step
     // equals the first step of a fresh model.
-    Model fresh(&tm::kTrainDesc);
+    Model fresh(&tmodel::kTrainDesc);
     ASSERT_EQ(cnnrt_set_adam(fresh, 0.01f, 0.9f, 0.999f, 1e-8f, 0), 0);
     float l1, l2;
     ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 4, &l1), 0) << err();
-    const uint32_t seed1 = tm::g_last_seed;
+    const uint32_t seed1 = tmodel::g_last_seed;
     ASSERT_EQ(cnnrt_train_step(fresh, b.x.data(), b.y.data(), 4, &l2), 0) << err();
-    EXPECT_EQ(tm::g_last_seed, seed1);
+    EXPECT_EQ(tmodel::g_last_seed, seed1);
     EXPECT_EQ(params_of(m), params_of(fresh));
     EXPECT_EQ(l1, l2);
 }
@@ -1333,9 +1333,9 @@ int k_fail(void **) { return -7; }
 
 TEST(Train, KernelFailureChangesNothing) {
     cnnrt_kernel_desc kernels[4];
-    std::copy(std::begin(tm::kTrainKernels), std::end(tm::kTrainKernels), kernels);
+    std::copy(std::begin(tmodel::kTrainKernels), std::end(tmodel::kTrainKernels), kernels);
     kernels[3].fn = k_fail;
-    cnnrt_model_desc d = tm::kTrainDesc;
+    cnnrt_model_desc d = tmodel::kTrainDesc;
     d.train_kernels = kernels;
     Model m(&d);
     ASSERT_NE(m.m, nullptr) << err();
@@ -1368,7 +1368,7 @@ TEST(Train, NotCompiledForTraining) {
 }
 
 TEST(Train, NewParamsAndDerivedParamsAfterStep) {
-    Model m(&tm::kTrainDesc);
+    Model m(&tmodel::kTrainDesc);
     ASSERT_NE(m.m, nullptr) << err();
     Batch b = make_batch(6, 21);
     float loss;
@@ -1379,47 +1379,47 @@ TEST(Train, NewParamsAndDerivedParamsAfterStep) {
     EXPECT_NE(stored[4], p[4]);
     // Running stats moved away from (0, 1) to 0.9*old + 0.1*batch stats.
     Params start = Params(6);
-    start[2].assign(tm::K, 0.0f), start[3].assign(tm::K, 1.0f);
+    start[2].assign(tmodel::K, 0.0f), start[3].assign(tmodel::K, 1.0f);
     bool moved = false;
-    for (int o = 0; o < tm::K; ++o) moved |= p[2][size_t(o)] != 0.0f || p[3][size_t(o)] != 1.0f;
+    for (int o = 0; o < tmodel::K; ++o) moved |= p[2][size_t(o)] != 0.0f || p[3][size_t(o)] != 1.0f;
     EXPECT_TRUE(moved);
     // Derived parameters follow the new weights and statistics.
-    for (int o = 0; o < tm::K; ++o) {
-        const double s = 1.0 / std::sqrt(double(p[3][size_t(o)]) + double(tm::kEps));
+    for (int o = 0; o < tmodel::K; ++o) {
+        const double s = 1.0 / std::sqrt(double(p[3][size_t(o)]) + double(tmodel::kEps));
         EXPECT_EQ(p[5][size_t(o)], float((double(p[1][size_t(o)]) - double(p[2][size_t(o)])) * s));
-        for (int k = 0; k < tm::TIN; ++k)
-            EXPECT_EQ(p[4][size_t(o * tm::TIN + k)], float(double(p[0][size_t(o * tm::TIN + k)]) * s));
+        for (int k = 0; k < tmodel::TIN; ++k)
+            EXPECT_EQ(p[4][size_t(o * tmodel::TIN + k)], float(double(p[0][size_t(o * tmodel::TIN + k)]) * s));
     }
     // ...and inference uses them.
-    std::vector<float> out(6 * tm::K), want(6 * tm::K);
+    std::vector<float> out(6 * tmodel::K), want(6 * tmodel::K);
     ASSERT_EQ(cnnrt_infer(m, b.x.data(), 6, out.data()), 0) << err();
-    tm::forward(b.x.data(), p[4].data(), p[5].data(), 6, want.data());
+    tmodel::forward(b.x.data(), p[4].data(), p[5].data(), 6, want.data());
     EXPECT_EQ(out, want);
 }
 
 TEST(Train, SeedsFollowTheStepCounter) {
-    Model a(&tm::kTrainDesc), b(&tm::kTrainDesc);
+    Model a(&tmodel::kTrainDesc), b(&tmodel::kTrainDesc);
     Batch x = make_batch(2, 5);
     float loss;
     std::vector<uint32_t> sa, sb;
     for (int i = 0; i < 4; ++i) {
         ASSERT_EQ(cnnrt_train_step(a, x.x.data(), x.y.data(), 2, &loss), 0);
-        sa.push_back(tm::g_last_seed);
+        sa.push_back(tmodel::g_last_seed);
     }
     for (int i = 0; i < 4; ++i) {
         ASSERT_EQ(cnnrt_train_step(b, x.x.data(), x.y.data(), 2, &loss), 0);
-        sb.push_back(tm::g_last_seed);
+        sb.push_back(tmodel::g_last_seed);
     }
     EXPECT_EQ(sa, sb);
     EXPECT_EQ(std::set<uint32_t>(sa.begin(), sa.end()).size(), sa.size());
 }
 
 TEST(Train, LossTermsAreWeightedMeans) {
-    const cnnrt_loss_term terms[] = {{tm::T_LOSS, 1.0f}, {tm::T_LOSS, 0.25f}};
-    cnnrt_model_desc d = tm::kTrainDesc;
+    const cnnrt_loss_term terms[] = {{tmodel::T_LOSS, 1.0f}, {tmodel::T_LOSS, 0.25f}};
+    cnnrt_model_desc d = tmodel::kTrainDesc;
     d.loss_terms = terms;
     d.num_loss_terms = 2;
-    Model m(&d), ref(&tm::kTrainDesc);
+    Model m(&d), ref(&tmodel::kTrainDesc);
     Batch b = make_batch(7, 8);
     float l1, l2;
     ASSERT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 7, &l1), 0) << err();
@@ -1434,43 +1434,43 @@ TEST(Train, RejectsBadTrainDescs) {
         cnnrt_destroy(m);
         EXPECT_NE(err().find(what), std::string::npos) << err();
     };
-    cnnrt_model_desc d = tm::kTrainDesc;
-    d.train_arena_floats_per_sample = tm::kTrainArena - 1;
+    cnnrt_model_desc d = tmodel::kTrainDesc;
+    d.train_arena_floats_per_sample = tmodel::kTrainArena - 1;
     expect_bad(d, "outside the training arena");
 
-    cnnrt_tensor_desc t[tm::T_COUNT];
+    cnnrt_tensor_desc t[tmodel::T_COUNT];
     auto reset = [&] {
-        std::copy(std::begin(tm::kTensors), std::end(tm::kTensors), t);
-        d = tm::kTrainDesc;
+        std::copy(std::begin(tmodel::kTensors), std::end(tmodel::kTensors), t);
+        d = tmodel::kTrainDesc;
         d.tensors = t;
     };
     reset();
-    t[tm::T_GW].index = 99;
+    t[tmodel::T_GW].index = 99;
     expect_bad(d, "missing parameter");
     reset();
-    t[tm::T_GW].index = 2;  // a buffer
+    t[tmodel::T_GW].index = 2;  // a buffer
     expect_bad(d, "has no gradient");
     reset();
-    t[tm::T_GW].index = 4;  // derived
+    t[tmodel::T_GW].index = 4;  // derived
     expect_bad(d, "has no gradient");
     reset();
-    t[tm::T_NEW_MEAN].index = 0;  // not a buffer
+    t[tmodel::T_NEW_MEAN].index = 0;  // not a buffer
     expect_bad(d, "not a (non-derived) buffer");
     reset();
-    t[tm::T_LOSS].storage = 42;
+    t[tmodel::T_LOSS].storage = 42;
     expect_bad(d, "unknown storage");
 
-    const cnnrt_loss_term bad_terms[] = {{tm::T_LOGITS, 1.0f}};
+    const cnnrt_loss_term bad_terms[] = {{tmodel::T_LOGITS, 1.0f}};
     reset();
     d.loss_terms = bad_terms;
     expect_bad(d, "dims {1, 1, 1}");
-    const cnnrt_loss_term bad_terms2[] = {{tm::T_W, 1.0f}};
+    const cnnrt_loss_term bad_terms2[] = {{tmodel::T_W, 1.0f}};
     d.loss_terms = bad_terms2;
     expect_bad(d, "not a TRAIN tensor");
     const cnnrt_loss_term bad_terms3[] = {{99, 1.0f}};
     d.loss_terms = bad_terms3;
     expect_bad(d, "loss term #0 refers to a missing tensor");
-    const cnnrt_loss_term bad_terms4[] = {{tm::T_LOSS, NAN}};
+    const cnnrt_loss_term bad_terms4[] = {{tmodel::T_LOSS, NAN}};
     d.loss_terms = bad_terms4;
     expect_bad(d, "non-finite weight");
     reset();
@@ -1484,26 +1484,26 @@ TEST(Train, RejectsBadTrainDescs) {
     expect_bad(d, "NULL training table");
 
     cnnrt_kernel_desc k[4];
-    std::copy(std::begin(tm::kTrainKernels), std::end(tm::kTrainKernels), k);
-    const int bad_args[] = {tm::T_INPUT, 77};
+    std::copy(std::begin(tmodel::kTrainKernels), std::end(tmodel::kTrainKernels), k);
+    const int bad_args[] = {tmodel::T_INPUT, 77};
     reset();
     d.train_kernels = k;
     k[0].args = bad_args, k[0].num_args = 2;
     expect_bad(d, "training kernel 'fwd' refers to a missing tensor");
-    const int writes_param[] = {tm::T_INPUT, tm::T_W};
+    const int writes_param[] = {tmodel::T_INPUT, tmodel::T_W};
     k[0].args = writes_param;
     expect_bad(d, "does not write a TRAIN, GRAD or NEW_PARAM tensor");
-    const int uses_output[] = {tm::T_INPUT, tm::T_OUTPUT, tm::T_LOGITS};
+    const int uses_output[] = {tmodel::T_INPUT, tmodel::T_OUTPUT, tmodel::T_LOGITS};
     k[0].args = uses_output, k[0].num_args = 3;
     expect_bad(d, "inference output/activation");
     // Inference kernels cannot use training storages.
-    const int infer_bad[] = {tm::T_INPUT, tm::T_GW, tm::T_BF, tm::T_OUTPUT};
-    const cnnrt_kernel_desc ik[] = {{"infer", tm::k_infer, 4, infer_bad}};
+    const int infer_bad[] = {tmodel::T_INPUT, tmodel::T_GW, tmodel::T_BF, tmodel::T_OUTPUT};
+    const cnnrt_kernel_desc ik[] = {{"infer", tmodel::k_infer, 4, infer_bad}};
     reset();
     d.kernels = ik;
     expect_bad(d, "training-only tensor");
     reset();
-    d.result_tensor = tm::T_LOGITS;
+    d.result_tensor = tmodel::T_LOGITS;
     expect_bad(d, "result_tensor");
 
     // Without training kernels the training fields may all be zero.
@@ -1515,13 +1515,13 @@ TEST(Train, RejectsBadTrainDescs) {
 }
 
 TEST(Train, InferDuringTrainingIsSafe) {
-    Model m(&tm::kTrainDesc);
+    Model m(&tmodel::kTrainDesc);
     ASSERT_EQ(cnnrt_set_adam(m, 0.01f, 0.9f, 0.999f, 1e-8f, 0), 0);
     std::atomic<bool> done{false};
     std::atomic<int> failures{0}, calls{0};
     Batch probe = make_batch(3, 77);
     std::thread reader([&] {
-        std::vector<float> out(3 * tm::K);
+        std::vector<float> out(3 * tmodel::K);
         while (!done) {
             if (cnnrt_infer(m, probe.x.data(), 3, out.data()) != 0) ++failures;
             for (float v : out)
@@ -1552,7 +1552,7 @@ std::vector<float> train(cnnrt_model *m, int steps, uint32_t seed0, std::vector<
         Batch b = make_batch(5, seed0 + uint32_t(s));
         float loss = 0;
         EXPECT_EQ(cnnrt_train_step(m, b.x.data(), b.y.data(), 5, &loss), 0) << err();
-        if (seeds) seeds->push_back(tm::g_last_seed);
+        if (seeds) seeds->push_back(tmodel::g_last_seed);
         losses.push_back(loss);
     }
     return losses;
@@ -1565,7 +1565,7 @@ void check_resume(bool adam) {
     };
     TempDir dir;
     const std::string ck = dir.file("ck.safetensors");
-    Model a(&tm::kTrainDesc);
+    Model a(&tmodel::kTrainDesc);
     ASSERT_EQ(set(a), 0);
     train(a, 3, 100);
     ASSERT_EQ(cnnrt_save_checkpoint(a, ck.c_str()), 0) << err();
@@ -1573,7 +1573,7 @@ void check_resume(bool adam) {
     std::vector<uint32_t> seeds_a, seeds_b;
     const std::vector<float> la = train(a, 3, 103, &seeds_a);
 
-    Model b(&tm::kTrainDesc);  // default optimiser: the checkpoint replaces it
+    Model b(&tmodel::kTrainDesc);  // default optimiser: the checkpoint replaces it
     ASSERT_EQ(cnnrt_load_checkpoint(b, ck.c_str()), 0) << err();
     const std::vector<float> lb = train(b, 3, 103, &seeds_b);
     EXPECT_EQ(la, lb);
@@ -1581,9 +1581,9 @@ void check_resume(bool adam) {
     EXPECT_EQ(params_of(a), params_of(b));  // bit-identical
 
     // A checkpoint also loads as plain weights.
-    Model c(&tm::kTrainDesc);
+    Model c(&tmodel::kTrainDesc);
     ASSERT_EQ(cnnrt_load_weights(c, ck.c_str()), 0) << err();
-    Model d(&tm::kTrainDesc);
+    Model d(&tmodel::kTrainDesc);
     ASSERT_EQ(cnnrt_load_checkpoint(d, ck.c_str()), 0) << err();
     EXPECT_EQ(params_of(c), params_of(d));
 
@@ -1601,7 +1601,7 @@ TEST(Checkpoint, AdamResumeIsBitIdentical) { check_resume(true); }
 TEST(Checkpoint, CorruptFilesFailCleanly) {
     TempDir dir;
     const std::string ck = dir.file("ck.safetensors");
-    Model a(&tm::kTrainDesc);
+    Model a(&tmodel::kTrainDesc);
     ASSERT_EQ(cnnrt_set_adam(a, 0.05f, 0.9f, 0.99f, 1e-7f, 0.01f), 0);
     train(a, 2, 1);
     ASSERT_EQ(cnnrt_save_checkpoint(a, ck.c_str()), 0) << err();
@@ -1611,7 +1611,7 @@ TEST(Checkpoint, CorruptFilesFailCleanly) {
     EXPECT_EQ(good.find("momentum."), std::string::npos);
 
     // The victim model: a distinct state that must survive every failed load.
-    Model m(&tm::kTrainDesc);
+    Model m(&tmodel::kTrainDesc);
     ASSERT_EQ(cnnrt_set_sgd(m, 0.1f, 0.5f, 0), 0);
     train(m, 1, 50);
     const Params before = params_of(m);
@@ -1619,9 +1619,9 @@ TEST(Checkpoint, CorruptFilesFailCleanly) {
         Batch b = make_batch(5, 999);
         float loss = 0;
         EXPECT_EQ(cnnrt_train_step(x, b.x.data(), b.y.data(), 5, &loss), 0) << err();
-        return std::make_pair(params_of(x), tm::g_last_seed.load());
+        return std::make_pair(params_of(x), tmodel::g_last_seed.load());
     };
-    Model twin(&tm::kTrainDesc);  // the same history as m
+    Model twin(&tmodel::kTrainDesc);  // the same history as m
     ASSERT_EQ(cnnrt_set_sgd(twin, 0.1f, 0.5f, 0), 0);
     train(twin, 1, 50);
 
@@ -1664,7 +1664,7 @@ TEST(Checkpoint, CorruptFilesFailCleanly) {
     EXPECT_NE(err().find("unexpected tensor '__optim__.extra'"), std::string::npos) << err();
     // A bad kind value: find the kind tensor's data and overwrite it.
     {
-        Model k(&tm::kTrainDesc);
+        Model k(&tmodel::kTrainDesc);
         ASSERT_EQ(cnnrt_set_sgd(k, 0.1f, 0, 0), 0);  // SGD without momentum: no buffers
         ASSERT_EQ(cnnrt_save_checkpoint(k, ck.c_str()), 0) << err();
         std::string s = read_file(ck);
