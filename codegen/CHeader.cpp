@@ -40,6 +40,9 @@ int  {m}_load_weights({m}_model* model, const char* safetensors_path);
 int  {m}_save_weights(const {m}_model* model, const char* safetensors_path);
 /* input: [batch, C, H, W]; output: [batch, output_size]. Thread-safe; any batch >= 1. */
 int  {m}_infer({m}_model* model, const float* input, int batch, float* output);
+/* The most bytes of activations an infer or train_step call may use (they grow
+ * with the batch); a call that needs more fails with a message. 0: no limit (default). */
+int  {m}_set_memory_limit({m}_model* model, int64_t bytes);
 
 /* Training (libraries compiled with `cnnc --train`; otherwise these fail with a
  * message). Optimisers follow torch.optim; the default is SGD lr=0.01. */

@@ -43,6 +43,7 @@ struct cnnrt_model {
     using Weights = std::vector<std::vector<float>>;  // one vector per parameter, desc order
 
     const cnnrt_model_desc *desc = nullptr;
+    std::atomic<int64_t> memory_limit{0};  // bytes of activations per call; 0: none
     bool portable_kernels = false;  // run each kernel's portable_fn where it has one (Isa.cpp)
     // Resolved per-sample W, H, C for every non-parameter tensor (desc fallback applied).
     std::vector<int64_t> tensor_dims;  // W, H, C, inner offset, sample stride per tensor

@@ -473,6 +473,11 @@ void check_batch(const cnnrt_model *model, int batch, int64_t arena_per_sample,
     arena_floats = mul_checked(arena_per_sample, batch);
     if (arena_floats < 0 || uint64_t(arena_floats) > SIZE_MAX / sizeof(float))
         throw Error("batch " + std::to_string(batch) + " is too large for this model");
+    const int64_t limit = model->memory_limit.load();
+    if (limit > 0 && arena_floats > limit / int64_t(sizeof(float)))
+        throw Error("batch " + std::to_string(batch) + " needs " + std::to_string(arena_floats * 4) +
+                    " bytes of activations, over the memory limit of " + std::to_string(limit) +
+                    " bytes (set_memory_limit)");
 }
 
 // The dropout seed of training step `step`: a hash of a fixed constant and the step, so
@@ -757,6 +762,14 @@ int cnnrt_set_num_threads(int n) {
         if (install_thread_pool()) previous = pool_set_num_threads(n);
     });
     return rc ? -1 : previous;
+}
+
+int cnnrt_set_memory_limit(cnnrt_model *model, int64_t bytes) {
+    return guarded([&] {
+        if (!model) throw Error("model is NULL");
+        if (bytes < 0) throw Error("memory limit is negative: " + std::to_string(bytes));
+        model->memory_limit.store(bytes);
+    });
 }
 
 int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output) {

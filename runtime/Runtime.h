@@ -63,6 +63,12 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
 int cnnrt_save_checkpoint(const cnnrt_model *model, const char *path);
 int cnnrt_load_checkpoint(cnnrt_model *model, const char *path);
 
+/* The most bytes of activations (the arena of intermediate values, which
+ * grows with the batch) an infer or train_step call may use; a call that would
+ * need more fails with a message instead of allocating. 0 (the default): no
+ * limit. */
+int cnnrt_set_memory_limit(cnnrt_model *model, int64_t bytes);
+
 /* Extension: sets the size of Halide's thread pool (0 = default, one per core).
  * Returns the previous value, or -1 with cnnrt_last_error() set on failure. */
 int cnnrt_set_num_threads(int n);

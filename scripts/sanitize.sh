@@ -3,7 +3,8 @@
 #
 #   scripts/sanitize.sh address   AddressSanitizer (leaks included) and
 #                                 UndefinedBehaviorSanitizer: the frontend,
-#                                 ir, runtime and cnnrt tool tests, built in
+#                                 ir, runtime (failure injection included) and
+#                                 cnnrt tool tests, built in
 #                                 build-fuzz/ with the fuzz targets' flags
 #   scripts/sanitize.sh thread    ThreadSanitizer: the runtime's thread pool,
 #                                 concurrent infer calls, loads and training
@@ -19,7 +20,7 @@ MODE="${1:-}"
 case "$MODE" in
   address|thread) ;;
   all) "$0" address && "$0" thread; exit $? ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 command -v clang++-14 >/dev/null || { echo "sanitize.sh: clang++-14 not found (scripts/setup.sh installs it)" >&2; exit 1; }
 
@@ -48,7 +49,7 @@ if [ "$MODE" = address ]; then
   BUILD="${CNNC_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
   configure "$BUILD" -DCNNC_FUZZ=ON
   tests=(tests/frontend/frontend_tests tests/frontend/frontend_real_ops_tests tests/ir/ir_text_tests
-         tests/runtime/cnnrt_tests tests/tools/cnnrt_tool_tests)
+         tests/runtime/cnnrt_tests tests/runtime/cnnrt_failure_tests tests/tools/cnnrt_tool_tests)
   targets=()
   for t in "${tests[@]}"; do targets+=("$(basename "$t")"); done
   cmake --build "$BUILD" --target "${targets[@]}" -j "$(nproc)" >/dev/null
