@@ -301,9 +301,24 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
 // 16 positions x 8 filters): on the same CPU at batch 8, 56x56x64 -> 64
 // 1.93 -> 1.28 ms, 35x35x288 -> 64 2.30 -> 1.92, 28x28x256 -> 128 1.85 ->
 // 1.66; on 17x17 and 14x14 maps the last, partial tile loses (0.85-1.0x).
+//
+// With fewer input channels (an RGB image's), at 16 lanes: filters in vectors
+// too, as blocks of 32 where the conv writes its own map, and as 2 filter
+// vectors x 7 positions per tap broadcast (`filter_vectors`, 4 pooled rows a
+// task) where a pool is fused. Same CPU, `cnnc tune` on the layer alone, us
+// per sample at batches 1 and 8 summed, x-vectorized default -> this: VGG's
+// 224x224x3 3x3 5682 -> 2546, Inception-v3's 299x299x3 3x3/2 2140 -> 760,
+// ResNet's 7x7/2 + pool 2554 -> 1742, AlexNet's 11x11/4 + pool 1425 -> 1128.
+// At 8 lanes the x-vectorized default stays: it won two of the four layers.
 ScheduleChoice defaultSchedule(const OpCall &call, const TensorType &out, int vectorWidth) {
     ConvGeometry g = convGeometry(call);
-    if (g.cin / g.groups < 16) return {};
+    if (g.cin / g.groups < 16) {
+        if (vectorWidth < 16 || g.groups != 1 || g.filters % 32 != 0) return {};
+        const bool pooled = out.height() != g.oh || out.width() != g.ow;
+        if (!pooled) return blockedApplies(g, out, 4) ? ScheduleChoice{{{"fblock", 4}, {"ptile", 8}}} : ScheduleChoice{};
+        if (out.height() >= 4) return ScheduleChoice{{{"filter_vectors", 1}, {"rows", 4}}};
+        return {};
+    }
     if (pointwise(g) && g.oh * g.ow >= 28 * 28)
         for (int fblock : {4, 2})
             if (blockedApplies(g, out, fblock)) return ScheduleChoice{{{"fblock", fblock}, {"pvec", 3}}};

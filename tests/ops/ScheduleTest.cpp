@@ -359,7 +359,7 @@ TEST(Schedules, FilterVectorsWithFusedPool) {
     };
     std::string body = "return x -> conv(20, [7, 5], stride=2, pad=[3, 2], bias=false, name=\"c\") -> relu"
                        " -> maxpool(3, stride=2, pad=1)";
-    for (const char *s : {"filter_vectors=1,rows=2", "filter_vectors=1,rows=8", "rows=2"})
+    for (const char *s : {"filter_vectors=1,rows=2", "filter_vectors=1,rows=4", "filter_vectors=1,rows=8", "rows=2"})
         expectScheduleMatches("sched_filter_vectors", {3, 29, 22}, body, w, reference, s);
 }
 
