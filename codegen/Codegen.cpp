@@ -521,8 +521,15 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     std::vector<std::string> link = {cxx, "-shared", "-o", tmpOut, glue + ".o"};
     for (auto &[fn, obj] : objects) link.push_back(obj);
     link.push_back(cache.runtimeObject(targets.portable));
-    link.insert(link.end(), {CNNC_RUNTIME_LIB, "-Wl,--version-script=" + versionScript, "-Wl,--no-undefined",
-                             "-lpthread", "-ldl", "-lm"});
+    link.insert(link.end(), {CNNC_RUNTIME_LIB, "-Wl,--version-script=" + versionScript});
+#ifdef CNNC_SANITIZER_LINK
+    // A sanitized build's runtime: the sanitizers' own symbols come from the
+    // (sanitized) process that loads the library.
+    link.push_back(CNNC_SANITIZER_LINK);
+#else
+    link.push_back("-Wl,--no-undefined");
+#endif
+    link.insert(link.end(), {"-lpthread", "-ldl", "-lm"});
     try {
         run(link);
     } catch (...) {

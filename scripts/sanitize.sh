@@ -4,8 +4,10 @@
 #   scripts/sanitize.sh address   AddressSanitizer (leaks included) and
 #                                 UndefinedBehaviorSanitizer: the frontend,
 #                                 ir, runtime (failure injection included) and
-#                                 cnnrt tool tests, built in
-#                                 build-fuzz/ with the fuzz targets' flags
+#                                 cnnrt tool tests, and the end-to-end tests
+#                                 (models compiled, loaded and run; all but
+#                                 tuning), built in build-fuzz/ with the fuzz
+#                                 targets' flags
 #   scripts/sanitize.sh thread    ThreadSanitizer: the runtime's thread pool,
 #                                 concurrent infer calls, loads and training
 #                                 steps during inference, in build-tsan/
@@ -20,7 +22,7 @@ MODE="${1:-}"
 case "$MODE" in
   address|thread) ;;
   all) "$0" address && "$0" thread; exit $? ;;
-  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 command -v clang++-14 >/dev/null || { echo "sanitize.sh: clang++-14 not found (scripts/setup.sh installs it)" >&2; exit 1; }
 
@@ -55,6 +57,15 @@ if [ "$MODE" = address ]; then
   cmake --build "$BUILD" --target "${targets[@]}" -j "$(nproc)" >/dev/null
   export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
   for t in "${tests[@]}"; do run "$BUILD" "$t" || status=1; done
+  # End to end: the sanitized cnnc compiles models whose libraries link the
+  # sanitized runtime (with clang, as CC/CXX), and the tests load them. Leak
+  # checking is off here: a library unloaded with dlclose takes with it the
+  # pointer to its thread pool, which lives as long as the process by design.
+  cmake --build "$BUILD" --target cnnc cnnc_e2e_tests -j "$(nproc)" >/dev/null
+  CC=clang-14 CXX=clang++-14 ASAN_OPTIONS=detect_leaks=0 CNNC_CACHE_DIR="$BUILD/kernel-cache" \
+    run "$BUILD" tests/e2e/cnnc_e2e_tests \
+    --gtest_filter='MultipleModels.*:LenetErrors.*:LargeBatch.*:Concurrency.*:Cli.*:E2E/Examples.*:E2E/CliExamples.*' \
+    || status=1
 else
   BUILD="${CNNC_TSAN_BUILD_DIR:-$ROOT/build-tsan}"
   configure "$BUILD" -DCNNC_TSAN=ON
