@@ -43,6 +43,10 @@ int  {m}_infer({m}_model* model, const float* input, int batch, float* output);
 /* The most bytes of activations an infer or train_step call may use (they grow
  * with the batch); a call that needs more fails with a message. 0: no limit (default). */
 int  {m}_set_memory_limit({m}_model* model, int64_t bytes);
+/* Threads of the kernels' pool, for every model in the process (0: one per
+ * core, the default; HL_NUM_THREADS sets it at start). Returns the previous
+ * count, or -1 on failure. */
+int  {m}_set_num_threads(int n);
 
 /* Training (libraries compiled with `cnnc --train`; otherwise these fail with a
  * message). Optimisers follow torch.optim; the default is SGD lr=0.01. */

@@ -305,6 +305,7 @@ API int {m}_load_weights({m}_model *m, const char *path) {{ return cnnrt_load_we
 API int {m}_save_weights(const {m}_model *m, const char *path) {{ return cnnrt_save_weights((const cnnrt_model *)m, path); }}
 API int {m}_infer({m}_model *m, const float *input, int batch, float *output) {{ return cnnrt_infer((cnnrt_model *)m, input, batch, output); }}
 API int {m}_set_memory_limit({m}_model *m, int64_t bytes) {{ return cnnrt_set_memory_limit((cnnrt_model *)m, bytes); }}
+API int {m}_set_num_threads(int n) {{ return cnnrt_set_num_threads(n); }}
 API int {m}_set_sgd({m}_model *m, float lr, float momentum, float weight_decay) {{ return cnnrt_set_sgd((cnnrt_model *)m, lr, momentum, weight_decay); }}
 API int {m}_set_adam({m}_model *m, float lr, float beta1, float beta2, float eps, float weight_decay) {{ return cnnrt_set_adam((cnnrt_model *)m, lr, beta1, beta2, eps, weight_decay); }}
 API int {m}_set_lr({m}_model *m, float lr) {{ return cnnrt_set_lr((cnnrt_model *)m, lr); }}

@@ -9,7 +9,7 @@
 #   cnn      the .cnn front end, its IR round trip and the inference passes
 #   ir       the IR parser, the verifier (kernel groups, memory plan), the passes
 #   weights  the runtime's safetensors and checkpoint readers
-#   data     cnnrt's IDX, PGM/PPM and PNG readers and the training-state file
+#   data     cnnrt's IDX, CIFAR-10, PGM/PPM and PNG readers and the training-state file
 #
 # Builds fuzz/ with clang-14 into build-fuzz/ (CNNC_FUZZ=ON; needs clang-14
 # and libfuzzer-14-dev, which scripts/setup.sh installs), seeds from

@@ -1,5 +1,6 @@
 // The generated library's error paths, through the real lenet5.so: broken
 // weight files, NULL arguments, bad batch sizes, large batches, threads.
+#include <dlfcn.h>
 #include <cstring>
 #include <thread>
 
@@ -180,6 +181,30 @@ TEST_F(LenetErrors, LastErrorIsPerThread) {
     std::string other;
     std::thread([&] { other = api.last_error(); }).join();
     EXPECT_EQ(other, "") << "another thread sees this thread's error";
+}
+
+TEST_F(LenetErrors, MemoryLimitAndThreadCount) {
+    // The generated API's set_memory_limit and set_num_threads reach the runtime.
+    void *lib = dlopen(m().soPath().c_str(), RTLD_NOW | RTLD_NOLOAD);
+    ASSERT_NE(lib, nullptr);
+    auto setLimit = reinterpret_cast<int (*)(void *, int64_t)>(dlsym(lib, "lenet5_set_memory_limit"));
+    auto setThreads = reinterpret_cast<int (*)(int)>(dlsym(lib, "lenet5_set_num_threads"));
+    ASSERT_NE(setLimit, nullptr);
+    ASSERT_NE(setThreads, nullptr);
+    const ModelApi &api = m().api();
+    std::vector<float> out(30);
+    ASSERT_EQ(setLimit(model_, 1024), 0) << api.last_error();
+    EXPECT_NE(api.infer(model_, input_.data(), 3, out.data()), 0);
+    EXPECT_NE(std::string(api.last_error()).find("over the memory limit of 1024 bytes"), std::string::npos)
+        << api.last_error();
+    EXPECT_NE(setLimit(model_, -5), 0);
+    ASSERT_EQ(setLimit(model_, 0), 0);
+    const int previous = setThreads(1);
+    EXPECT_GE(previous, 1);
+    EXPECT_TRUE(sameOutputs(m().infer(input_, 3, model_), expected_));
+    EXPECT_EQ(setThreads(0), 1);
+    EXPECT_LT(setThreads(-1), 0);
+    dlclose(lib);
 }
 
 TEST(LargeBatch, Lenet5Batch1000) {
