@@ -132,12 +132,48 @@ struct cnnrt_model {
         if (a.size() > kept_infer_arena.size()) kept_infer_arena.swap(a);
     }  // the smaller one is freed when `a` dies
 
+    // Drops a snapshot under weights_mutex (see HeldWeights).
+    void release(std::shared_ptr<const Weights> &w) const {
+        std::lock_guard<std::mutex> g(weights_mutex);
+        w.reset();
+    }
+    // The spare set, if no snapshot holds it any more (seen under
+    // weights_mutex, so after every release); else null.
+    std::shared_ptr<Weights> take_spare_weights() {
+        std::lock_guard<std::mutex> g(weights_mutex);
+        std::shared_ptr<Weights> spare = std::move(spare_weights);
+        if (spare && spare.use_count() != 1) spare.reset();
+        return spare;
+    }
+
 private:
     std::mutex arena_mutex;
     std::vector<float> kept_infer_arena;
     mutable std::mutex weights_mutex;
     std::shared_ptr<const Weights> weights;
 };
+
+namespace cnnrt {
+
+// A snapshot of a model's weights held for one call, and released under
+// weights_mutex. train_step writes a retired set again only when it finds no
+// other holder (use_count() == 1) under the same mutex, so every read of a set
+// through a snapshot (and every derived parameter prepared in it) happens
+// before a later step writes it.
+class HeldWeights {
+public:
+    explicit HeldWeights(const cnnrt_model *model) : model_(model), weights_(model->snapshot()) {}
+    ~HeldWeights() { model_->release(weights_); }
+    HeldWeights(const HeldWeights &) = delete;
+    HeldWeights &operator=(const HeldWeights &) = delete;
+    const std::shared_ptr<const cnnrt_model::Weights> &get() const { return weights_; }
+
+private:
+    const cnnrt_model *model_;
+    std::shared_ptr<const cnnrt_model::Weights> weights_;
+};
+
+}  // namespace cnnrt
 
 namespace cnnrt {
 

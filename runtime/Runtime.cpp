@@ -792,7 +792,8 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
             throw Error("out of memory allocating a " + std::to_string(arena_floats * 4) + "-byte activation arena");
         }
 
-        const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
+        const HeldWeights held(model);
+        const std::shared_ptr<const cnnrt_model::Weights> &weights = held.get();
         prepare_weights(model, weights, batch);
         Buffers bufs;
         bufs.input = input;
@@ -854,7 +855,8 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
             throw Error("out of memory allocating a " + std::to_string(arena_floats * 4) + "-byte training arena");
         }
 
-        const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
+        const HeldWeights held(model);
+        const std::shared_ptr<const cnnrt_model::Weights> &weights = held.get();
         // A parameter's gradient is written whole by the one kernel that computes
         // it (a kernel output, never accumulated into), so it is only sized here:
         // zeroing them all took 4.7 ms of a ResNet-18 step. New buffer values
@@ -907,8 +909,8 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
         // A new set: infer calls in flight keep the old one. It is written into
         // the set retired two steps ago when nobody holds it any more, and the
         // optimiser state into the spare state, so a failure leaves both as they were.
-        std::shared_ptr<cnnrt_model::Weights> next = std::move(model->spare_weights);
-        if (!next || next.use_count() != 1) next = std::make_shared<cnnrt_model::Weights>();
+        std::shared_ptr<cnnrt_model::Weights> next = model->take_spare_weights();
+        if (!next) next = std::make_shared<cnnrt_model::Weights>();
         {
             ProfileScope scope("(runtime) optimiser step");
             apply_optimizer(d, model->optimizer, model->spare_optimizer, *weights, *next, grads);

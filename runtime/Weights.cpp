@@ -407,7 +407,8 @@ void save(const cnnrt_model *model, const char *path_c, bool checkpoint) {
     // A checkpoint's weights and optimiser state must come from the same step.
     std::unique_lock<std::mutex> train_lock(model->train_mutex, std::defer_lock);
     if (checkpoint) train_lock.lock();
-    const std::shared_ptr<const cnnrt_model::Weights> weights = model->snapshot();
+    const HeldWeights held(model);
+    const std::shared_ptr<const cnnrt_model::Weights> &weights = held.get();
 
     std::vector<OutTensor> out;
     for (int i = 0; i < d->num_params; ++i) {

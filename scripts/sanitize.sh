@@ -70,9 +70,10 @@ else
   BUILD="${CNNC_TSAN_BUILD_DIR:-$ROOT/build-tsan}"
   configure "$BUILD" -DCNNC_TSAN=ON
   cmake --build "$BUILD" --target cnnrt_tests -j "$(nproc)" >/dev/null
-  # The tests that run threads against each other (the rest are serial).
+  # The tests that run threads against each other (the rest are serial),
+  # five times over: a race shows in some interleavings only.
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
-  run "$BUILD" tests/runtime/cnnrt_tests \
+  run "$BUILD" tests/runtime/cnnrt_tests --gtest_repeat=5 \
     --gtest_filter='ThreadPool.*:Api.LastErrorIsPerThread:Infer.ConcurrentCallsAgree:Infer.LoadDuringInferIsAllOrNothing:Train.InferDuringTrainingIsSafe' \
     || status=1
 fi
