@@ -211,18 +211,18 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     std::vector<RVar> r = acc.rvars(0);
     Var po("po"), pi("pi"), cvo("cvo"), cvi("cvi");
     Stage update = acc.update();
+    acc.compute_at(s.output, yo);
     if (const int V = positionVectors(g, s.op.choice, training)) {
         // Positions in vectors: V vectors x F filters (F dividing the block),
-        // each filter's weight
-        // broadcast; the accumulators lie position-major, so the output
-        // reads them back as dense rows. Only the map's last vector and last
-        // tile are partial, guarded rather than rounded up, so that no read
-        // leaves the input.
+        // each filter's weight broadcast; the accumulators lie
+        // position-major, so the output reads them back as dense rows. Only
+        // the map's last vector and last tile are partial, guarded rather
+        // than rounded up, so that no read leaves the input.
         const int lanes = s.vectorWidth;
         int F = accumulatorBudget(lanes) / V;
         while (B % F != 0) --F;
         Var pv("pv"), pl("pl");
-        acc.compute_at(s.output, yo).reorder_storage(v[1], v[0], v[2], v[3]).vectorize(v[1], lanes, TailStrategy::GuardWithIf);
+        acc.reorder_storage(v[1], v[0], v[2], v[3]).vectorize(v[1], lanes, TailStrategy::GuardWithIf);
         update.split(v[1], pv, pl, lanes, TailStrategy::GuardWithIf)
             .split(pv, po, pi, V, TailStrategy::GuardWithIf)
             .split(v[0], cvo, cvi, F)
@@ -232,7 +232,7 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
             .unroll(cvi);
         return;
     }
-    acc.compute_at(s.output, yo).vectorize(v[0], filterVector);
+    acc.vectorize(v[0], filterVector);
     // The block's register tiles of filters, one after the other, each over
     // every position: a tile's filters stay in L1 while the positions pass.
     update.split(v[0], cvo, cvi, tiling.vectors * filterVector)
