@@ -7,6 +7,10 @@
 
 namespace cnnc {
 
+CompileError invalidNode(const Node &n, const std::string &msg) {
+    return CompileError(n.loc, "invalid IR: %" + std::to_string(n.id) + " (" + n.opName() + "): " + msg);
+}
+
 namespace {
 
 // Kernel groups (Node::kernel) as the fuse pass makes them, so that codegen
@@ -15,9 +19,7 @@ namespace {
 // the group reads computed from the group (the group would have to run both
 // before and after it).
 void verifyKernelGroups(const Graph &g) {
-    auto fail = [](const Node &n, const std::string &msg) -> CompileError {
-        return CompileError(n.loc, "invalid IR: %" + std::to_string(n.id) + " (" + n.opName() + "): " + msg);
-    };
+    const auto &fail = invalidNode;
     std::map<int, std::vector<int>> groups;
     for (const Node &n : g.nodes)
         if (n.kernel >= 0) {
@@ -66,9 +68,7 @@ void verifyKernelGroups(const Graph &g) {
 } // namespace
 
 void verify(const Graph &g) {
-    auto fail = [](const Node &n, const std::string &msg) -> CompileError {
-        return CompileError(n.loc, "invalid IR: %" + std::to_string(n.id) + " (" + n.opName() + "): " + msg);
-    };
+    const auto &fail = invalidNode;
     if (g.nodes.empty()) throw CompileError(SourceLoc{}, "invalid IR: graph has no nodes");
     if (!g.nodes[0].isInput()) throw CompileError(g.nodes[0].loc, "invalid IR: node 0 is not the input");
     std::unordered_map<std::string, int> paramOwner;

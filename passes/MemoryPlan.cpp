@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ir/Verifier.h"
+
 namespace cnnc {
 
 namespace {
@@ -22,34 +24,43 @@ int64_t allocate(std::vector<Block> &live, int64_t size) {
     }
     return -1; // unreachable: the last gap is unbounded
 }
+
+// Each arena value's lifetime in kernel steps: from its first writer (an
+// in-place concat has several) to the last kernel reading it. A kernel's
+// output thus never shares memory with what it reads.
+std::map<int, Lifetime> arenaLifetimes(const std::vector<StorageRef> &storage, const std::vector<KernelSpec> &kernels,
+                                       const std::vector<bool> &external) {
+    std::map<int, Lifetime> life;
+    for (size_t k = 0; k < kernels.size(); ++k) {
+        int root = storage[size_t(kernels[k].nodes.back())].root;
+        if (!external[size_t(root)] && !life.count(root)) life[root] = {k, k};
+    }
+    for (size_t k = 0; k < kernels.size(); ++k)
+        for (int e : kernels[k].externals)
+            if (auto it = life.find(storage[size_t(e)].root); it != life.end())
+                it->second.last = std::max(it->second.last, k);
+    return life;
+}
 } // namespace
 
 MemoryPlan planMemory(const Graph &graph, const std::vector<KernelSpec> &kernels, const std::vector<bool> &external) {
-    std::vector<StorageRef> storage = resolveStorage(graph);
-    // The last kernel reading each storage root.
-    std::map<int, size_t> lastUse;
-    for (size_t k = 0; k < kernels.size(); ++k)
-        for (int e : kernels[k].externals) lastUse[storage[size_t(e)].root] = k;
-    lastUse[storage[size_t(graph.result)].root] = kernels.size();
-
+    const std::map<int, Lifetime> life = arenaLifetimes(resolveStorage(graph), kernels, external);
     MemoryPlan plan;
     std::vector<Block> live;
     std::map<int, Block> blockOf;
     for (size_t k = 0; k < kernels.size(); ++k) {
-        // A root is allocated by its first writer (in-place concats have several).
-        int out = storage[size_t(kernels[k].nodes.back())].root;
-        if (!external[size_t(out)] && !plan.offset.count(out)) {
-            int64_t size = graph.node(out).type.elementsPerSample();
-            int64_t at = allocate(live, size);
-            plan.offset[out] = at;
-            blockOf[out] = Block{at, at + size};
-            plan.unplannedFloats += size;
-            plan.arenaFloats = std::max(plan.arenaFloats, at + size);
-        }
+        for (auto &[root, l] : life)
+            if (l.first == k) {
+                int64_t size = graph.node(root).type.elementsPerSample();
+                int64_t at = allocate(live, size);
+                plan.offset[root] = at;
+                blockOf[root] = Block{at, at + size};
+                plan.unplannedFloats += size;
+                plan.arenaFloats = std::max(plan.arenaFloats, at + size);
+            }
         // Free what this kernel was the last to read (and dead outputs).
         for (auto it = blockOf.begin(); it != blockOf.end();) {
-            auto use = lastUse.find(it->first);
-            if (use == lastUse.end() || use->second <= k) {
+            if (life.at(it->first).last <= k) {
                 Block b = it->second;
                 live.erase(std::find_if(live.begin(), live.end(), [&](const Block &x) { return x.begin == b.begin; }));
                 it = blockOf.erase(it);
@@ -73,33 +84,15 @@ std::vector<bool> arenaExempt(const Graph &g) {
 }
 
 void verifyMemoryPlan(const Graph &g) {
-    auto fail = [&](int id, const std::string &msg) -> CompileError {
-        const Node &n = g.node(id);
-        return CompileError(n.loc, "invalid IR: %" + std::to_string(id) + " (" + n.opName() + "): " + msg);
-    };
-    const std::vector<KernelSpec> kernels = partitionKernels(g);
-    const std::vector<StorageRef> storage = resolveStorage(g);
-    const std::vector<bool> exempt = arenaExempt(g);
-    // Each stored value's lifetime in kernel steps, as planMemory frees it: from
-    // its first writer to the last kernel reading it (the result: to the end).
-    struct Life {
-        size_t first, last;
-    };
-    std::map<int, Life> life;
-    for (size_t k = 0; k < kernels.size(); ++k) {
-        int root = storage[size_t(kernels[k].nodes.back())].root;
-        if (!exempt[size_t(root)] && !life.count(root)) life[root] = {k, k};
-    }
-    for (size_t k = 0; k < kernels.size(); ++k)
-        for (int e : kernels[k].externals)
-            if (auto it = life.find(storage[size_t(e)].root); it != life.end()) it->second.last = std::max(it->second.last, k);
+    auto fail = [&](int id, const std::string &msg) { return invalidNode(g.node(id), msg); };
+    const std::map<int, Lifetime> life = arenaLifetimes(resolveStorage(g), partitionKernels(g), arenaExempt(g));
     for (const Node &n : g.nodes)
         if (n.arenaOffset >= 0 && !life.count(n.id))
             throw fail(n.id, "offset=" + std::to_string(n.arenaOffset) + " on a value that is not stored in the arena");
     struct Placed {
         int id;
         int64_t begin, end;
-        Life life;
+        Lifetime life;
     };
     std::vector<Placed> placed;
     for (auto &[id, l] : life) {

@@ -15,6 +15,12 @@ struct MemoryPlan {
     int64_t unplannedFloats = 0;     // sum of all activation sizes (no reuse)
 };
 
+// An arena value's lifetime: the kernels (indices in run order) from its first
+// writer to its last reader, both included.
+struct Lifetime {
+    size_t first, last;
+};
+
 // Kernels run in the given order; a kernel's output may not share memory with
 // anything it reads. Nodes in `external` (input, output) take no arena space.
 MemoryPlan planMemory(const Graph &graph, const std::vector<KernelSpec> &kernels, const std::vector<bool> &external);
