@@ -1,7 +1,6 @@
 #include "frontend/LowerToIR.h"
 
 #include <algorithm>
-#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -190,7 +189,7 @@ private:
         const int64_t cap = int64_t(kMaxGraphNodes) + 1; // counts saturate here
         std::map<std::string, int64_t> size;
         // Sizes in post-order (no recursion: checkRecursion ran), iteratively.
-        std::function<int64_t(const Body &)> total = [&](const Body &b) {
+        auto total = [&](const Body &b) -> int64_t {
             int64_t n = b.ops;
             for (auto &c : b.blockCalls) n = std::min(cap, n + size.at(c.callee));
             return n;
