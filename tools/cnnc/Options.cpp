@@ -2,6 +2,7 @@
 
 #include "codegen/ScheduleChoice.h"
 
+#include <cctype>
 #include <cstdio>
 #include <sstream>
 
@@ -9,8 +10,8 @@ namespace cnnc {
 
 static const char *kUsage = R"(OVERVIEW: cnnc - compiles a convolutional neural network into a native shared library
 
-USAGE: cnnc [options] <model.cnn | graph.ir>
-       cnnc tune [options] <model.cnn | graph.ir>
+USAGE: cnnc [options] <model.cnn | graph.ir | model.onnx>
+       cnnc tune [options] <model.cnn | graph.ir | model.onnx>
 
   cnnc lenet5.cnn -o lenet5.so        compile (Halide kernels + runtime in one .so)
   cnnc lenet5.cnn --emit=header       print the library's C header
@@ -20,7 +21,10 @@ USAGE: cnnc [options] <model.cnn | graph.ir>
 OPTIONS:
   -o <file>              output library (default: <input stem>.so)
   --emit=<what>          print instead of compiling: ir (textual IR), header (C API),
-                         dot (Graphviz; fused kernels as clusters)
+                         dot (Graphviz; fused kernels as clusters), cnn (the network as
+                         .cnn source), weights (an .onnx model's parameters as safetensors)
+  --name=<identifier>    the network's name, which prefixes the library's C symbols
+                         (default: the network's; an .onnx graph's name made an identifier)
   --summary              print a table of layers, parameters and MFLOPs
   --train                also generate the training step: backward kernels, SGD/Adam
                          (<name>_train_step); inference stays optimised
@@ -109,9 +113,14 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             if (++i >= argc) return error = "-o needs a file name", ParseResult::Error;
             opt.output = argv[i];
         } else if (startsWith(a, "--emit=", v)) {
-            if (v != "ir" && v != "header" && v != "dot")
-                return error = "unknown --emit kind '" + v + "' (ir, header, dot)", ParseResult::Error;
+            if (v != "ir" && v != "header" && v != "dot" && v != "cnn" && v != "weights")
+                return error = "unknown --emit kind '" + v + "' (ir, header, dot, cnn, weights)", ParseResult::Error;
             opt.emit = v;
+        } else if (startsWith(a, "--name=", v)) {
+            bool ok = !v.empty() && !std::isdigit(static_cast<unsigned char>(v[0]));
+            for (char c : v) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+            if (!ok) return error = "--name wants a C identifier, got '" + v + "'", ParseResult::Error;
+            opt.name = v;
         } else if (a == "--train") {
             opt.train = true;
         } else if (a == "--summary") {

@@ -10,7 +10,8 @@ namespace cnnc {
 struct Options {
     std::string input;
     std::string output;     // default: input's stem + ".so"
-    std::string emit;       // "", "ir", "header"
+    std::string emit;       // "", "ir", "header", "dot", "cnn", "weights"
+    std::string name;       // --name: the network's name (default: the source's)
     bool summary = false;
     bool timePasses = false;
     bool quiet = false;

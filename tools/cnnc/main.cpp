@@ -1,5 +1,5 @@
-// cnnc: compiles a network written in the .cnn language (or dumped IR) into a
-// self-contained shared library.
+// cnnc: compiles a network written in the .cnn language (or dumped IR, or an
+// ONNX model) into a self-contained shared library.
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -15,7 +15,9 @@
 #include "codegen/Codegen.h"
 #include "codegen/Tuner.h"
 #include "codegen/TuningDb.h"
+#include "frontend/EmitCnn.h"
 #include "frontend/Frontend.h"
+#include "frontend/onnx/OnnxImport.h"
 #include "ir/DotPrinter.h"
 #include "ir/IRParser.h"
 #include "ir/Verifier.h"
@@ -57,6 +59,23 @@ std::string formatSeconds(double s) {
     if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
     else std::snprintf(buf, sizeof buf, "%ds", int(s));
     return buf;
+}
+
+// The one place an imported model's weights reach the library build. The
+// library cannot embed a weights file yet, so they are written beside it as
+// <output stem>.safetensors, for <name>_load_weights. Returns the file
+// written ("" on failure, reported).
+std::string handOverImportedWeights(const OnnxImport &onnx, const Options &opt, CodegenOptions &) {
+    std::string path = opt.output;
+    if (endsWith(path, ".so")) path.resize(path.size() - 3);
+    path += ".safetensors";
+    std::ofstream f(path, std::ios::binary);
+    f.write(onnx.weights.data(), std::streamsize(onnx.weights.size()));
+    if (!f.flush()) {
+        std::fprintf(stderr, "cnnc: error: cannot write '%s'\n", path.c_str());
+        return "";
+    }
+    return path;
 }
 
 // cnnc tune: time every kernel's candidates, keep the database up to date after
@@ -160,9 +179,21 @@ int compile(const Options &opt) {
         return 1;
     }
     Graph graph, sourceGraph;
+    const bool isOnnx = endsWith(opt.input, ".onnx");
+    OnnxImport onnx; // an .onnx input's weights
     try {
-        bool isIR = endsWith(opt.input, ".ir") || source.find("(%0: f32[") != std::string::npos;
-        graph = isIR ? parseIR(source) : compileSource(source);
+        bool isIR = !isOnnx && (endsWith(opt.input, ".ir") || source.find("(%0: f32[") != std::string::npos);
+        if (isOnnx) {
+            onnx = importOnnx(opt.input, source);
+            graph = std::move(onnx.graph);
+            for (auto &note : onnx.notes) std::fprintf(stderr, "cnnc: note: %s: %s\n", opt.input.c_str(), note.c_str());
+            for (auto &p : onnx.unsetParams)
+                std::fprintf(stderr, "cnnc: note: %s: parameter '%s' is a graph input; the weights file must give it\n",
+                             opt.input.c_str(), p.c_str());
+        } else {
+            graph = isIR ? parseIR(source) : compileSource(source);
+        }
+        if (!opt.name.empty()) graph.name = opt.name;
         if (isIR) { // IR text is checked whole before any pass trusts it
             verify(graph);
             if (graph.arenaFloats >= 0) verifyMemoryPlan(graph);
@@ -173,11 +204,15 @@ int compile(const Options &opt) {
         pm.dump = &std::cerr;
         std::vector<std::pair<std::string, double>> passTimes;
         if (opt.timePasses) pm.timings = &passTimes;
-        if (opt.emit != "ir" || !opt.passes.only.empty() || opt.passesGiven) runPasses(graph, pm);
+        bool printsSource = opt.emit == "ir" || opt.emit == "cnn" || opt.emit == "weights";
+        if (!printsSource || !opt.passes.only.empty() || opt.passesGiven) runPasses(graph, pm);
         for (auto &t : passTimes) phases.emplace_back("pass " + t.first, t.second);
         phaseStart = Clock::now();
+    } catch (const OnnxImportError &e) {
+        std::fprintf(stderr, "cnnc: error: %s: %s\n", opt.input.c_str(), e.what());
+        return 1;
     } catch (const CompileError &e) {
-        std::fputs(formatDiagnostic(opt.input, source, e).c_str(), stderr);
+        std::fputs(formatDiagnostic(opt.input, isOnnx ? std::string() : source, e).c_str(), stderr);
         return 1;
     } catch (const std::exception &e) {
         std::fprintf(stderr, "cnnc: error: %s\n", e.what());
@@ -186,6 +221,23 @@ int compile(const Options &opt) {
 
     if (opt.emit == "ir") {
         std::fputs(printGraph(graph).c_str(), stdout);
+        return 0;
+    }
+    if (opt.emit == "cnn") {
+        try {
+            std::fputs(emitCnn(opt.passesGiven ? graph : sourceGraph).c_str(), stdout);
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "cnnc: error: %s\n", e.what());
+            return 1;
+        }
+        return 0;
+    }
+    if (opt.emit == "weights") {
+        if (!isOnnx) {
+            std::fprintf(stderr, "cnnc: error: --emit=weights needs an .onnx input (a .cnn network has no weights)\n");
+            return 1;
+        }
+        std::fwrite(onnx.weights.data(), 1, onnx.weights.size(), stdout);
         return 0;
     }
     if (opt.emit == "dot") {
@@ -247,13 +299,19 @@ int compile(const Options &opt) {
     for (const Param *p : sourceGraph.parameters())
         if (!p->decl.derived() && !kept.count(p->name)) cg.ignoredParams.push_back(p->name);
     if (!opt.quiet) cg.progress = progressBar;
+    std::string weightsFile;
+    if (isOnnx && (weightsFile = handOverImportedWeights(onnx, opt, cg)).empty()) return 1;
     try {
         CodegenStats stats = compileToSharedLibrary(graph, cg);
         endPhase("codegen + link");
         if (!opt.quiet)
             std::fprintf(stderr, "cnnc: wrote %s (%d kernel calls, %d distinct kernels, %d tuned, %d from cache)\n",
                          opt.output.c_str(), stats.kernels, stats.uniqueKernels, stats.tunedKernels, stats.cachedKernels);
+        if (!opt.quiet && !weightsFile.empty())
+            std::fprintf(stderr, "cnnc: wrote %s (the model's weights, for %s_load_weights)\n", weightsFile.c_str(),
+                         graph.name.c_str());
     } catch (const std::exception &e) {
+        if (!weightsFile.empty()) std::remove(weightsFile.c_str());
         std::fprintf(stderr, "cnnc: error: %s\n", e.what());
         return 1;
     }
