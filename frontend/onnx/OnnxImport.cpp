@@ -221,7 +221,11 @@ void Importer::readInputs() {
     const onnx::GraphProto &g = model_.graph();
     for (auto &t : g.initializer()) {
         if (values_.count(t.name())) throw OnnxImportError("initializer '" + t.name() + "' is defined twice");
-        values_[t.name()] = decodeTensor(t, modelDir_);
+        try {
+            values_[t.name()] = decodeTensor(t, modelDir_);
+        } catch (const OnnxImportError &e) {
+            throw OnnxImportError(std::string("initializer ") + e.what());
+        }
     }
     if (g.sparse_initializer_size()) throw OnnxImportError("sparse initializers are not supported");
     for (auto &in : g.input()) {
@@ -339,7 +343,7 @@ std::string Importer::weightsBlob() const {
     bool first = true;
     for (const Param *p : graph_.parameters()) {
         auto it = weights_.find(p->name);
-        if (it == weights_.end() || !it->second.hasData) continue;
+        if (it == weights_.end()) continue;
         header += (first ? "" : ",") + jsonString(p->name) + ":" + jsonString(it->second.onnxName);
         first = false;
     }
@@ -366,8 +370,8 @@ OnnxImport Importer::run() {
     for (auto &o : model_.opset_import())
         if (o.domain().empty() || o.domain() == "ai.onnx") opset_ = int(o.version());
     if (model_.opset_import_size() == 0 && model_.ir_version() < 3) opset_ = 1;
-    if (opset_ < 7 || opset_ > 17)
-        throw OnnxImportError("opset " + std::to_string(opset_) + " of the default domain is not supported (7 to 17)");
+    if (opset_ < 6 || opset_ > 17)
+        throw OnnxImportError("opset " + std::to_string(opset_) + " of the default domain is not supported (6 to 17)");
     const onnx::GraphProto &g = model_.graph();
     if (g.output_size() != 1)
         throw OnnxImportError("the graph has " + std::to_string(g.output_size()) +
@@ -386,7 +390,9 @@ OnnxImport Importer::run() {
     }
     node_ = nullptr;
     const Value &out = values_.at(output_);
-    if (out.kind != Value::Tensor || !out.pad.empty() || out.node == 0)
+    if (!out.pad.empty())
+        throw OnnxImportError("graph output '" + output_ + "' is a Pad, which cnnc supports only right before Conv or AveragePool");
+    if (out.kind != Value::Tensor || out.node == 0)
         throw OnnxImportError("graph output '" + output_ + "' is not computed from the input by any supported op");
     graph_.result = out.node;
     graph_.name = identifier(g.name(), "model");
@@ -412,9 +418,13 @@ OnnxImport Importer::run() {
 
 } // namespace onnximport
 
-OnnxImport importOnnx(const std::string &path, const std::string &bytes) {
-    if (bytes.size() > kMaxOnnxBytes)
+void checkOnnxFileSize(uint64_t bytes) {
+    if (bytes > kMaxOnnxBytes)
         throw OnnxImportError("the file is larger than 2 GiB, protobuf's limit (store the weights as external data)");
+}
+
+OnnxImport importOnnx(const std::string &path, const std::string &bytes) {
+    checkOnnxFileSize(bytes.size());
     onnx::ModelProto model;
     if (!model.ParseFromString(bytes)) throw OnnxImportError("not an ONNX model (the file is not a valid ModelProto)");
     if (!model.has_graph() || model.graph().node_size() == 0)

@@ -1,6 +1,7 @@
-// ONNX import: a ModelProto (opsets 7-17) becomes the same Graph the .cnn
+// ONNX import: a ModelProto (opsets 6-17) becomes the same Graph the .cnn
 // front end builds, plus its initializers as a safetensors blob.
 #pragma once
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,7 +21,7 @@ struct OnnxImport {
     Graph graph;
     // Every parameter of the graph with a value in the model, under its param
     // name (safetensors: F32, PyTorch layouts); __metadata__ maps each param
-    // name to the ONNX tensor it came from.
+    // name, unset ones too, to the ONNX tensor it comes from.
     std::string weights;
     // Parameters the model declares as graph inputs instead of initializers:
     // no value in `weights`, a weights file loaded at run time must give them.
@@ -34,5 +35,7 @@ OnnxImport importOnnx(const std::string &path, const std::string &bytes);
 
 // Largest model file: protobuf's message limit.
 constexpr uint64_t kMaxOnnxBytes = (uint64_t(1) << 31) - 1;
+// Throws OnnxImportError for a file over kMaxOnnxBytes.
+void checkOnnxFileSize(uint64_t bytes);
 
 } // namespace cnnc

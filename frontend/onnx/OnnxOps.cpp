@@ -189,7 +189,7 @@ void gemm(Importer &im) {
     if (im.attrInt("transA", 0) != 0) im.fail("transA=1 is not supported (the batch must be A's first dimension)");
     bool transB = im.attrInt("transB", 0) != 0;
     float alpha = im.attrFloat("alpha", 1.0f), beta = im.attrFloat("beta", 1.0f);
-    const Value &b = im.constantInput(1, transB && alpha == 1.0f);
+    const Value &b = im.constantInput(1, !transB || alpha != 1.0f); // transposing or scaling needs the values
     if (b.dims.size() != 2) im.fail("B " + dimsStr(b.dims) + " must be a matrix");
     Value w = b;
     if (!transB) {
@@ -430,7 +430,11 @@ void constant(Importer &im) {
     v.onnxName = im.node().output(0);
     if (const auto *a = im.attr("value")) {
         if (a->type() != onnx::AttributeProto::TENSOR) im.fail("attribute 'value' must be a tensor");
-        v = decodeTensor(a->t(), "");
+        try {
+            v = decodeTensor(a->t(), "");
+        } catch (const OnnxImportError &e) {
+            im.fail(std::string("value ") + e.what());
+        }
         v.onnxName = im.node().output(0);
     } else if (const auto *f = im.attr("value_float")) {
         v.floats = {f->f()};

@@ -22,7 +22,7 @@ std::string dimsStr(const std::vector<int64_t> &dims) {
 namespace {
 
 [[noreturn]] void bad(const onnx::TensorProto &t, const std::string &what) {
-    throw OnnxImportError("tensor '" + t.name() + "': " + what);
+    throw OnnxImportError("'" + t.name() + "' " + what);
 }
 
 // The bytes of an external tensor: `location` relative to the model's folder
@@ -38,33 +38,33 @@ std::string readExternal(const onnx::TensorProto &t, const std::string &modelDir
             else if (kv.key() == "offset") offset = std::stoull(kv.value());
             else if (kv.key() == "length") length = std::stoull(kv.value()), hasLength = true;
         } catch (const std::exception &) {
-            bad(t, "external data " + kv.key() + " '" + kv.value() + "' is not a number");
+            bad(t, "has the external data " + kv.key() + " '" + kv.value() + "', which is not a number");
         }
     }
-    if (location.empty()) bad(t, "external data without a location");
+    if (location.empty()) bad(t, "has external data without a location");
     if (location[0] == '/' || location.find("..") != std::string::npos)
-        bad(t, "external data location '" + location + "' must be a file beside the model");
+        bad(t, "has external data at '" + location + "', which is not a file beside the model");
     std::string path = modelDir.empty() ? location : modelDir + "/" + location;
     std::ifstream f(path, std::ios::binary);
-    if (!f) bad(t, "cannot read external data file '" + path + "'");
+    if (!f) bad(t, "has external data in '" + path + "', which cannot be read");
     f.seekg(0, std::ios::end);
     uint64_t size = uint64_t(f.tellg());
-    if (offset > size) bad(t, "external data offset " + std::to_string(offset) + " is past the end of '" + path + "'");
+    if (offset > size) bad(t, "has external data at offset " + std::to_string(offset) + ", past the end of '" + path + "'");
     if (!hasLength) length = size - offset;
     if (length > size - offset)
-        bad(t, "external data '" + path + "' holds " + std::to_string(size - offset) + " bytes after offset " +
-                   std::to_string(offset) + ", the tensor needs " + std::to_string(length));
+        bad(t, "has external data in '" + path + "', which holds " + std::to_string(size - offset) +
+                   " bytes after offset " + std::to_string(offset) + "; the tensor needs " + std::to_string(length));
     std::string out(length, '\0');
     f.seekg(std::streamoff(offset));
     f.read(out.data(), std::streamsize(length));
-    if (!f) bad(t, "cannot read external data file '" + path + "'");
+    if (!f) bad(t, "has external data in '" + path + "', which cannot be read");
     return out;
 }
 
 template <typename T>
 std::vector<T> fromRaw(const onnx::TensorProto &t, const std::string &raw, int64_t n) {
     if (raw.size() != uint64_t(n) * sizeof(T))
-        bad(t, "holds " + std::to_string(raw.size()) + " bytes of data, its dims " +
+        bad(t, "holds " + std::to_string(raw.size()) + " bytes of data; its dims " +
                    dimsStr({t.dims().begin(), t.dims().end()}) + " need " + std::to_string(uint64_t(n) * sizeof(T)));
     std::vector<T> v(static_cast<size_t>(n));
     if (n) std::memcpy(v.data(), raw.data(), raw.size()); // little-endian hosts only, as the runtime
@@ -74,7 +74,7 @@ std::vector<T> fromRaw(const onnx::TensorProto &t, const std::string &raw, int64
 template <typename T, typename Field>
 std::vector<T> fromField(const onnx::TensorProto &t, const Field &field, int64_t n) {
     if (int64_t(field.size()) != n)
-        bad(t, "holds " + std::to_string(field.size()) + " values, its dims " +
+        bad(t, "holds " + std::to_string(field.size()) + " values; its dims " +
                    dimsStr({t.dims().begin(), t.dims().end()}) + " need " + std::to_string(n));
     return std::vector<T>(field.begin(), field.end());
 }
@@ -91,12 +91,12 @@ Value decodeTensor(const onnx::TensorProto &t, const std::string &modelDir) {
     v.kind = Value::Constant;
     v.onnxName = t.name();
     for (int64_t d : t.dims()) {
-        if (d < 0) bad(t, "negative dimension in " + dimsStr({t.dims().begin(), t.dims().end()}));
+        if (d < 0) bad(t, "has a negative dimension in " + dimsStr({t.dims().begin(), t.dims().end()}));
         v.dims.push_back(d);
     }
     int64_t n = v.elements();
-    if (n < 0) bad(t, "dims " + dimsStr(v.dims) + " are too large");
-    if (t.has_segment()) bad(t, "segmented tensors are not supported");
+    if (n < 0) bad(t, "has dims " + dimsStr(v.dims) + ", which are too large");
+    if (t.has_segment()) bad(t, "is segmented, which is not supported");
     bool external = t.data_location() == onnx::TensorProto::EXTERNAL;
     bool raw = external || t.has_raw_data();
     std::string bytes = external ? readExternal(t, modelDir) : raw ? t.raw_data() : std::string();
@@ -116,8 +116,8 @@ Value decodeTensor(const onnx::TensorProto &t, const std::string &modelDir) {
         v.ints = convert<int64_t>(raw ? fromRaw<int32_t>(t, bytes, n) : fromField<int32_t>(t, t.int32_data(), n));
         break;
     default:
-        bad(t, "data type " + std::string(onnx::TensorProto::DataType_Name(t.data_type())) +
-                   " is not supported (FLOAT, DOUBLE, INT64, INT32)");
+        bad(t, "has the data type " + std::string(onnx::TensorProto::DataType_Name(t.data_type())) +
+                   ", which is not supported (FLOAT, DOUBLE, INT64, INT32)");
     }
     for (int64_t i : v.ints)
         if (i == kBatchDim) bad(t, "holds the integer " + std::to_string(i) + ", which is not supported");

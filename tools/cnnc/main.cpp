@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -174,6 +175,14 @@ int compile(const Options &opt) {
     };
 
     std::string source;
+    std::error_code sizeError;
+    uint64_t size = std::filesystem::file_size(opt.input, sizeError);
+    try {
+        if (endsWith(opt.input, ".onnx") && !sizeError) checkOnnxFileSize(size); // before reading it all
+    } catch (const OnnxImportError &e) {
+        std::fprintf(stderr, "cnnc: error: %s: %s\n", opt.input.c_str(), e.what());
+        return 1;
+    }
     if (!readFile(opt.input, source)) {
         std::fprintf(stderr, "cnnc: error: cannot read '%s'\n", opt.input.c_str());
         return 1;
