@@ -62,6 +62,8 @@ public:
     bool outputUsed(size_t i) const;          // by another node or as the graph output
     int usesOf(const std::string &name) const;
 
+    // `axis` (negative: from the end) as an index below `rank`.
+    int64_t axis(int64_t axis, int64_t rank) const;
     const onnx::AttributeProto *attr(const std::string &name) const;
     int64_t attrInt(const std::string &name, int64_t dflt) const;
     float attrFloat(const std::string &name, float dflt) const;
@@ -116,6 +118,9 @@ public:
 
 // Translates importer.node() (OnnxOps.cpp). Throws OnnxImportError.
 void translateNode(Importer &importer);
+using Translate = void (*)(Importer &);
+// The ops evaluated at import on constants: shape arithmetic (OnnxConstants.cpp).
+const std::map<std::string, Translate> &constantOps();
 // Whether translateNode knows the op type (domain "" / "ai.onnx").
 bool isSupportedOp(const std::string &opType);
 

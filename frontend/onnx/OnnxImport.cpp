@@ -101,6 +101,12 @@ bool Importer::outputUsed(size_t i) const {
     return i < size_t(node_->output_size()) && !node_->output(int(i)).empty() && usesOf(node_->output(int(i))) > 0;
 }
 
+int64_t Importer::axis(int64_t axis, int64_t rank) const {
+    if (axis < -rank || axis >= rank)
+        fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+    return axis < 0 ? axis + rank : axis;
+}
+
 const onnx::AttributeProto *Importer::attr(const std::string &name) const {
     for (auto &a : node_->attribute())
         if (a.name() == name) return &a;

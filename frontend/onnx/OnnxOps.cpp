@@ -38,12 +38,6 @@ Value tensorValue(int node) {
     return v;
 }
 
-int64_t normalizeAxis(Importer &im, int64_t axis, int64_t rank) {
-    if (axis < -rank || axis >= rank)
-        im.fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
-    return axis < 0 ? axis + rank : axis;
-}
-
 int64_t rankOf(Importer &im, int node) { return int64_t(im.type(node).dims.size()) + 1; }
 
 const TensorType &requireMapInput(Importer &im, int node) {
@@ -294,7 +288,7 @@ void clip(Importer &im) {
 void softmax(Importer &im) {
     int x = im.tensorInput(0);
     int64_t rank = rankOf(im, x);
-    int64_t axis = normalizeAxis(im, im.attrInt("axis", im.opset() < 13 ? 1 : -1), rank);
+    int64_t axis = im.axis(im.attrInt("axis", im.opset() < 13 ? 1 : -1), rank);
     const TensorType &t = im.type(x);
     // Before opset 13, Softmax flattens the dims from `axis` on: over channels
     // alone only where they are all there is per sample.
@@ -307,24 +301,9 @@ void softmax(Importer &im) {
 }
 
 void concat(Importer &im) {
-    bool constants = true;
-    for (size_t i = 0; i < im.inputCount(); ++i) constants = constants && im.input(i).kind == Value::Constant;
-    if (constants) { // shape arithmetic: 1-D integer pieces
-        Value out;
-        out.kind = Value::Constant;
-        out.isInt = true;
-        for (size_t i = 0; i < im.inputCount(); ++i) {
-            const Value &v = im.constantInput(i);
-            if (!v.isInt || v.dims.size() != 1) im.fail("only 1-D integer constants can be concatenated");
-            out.ints.insert(out.ints.end(), v.ints.begin(), v.ints.end());
-        }
-        out.dims = {int64_t(out.ints.size())};
-        im.setOutput(0, out);
-        return;
-    }
     std::vector<int> xs;
     for (size_t i = 0; i < im.inputCount(); ++i) xs.push_back(im.tensorInput(i));
-    int64_t axis = normalizeAxis(im, im.attrInt("axis", 1), rankOf(im, xs[0]));
+    int64_t axis = im.axis(im.attrInt("axis", 1), rankOf(im, xs[0]));
     if (axis != 1) im.fail("concatenation along axis " + std::to_string(axis) + " is not supported (only channels, axis 1)");
     if (xs.size() == 1) {
         im.setOutput(0, tensorValue(xs[0]));
@@ -335,7 +314,7 @@ void concat(Importer &im) {
 
 void flatten(Importer &im) {
     int x = im.tensorInput(0);
-    int64_t axis = normalizeAxis(im, im.attrInt("axis", 1), rankOf(im, x) + 1);
+    int64_t axis = im.axis(im.attrInt("axis", 1), rankOf(im, x) + 1);
     if (axis != 1) im.fail("flattening at axis " + std::to_string(axis) + " is not supported (only axis 1, keeping the batch)");
     if (im.type(x).isVector()) im.setOutput(0, tensorValue(x));
     else im.setOutput(0, tensorValue(im.addOp("flatten", {x}, {})));
@@ -422,134 +401,6 @@ void dropout(Importer &im) {
     im.setOutput(0, alias(im.input(0)));
 }
 
-// --- constants and shape arithmetic (evaluated at import) ---
-
-void constant(Importer &im) {
-    Value v;
-    v.kind = Value::Constant;
-    v.onnxName = im.node().output(0);
-    if (const auto *a = im.attr("value")) {
-        if (a->type() != onnx::AttributeProto::TENSOR) im.fail("attribute 'value' must be a tensor");
-        try {
-            v = decodeTensor(a->t(), "");
-        } catch (const OnnxImportError &e) {
-            im.fail(std::string("value ") + e.what());
-        }
-        v.onnxName = im.node().output(0);
-    } else if (const auto *f = im.attr("value_float")) {
-        v.floats = {f->f()};
-    } else if (const auto *fs = im.attr("value_floats")) {
-        v.floats.assign(fs->floats().begin(), fs->floats().end());
-        v.dims = {int64_t(v.floats.size())};
-    } else if (im.attr("value_int")) {
-        v.isInt = true;
-        v.ints = {im.attrInt("value_int", 0)};
-    } else if (im.attr("value_ints")) {
-        v.isInt = true;
-        v.ints = im.attrInts("value_ints");
-        v.dims = {int64_t(v.ints.size())};
-    } else {
-        im.fail("only value, value_float(s) and value_int(s) constants are supported");
-    }
-    im.setOutput(0, v);
-}
-
-Value intConstant(std::vector<int64_t> dims, std::vector<int64_t> ints) {
-    Value v;
-    v.kind = Value::Constant;
-    v.isInt = true;
-    v.dims = std::move(dims);
-    v.ints = std::move(ints);
-    return v;
-}
-
-void shape(Importer &im) {
-    int x = im.tensorInput(0);
-    std::vector<int64_t> d = im.onnxDims(x);
-    int64_t r = int64_t(d.size());
-    auto clampIndex = [&](int64_t i) { return std::min(r, std::max<int64_t>(0, i < 0 ? i + r : i)); };
-    int64_t start = clampIndex(im.attrInt("start", 0)), end = clampIndex(im.attrInt("end", r));
-    std::vector<int64_t> out(d.begin() + start, d.begin() + std::max(start, end));
-    im.setOutput(0, intConstant({int64_t(out.size())}, out));
-}
-
-void gather(Importer &im) {
-    const Value &data = im.constantInput(0), &idx = im.constantInput(1);
-    if (!data.isInt || data.dims.size() != 1 || !idx.isInt || normalizeAxis(im, im.attrInt("axis", 0), 1) != 0)
-        im.fail("only gathering from 1-D integer constants (shapes) is supported");
-    std::vector<int64_t> out;
-    int64_t n = int64_t(data.ints.size());
-    for (int64_t i : idx.ints) {
-        if (i < -n || i >= n) im.fail("index " + std::to_string(i) + " is out of range");
-        out.push_back(data.ints[size_t(i < 0 ? i + n : i)]);
-    }
-    im.setOutput(0, intConstant(idx.dims, out));
-}
-
-std::vector<int64_t> axesOf(Importer &im) {
-    if (im.opset() < 13) return im.attrInts("axes");
-    if (!im.hasInput(1)) return {};
-    const Value &a = im.constantInput(1);
-    if (!a.isInt) im.fail("axes must be integers");
-    return a.ints;
-}
-
-void unsqueeze(Importer &im) {
-    Value v = im.constantInput(0);
-    std::vector<int64_t> axes = axesOf(im);
-    int64_t rank = int64_t(v.dims.size() + axes.size());
-    std::vector<bool> inserted(size_t(rank), false);
-    for (int64_t a : axes) inserted[size_t(normalizeAxis(im, a, rank))] = true;
-    std::vector<int64_t> dims;
-    size_t j = 0;
-    for (int64_t i = 0; i < rank; ++i) dims.push_back(inserted[size_t(i)] ? 1 : v.dims.at(j++));
-    v.dims = dims;
-    im.setOutput(0, v);
-}
-
-void squeeze(Importer &im) {
-    Value v = im.constantInput(0);
-    std::vector<int64_t> axes = axesOf(im);
-    int64_t rank = int64_t(v.dims.size());
-    std::vector<bool> removed(size_t(rank), axes.empty());
-    for (int64_t a : axes) removed[size_t(normalizeAxis(im, a, rank))] = true;
-    std::vector<int64_t> dims;
-    for (int64_t i = 0; i < rank; ++i)
-        if (!removed[size_t(i)] || v.dims[size_t(i)] != 1) dims.push_back(v.dims[size_t(i)]);
-    v.dims = dims;
-    im.setOutput(0, v);
-}
-
-void cast(Importer &im) {
-    int64_t to = im.attrInt("to", 0);
-    bool toInt = to == onnx::TensorProto::INT64 || to == onnx::TensorProto::INT32;
-    bool toFloat = to == onnx::TensorProto::FLOAT || to == onnx::TensorProto::DOUBLE;
-    const Value &in = im.input(0);
-    if (in.kind == Value::Tensor) {
-        if (to != onnx::TensorProto::FLOAT) im.fail("casting a computed tensor to another type than FLOAT is not supported");
-        im.setOutput(0, alias(in));
-        return;
-    }
-    Value v = im.constantInput(0);
-    if (toInt && !v.isInt) {
-        for (float f : v.floats) v.ints.push_back(int64_t(f));
-        v.floats.clear();
-        v.isInt = true;
-    } else if (toFloat && v.isInt) {
-        for (int64_t i : v.ints) {
-            if (i == kBatchDim) im.fail("the batch size cannot be cast to float");
-            v.floats.push_back(float(i));
-        }
-        v.ints.clear();
-        v.isInt = false;
-    } else if (!toInt && !toFloat) {
-        im.fail("cast to type " + std::to_string(to) + " is not supported");
-    }
-    im.setOutput(0, v);
-}
-
-using Translate = void (*)(Importer &);
-
 const std::map<std::string, Translate> &table() {
     static const std::map<std::string, Translate> t = {
         {"Conv", conv},
@@ -575,20 +426,25 @@ const std::map<std::string, Translate> &table() {
         {"Pad", pad},
         {"Dropout", dropout},
         {"Identity", [](Importer &im) { im.setOutput(0, alias(im.input(0))); }},
-        {"Constant", constant},
-        {"Shape", shape},
-        {"Gather", gather},
-        {"Unsqueeze", unsqueeze},
-        {"Squeeze", squeeze},
-        {"Cast", cast},
-    };
+            };
     return t;
 }
 
 } // namespace
 
-bool isSupportedOp(const std::string &opType) { return table().count(opType) > 0; }
+bool isSupportedOp(const std::string &opType) { return table().count(opType) || constantOps().count(opType); }
 
-void translateNode(Importer &im) { table().at(im.node().op_type())(im); }
+// An op whose inputs are all constants is evaluated where it can be (Concat
+// and Reshape of shapes); ops that are only defined on constants report
+// a computed input themselves.
+void translateNode(Importer &im) {
+    const std::string &op = im.node().op_type();
+    bool constantInputs = true;
+    for (size_t i = 0; i < im.inputCount(); ++i)
+        if (im.hasInput(i)) constantInputs = constantInputs && im.input(i).kind == Value::Constant && im.input(i).hasData;
+    auto it = table().find(op);
+    if (it != table().end() && !(constantInputs && constantOps().count(op))) return it->second(im);
+    constantOps().at(op)(im);
+}
 
 } // namespace cnnc::onnximport

@@ -49,13 +49,42 @@ class LeNet5(torch.nn.Module):
                                         nn.Linear(84, 10))
 
     def forward(self, x):
-        return torch.softmax(self.classifier(torch.flatten(self.features(x), 1)), 1)
+        # view(size(0), -1): older exports' Shape -> Gather -> Unsqueeze -> Concat -> Reshape chain.
+        x = self.features(x)
+        return torch.softmax(self.classifier(x.view(x.size(0), -1)), 1)
+
+
+class EveryOp(torch.nn.Module):
+    """One of each op the importer maps that PyTorch exports as one ONNX op
+    (LocalResponseNorm it decomposes; ONNX's LRN is in the node tests)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.pad = nn.ZeroPad2d(1)
+        self.conv1 = nn.Conv2d(3, 8, 3, stride=2)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.grouped = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4, bias=False)
+        self.branch = nn.Conv2d(8, 4, 1)
+        self.avg = nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+        self.fc = nn.Linear(12, 16)
+        self.drop = nn.Dropout(0.3)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        x = torch.relu(self.bn1(self.conv1(self.pad(x))))
+        y = F.leaky_relu(self.grouped(x), 0.2)
+        x = torch.tanh(self.avg(torch.cat([x + y, torch.sigmoid(self.branch(x))], 1)))
+        x = torch.flatten(F.adaptive_max_pool2d(x, 1) + F.adaptive_avg_pool2d(x, 1), 1)
+        return self.head(self.drop(torch.clamp(self.fc(x), min=0.0)))
 
 
 # Input shapes and trainable-parameter counts (torchvision's published ones;
 # GoogLeNet and Inception-v3 without their auxiliary heads, which eval mode drops).
 MODELS = {
     "lenet5": dict(build=LeNet5, shape=[1, 28, 28], params=61_706),
+    "every_op": dict(build=EveryOp, shape=[3, 15, 15], params=713),
     "alexnet": dict(build=lambda: torchvision.models.alexnet(weights=None), shape=[3, 224, 224], params=61_100_840),
     "resnet18": dict(build=lambda: torchvision.models.resnet18(weights=None), shape=[3, 224, 224], params=11_689_512),
     "googlenet": dict(build=lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False,
