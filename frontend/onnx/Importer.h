@@ -49,6 +49,7 @@ public:
     // --- what op translations use (the node being translated) ---
     const onnx::NodeProto &node() const { return *node_; }
     int opset() const { return opset_; }
+    int64_t declaredBatch() const { return declaredBatch_; } // the input's fixed batch, 0 if symbolic
     [[noreturn]] void fail(const std::string &message) const;
     size_t inputCount() const;               // trailing empty names excluded
     bool hasInput(size_t i) const;           // present and not the empty name
@@ -93,7 +94,7 @@ private:
     const onnx::ModelProto &model_;
     std::string modelDir_;
     int opset_ = 0;
-    int64_t declaredBatch_ = 0;               // the input's fixed batch, 0 if symbolic
+    int64_t declaredBatch_ = 0;
     Graph graph_;
     std::map<std::string, Value> values_;
     std::map<std::string, int> uses_;
@@ -110,10 +111,6 @@ private:
     };
     std::map<std::string, Weight> weights_;   // by param name
     std::vector<std::string> notes_;
-
-    friend void translateNode(Importer &);
-public:
-    int64_t declaredBatch() const { return declaredBatch_; }
 };
 
 // Translates importer.node() (OnnxOps.cpp). Throws OnnxImportError.

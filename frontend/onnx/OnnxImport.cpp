@@ -2,7 +2,8 @@
 // output; and the parameters' values as safetensors.
 #include "frontend/onnx/OnnxImport.h"
 
-#include <cstring>
+#include <cctype>
+#include <cstdio>
 
 #include "frontend/LowerToIR.h"
 #include "frontend/onnx/Importer.h"

@@ -123,9 +123,22 @@ void pool(Importer &im, bool avg) {
         countPad = true; // the padded zeros are values the average counts
     }
     Pair pad = windowPads(im, in, k, s, Pair{1, 1}, xv.pad);
-    std::vector<Attr> attrs{{"size", k}, {"stride", s}, {"pad", pad}, {"ceil", im.attrInt("ceil_mode", 0) != 0}};
+    bool ceil = im.attrInt("ceil_mode", 0) != 0;
+    std::vector<Attr> attrs{{"size", k}, {"stride", s}, {"pad", pad}, {"ceil", ceil}};
     if (avg) attrs.push_back({"count_pad", countPad});
-    im.setOutput(0, tensorValue(im.addOp(avg ? "avgpool" : "maxpool", {xv.node}, attrs)));
+    int node = im.addOp(avg ? "avgpool" : "maxpool", {xv.node}, attrs);
+    // ONNX's ceil mode keeps a last window that starts in the right padding;
+    // PyTorch's, which the IR follows, drops it.
+    auto onnxExtent = [&](int64_t in, int64_t k, int64_t s, int64_t p) {
+        int64_t num = in + 2 * p - k;
+        return (ceil ? (num + s - 1) / s : num / s) + 1;
+    };
+    const TensorType &out = im.type(node);
+    int64_t h = onnxExtent(in.height(), k.h, s.h, pad.h), w = onnxExtent(in.width(), k.w, s.w, pad.w);
+    if (out.height() != h || out.width() != w)
+        im.fail("ceil_mode gives a last window starting in the padding (output " + std::to_string(h) + "x" +
+                std::to_string(w) + "), which is not supported");
+    im.setOutput(0, tensorValue(node));
 }
 
 void globalPool(Importer &im, bool avg) {
@@ -279,10 +292,11 @@ void clip(Importer &im) {
             (i == 1 ? lo : hi) = v.floats[0];
         }
     }
-    if (lo != 0.0f || hi != inf)
-        im.fail("bounds [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                "] are not supported (only [0, inf), which is Relu)");
-    elementwise(im, "relu");
+    if (lo == 0.0f && hi == inf) return elementwise(im, "relu");
+    if (std::isinf(lo) || std::isinf(hi))
+        im.fail("bounds [" + formatAttr(double(lo)) + ", " + formatAttr(double(hi)) +
+                "] are not supported (both finite, or [0, inf), which is Relu)");
+    elementwise(im, "clip", {{"min", decimal(lo)}, {"max", decimal(hi)}});
 }
 
 void softmax(Importer &im) {

@@ -47,6 +47,15 @@ def short_weight():
     return t
 
 
+def ceil_pool_model():
+    """A ceil-mode window starting in the right padding: ONNX keeps it, PyTorch (and cnnc) drop it."""
+    n = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1],
+                         ceil_mode=1)
+    graph = helper.make_graph([n], "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 5, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
 CASES = [
     # (file name, bytes or model, expected message after "cnnc: error: <file>: ")
     ("text.onnx", b"this is not an ONNX model\n", "not an ONNX model (the file is not a valid ModelProto)"),
@@ -60,6 +69,9 @@ CASES = [
     ("asymmetric.onnx", lambda: conv_model(pads=(0, 0, 1, 1)),
      "node 'conv' (Conv, opset 13): asymmetric padding [0, 0, 1, 1] ([top, left, bottom, right]) is not supported"),
     ("unsupported_op.onnx", lambda: conv_model(op="ConvTranspose"), "node 'conv' (ConvTranspose, opset 13): operator not supported"),
+    ("ceil_pool.onnx", ceil_pool_model,
+     "node 'pool' (MaxPool, opset 13): ceil_mode gives a last window starting in the padding (output 4x4), "
+     "which is not supported"),
     ("opset18.onnx", lambda: conv_model(opset=18), "opset 18 of the default domain is not supported (6 to 17)"),
     ("huge.onnx", "sparse-3GiB",
      "the file is larger than 2 GiB, protobuf's limit (store the weights as external data)"),

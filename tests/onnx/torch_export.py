@@ -77,7 +77,7 @@ class EveryOp(torch.nn.Module):
         F = torch.nn.functional
         x = torch.relu(self.bn1(self.conv1(self.pad(x))))
         y = F.leaky_relu(self.grouped(x), 0.2)
-        x = torch.tanh(self.avg(torch.cat([x + y, torch.sigmoid(self.branch(x))], 1)))
+        x = torch.tanh(self.avg(torch.cat([F.relu6(x + y), torch.sigmoid(self.branch(x))], 1)))
         x = torch.flatten(F.adaptive_max_pool2d(x, 1) + F.adaptive_avg_pool2d(x, 1), 1)
         return self.head(self.drop(torch.clamp(self.fc(x), min=0.0)))
 
