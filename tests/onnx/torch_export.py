@@ -2,7 +2,7 @@
 """Exports a PyTorch network with torch.onnx.export and checks cnnc's import.
 
     torch_export.py --cnnc build/cnnc --model lenet5|resnet18|alexnet|googlenet|inception_v3
-        [--opset 11 13] [--batch 1 3] [--tol 1e-4] [--seed 0] [--eval-export]
+        [--opset 11 13] [--batch 1 3] [--tol 1e-4] [--seed 0] [--eval-export] [--modes]
 
 For each opset: exports the network (random weights and batchnorm statistics,
 eval mode, dynamic batch), checks that `cnnc --summary` reports the network's
@@ -12,6 +12,9 @@ the weights cnnc wrote beside the library, and compares outputs with PyTorch's:
 max |cnnc - torch| / max |torch| <= tol at each batch size. --eval-export
 exports as PyTorch does by default (TrainingMode.EVAL: batchnorm folded into
 the convolutions, under generated names), where the count is not compared.
+--modes also runs the driver's other modes on the export (--emit=header and
+dot, --print-after-all, --train) and checks --name reaches the header (`cnnc
+tune` on an import is left out: it compiles every candidate, minutes here).
 
 Exit 0: all good; 1: a mismatch or failure; 77: torch/torchvision/onnx missing.
 """
@@ -172,6 +175,21 @@ def check(args, spec, model, opset, tmp):
     return ok
 
 
+def check_modes(args, path, tmp):
+    name = "imported_net"
+    header = run([args.cnnc, path, "--emit=header", f"--name={name}"])
+    ok = f"int  {name}_load_weights(" in header
+    ok &= run([args.cnnc, path, "--emit=dot"]).startswith("digraph")
+    r = subprocess.run([args.cnnc, path, "--emit=header", "--print-after-all"], capture_output=True, text=True)
+    ok &= r.returncode == 0 and "IR Dump After" in r.stderr
+    so = os.path.join(tmp, "train.so")
+    run([args.cnnc, path, "--train", "-o", so, "-q", f"--name={name}"])
+    lib, f = load_library(so, name)
+    ok &= hasattr(lib, f"{name}_train_step")
+    print(f"{args.model}: --emit=header/dot, --print-after-all, --train, --name: {'ok' if ok else 'FAILED'}")
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--cnnc", required=True)
@@ -181,6 +199,7 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-export", action="store_true", help="export with TrainingMode.EVAL (batchnorm folded)")
+    ap.add_argument("--modes", action="store_true", help="also run the driver's other modes on the export")
     args = ap.parse_args()
     spec = MODELS[args.model]
     model = randomized(spec["build"](), args.seed)
@@ -188,6 +207,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for opset in args.opset:
             ok &= check(args, spec, model, opset, tmp)
+        if args.modes:
+            ok &= check_modes(args, os.path.join(tmp, f"{args.model}_op{args.opset[-1]}.onnx"), tmp)
     return 0 if ok else 1
 
 
