@@ -70,6 +70,7 @@ public:
     float attrFloat(const std::string &name, float dflt) const;
     std::vector<int64_t> attrInts(const std::string &name, std::vector<int64_t> dflt = {}) const;
     std::string attrString(const std::string &name, const std::string &dflt) const;
+    Value attrTensor(const std::string &name) const; // a present TENSOR attribute, decoded
 
     // Appends an IR op. `params` gives each parameter's value by suffix
     // ("weight", "bias", "running_mean", ...); the node's name (its params'

@@ -40,13 +40,8 @@ void constant(Importer &im) {
     Value v;
     v.kind = Value::Constant;
     v.onnxName = im.node().output(0);
-    if (const auto *a = im.attr("value")) {
-        if (a->type() != onnx::AttributeProto::TENSOR) im.fail("attribute 'value' must be a tensor");
-        try {
-            v = decodeTensor(a->t(), "");
-        } catch (const OnnxImportError &e) {
-            im.fail(std::string("value ") + e.what());
-        }
+    if (im.attr("value")) {
+        v = im.attrTensor("value");
         v.onnxName = im.node().output(0);
     } else if (const auto *f = im.attr("value_float")) {
         v.floats = {f->f()};
@@ -111,7 +106,11 @@ void unsqueeze(Importer &im) {
     std::vector<int64_t> axes = axesOf(im);
     int64_t rank = int64_t(v.dims.size() + axes.size());
     std::vector<bool> inserted(size_t(rank), false);
-    for (int64_t a : axes) inserted[size_t(im.axis(a, rank))] = true;
+    for (int64_t a : axes) {
+        int64_t i = im.axis(a, rank);
+        if (inserted[size_t(i)]) im.fail("axis " + std::to_string(a) + " is given twice");
+        inserted[size_t(i)] = true;
+    }
     std::vector<int64_t> dims;
     size_t j = 0;
     for (int64_t i = 0; i < rank; ++i) dims.push_back(inserted[size_t(i)] ? 1 : v.dims.at(j++));
@@ -124,7 +123,11 @@ void squeeze(Importer &im) {
     std::vector<int64_t> axes = axesOf(im);
     int64_t rank = int64_t(v.dims.size());
     std::vector<bool> removed(size_t(rank), axes.empty());
-    for (int64_t a : axes) removed[size_t(im.axis(a, rank))] = true;
+    for (int64_t a : axes) {
+        int64_t i = im.axis(a, rank);
+        if (v.dims[size_t(i)] != 1) im.fail("axis " + std::to_string(a) + " of " + dimsStr(v.dims) + " is not 1");
+        removed[size_t(i)] = true;
+    }
     std::vector<int64_t> dims;
     for (int64_t i = 0; i < rank; ++i)
         if (!removed[size_t(i)] || v.dims[size_t(i)] != 1) dims.push_back(v.dims[size_t(i)]);
@@ -224,11 +227,11 @@ void constantOfShape(Importer &im) {
     Value v;
     v.kind = Value::Constant;
     v.floats = {0.0f};
-    if (const auto *a = im.attr("value")) v = decodeTensor(a->t(), "");
+    if (im.attr("value")) v = im.attrTensor("value");
     if (v.elements() != 1) im.fail("'value' must hold one element");
     v.dims = shape.ints;
-    for (int64_t d : v.dims)
-        if (d < 0 || d > (int64_t(1) << 24)) im.fail("shape " + dimsStr(v.dims) + " is not supported");
+    int64_t n = v.elements();
+    if (n < 0 || n > (int64_t(1) << 24)) im.fail("shape " + dimsStr(v.dims) + " is not supported");
     if (v.isInt) v.ints.assign(size_t(v.elements()), v.ints[0]);
     else v.floats.assign(size_t(v.elements()), v.floats[0]);
     im.setOutput(0, v);
@@ -242,8 +245,11 @@ void transpose(Importer &im) {
     perm = im.attrInts("perm", perm);
     if (perm.size() != rank) im.fail("perm " + dimsStr(perm) + " does not match rank " + std::to_string(rank));
     std::vector<int64_t> dims, strides = stridesOf(in.dims), from;
+    std::vector<bool> seen(rank, false);
     for (int64_t p : perm) {
         int64_t a = im.axis(p, int64_t(rank));
+        if (seen[size_t(a)]) im.fail("perm " + dimsStr(perm) + " is not a permutation");
+        seen[size_t(a)] = true;
         dims.push_back(in.dims[size_t(a)]);
         from.push_back(strides[size_t(a)]);
     }

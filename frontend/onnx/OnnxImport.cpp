@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "frontend/Diagnostics.h"
 #include "frontend/LowerToIR.h"
 #include "frontend/onnx/Importer.h"
 
@@ -102,6 +103,16 @@ bool Importer::outputUsed(size_t i) const {
     return i < size_t(node_->output_size()) && !node_->output(int(i)).empty() && usesOf(node_->output(int(i))) > 0;
 }
 
+Value Importer::attrTensor(const std::string &name) const {
+    const onnx::AttributeProto *a = attr(name);
+    if (!a || a->type() != onnx::AttributeProto::TENSOR) fail("attribute '" + name + "' must be a tensor");
+    try {
+        return decodeTensor(a->t(), modelDir_);
+    } catch (const OnnxImportError &e) {
+        fail("attribute '" + name + "': tensor " + e.what());
+    }
+}
+
 int64_t Importer::axis(int64_t axis, int64_t rank) const {
     if (axis < -rank || axis >= rank)
         fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
@@ -158,6 +169,12 @@ std::string Importer::paramPrefix(const std::string &op, const std::vector<std::
         }
         common = p;
     }
+    // Names go into IR text and C strings: plain ones only.
+    for (char c : common)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && std::string("._-/:").find(c) == std::string::npos) {
+            common.clear();
+            break;
+        }
     if (!common.empty() && prefixes_.insert(common).second) return common;
     for (;;) {
         std::string cand = op + std::to_string(++counters_[op]);
@@ -438,7 +455,19 @@ OnnxImport importOnnx(const std::string &path, const std::string &bytes) {
         throw OnnxImportError("not an ONNX model (no graph with nodes)");
     size_t slash = path.rfind('/');
     std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash);
-    return onnximport::Importer(model, dir).run();
+    try {
+        return onnximport::Importer(model, dir).run();
+    } catch (const OnnxImportError &e) {
+        // Names from the file are echoed: control bytes and invalid UTF-8 become '?'.
+        std::string message = e.what(), shown;
+        for (size_t i = 0; i < message.size();) {
+            size_t n = utf8SequenceLength(message, i);
+            bool control = n == 1 && (static_cast<unsigned char>(message[i]) < 0x20 || message[i] == 0x7f);
+            shown += n == 0 || control ? std::string("?") : message.substr(i, n);
+            i += n ? n : 1;
+        }
+        throw OnnxImportError(shown);
+    }
 }
 
 } // namespace cnnc

@@ -41,6 +41,33 @@ def cycle_model():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
+def lenet_like():
+    """Conv -> BatchNorm -> MaxPool -> Gemm with a reshape chain: many fields to mutate."""
+    rng = np.random.default_rng(0)
+    f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
+    inits = [numpy_helper.from_array(a, n) for n, a in [
+        ("c.weight", f32(4, 2, 3, 3)), ("c.bias", f32(4)), ("bn.weight", f32(4)), ("bn.bias", f32(4)),
+        ("bn.running_mean", f32(4)), ("bn.running_var", np.ones(4, np.float32)), ("fc.weight", f32(3, 16)),
+        ("fc.bias", f32(3)), ("minus_one", np.array([-1], np.int64))]]
+    nodes = [helper.make_node("Conv", ["x", "c.weight", "c.bias"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"],
+                              ["b"], name="bn"),
+             helper.make_node("MaxPool", ["b"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Shape", ["p"], ["s"], name="shape"),
+             helper.make_node("Gather", ["s", "zero"], ["n"], name="gather", axis=0),
+             helper.make_node("Constant", [], ["zero"], name="const", value_int=0),
+             helper.make_node("Unsqueeze", ["n"], ["n1"], name="unsq", axes=[0]),
+             helper.make_node("Concat", ["n1", "minus_one"], ["shape2"], name="cat", axis=0),
+             helper.make_node("Reshape", ["p", "shape2"], ["f"], name="reshape"),
+             helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="fc", transB=1)]
+    graph = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+
+
+MUTANTS = 200
+
+
 def short_weight():
     t = numpy_helper.from_array(np.ones((3, 2, 3, 3), np.float32), "w")
     t.raw_data = t.raw_data[:-4]
@@ -103,6 +130,33 @@ def main():
                                                         f"expected {expected!r}, files left {leftovers}"))
             failed |= not ok
             os.remove(path)
+
+        # Mutated models (bytes flipped, cut or repeated) import or fail with
+        # one line, never a crash.
+        base = lenet_like().SerializeToString()
+        rng = np.random.default_rng(1)
+        crashes = 0
+        for i in range(MUTANTS):
+            data = bytearray(base)
+            for _ in range(int(rng.integers(1, 4))):
+                kind, at = int(rng.integers(3)), int(rng.integers(len(data)))
+                if kind == 0:
+                    data[at] = int(rng.integers(256))
+                elif kind == 1:
+                    del data[at:at + int(rng.integers(1, 16))]
+                else:
+                    data[at:at] = data[at:at + int(rng.integers(1, 16))]
+            path = os.path.join(tmp, f"mutant{i}.onnx")
+            with open(path, "wb") as f:
+                f.write(bytes(data))
+            r = subprocess.run([args.cnnc, path, "--emit=ir"], capture_output=True, text=True, errors="replace")
+            one_line = r.stderr.startswith("cnnc: error: ") and r.stderr.count("\n") == 1
+            if not (r.returncode == 0 or (r.returncode == 1 and one_line)):
+                crashes += 1
+                print(f"FAIL mutant {i}: exit {r.returncode}, stderr {r.stderr[-300:]!r}")
+            os.remove(path)
+        print(f"{'ok  ' if not crashes else 'FAIL'} {MUTANTS} mutated models: no crash")
+        failed |= crashes > 0
 
         # External data: the same weights as inline.
         inline = os.path.join(tmp, "inline.onnx")
