@@ -307,7 +307,6 @@ void softmax(Importer &im) {
     // Before opset 13, Softmax flattens the dims from `axis` on: over channels
     // alone only where they are all there is per sample.
     bool overChannels = axis == 1 && (im.opset() >= 13 || t.isVector() || (t.height() == 1 && t.width() == 1));
-    if (rank == 2 && axis == 1) overChannels = true;
     if (!overChannels)
         im.fail("softmax over axis " + std::to_string(axis) + " of " + shapeText(im.onnxDims(x)) +
                 " is not supported (only over the channels, axis 1)");
@@ -328,7 +327,9 @@ void concat(Importer &im) {
 
 void flatten(Importer &im) {
     int x = im.tensorInput(0);
-    int64_t axis = im.axis(im.attrInt("axis", 1), rankOf(im, x) + 1);
+    // Flatten's axis may also be the rank itself (everything in the first dimension).
+    int64_t rank = rankOf(im, x), axis = im.attrInt("axis", 1);
+    if (axis != rank) axis = im.axis(axis, rank);
     if (axis != 1) im.fail("flattening at axis " + std::to_string(axis) + " is not supported (only axis 1, keeping the batch)");
     if (im.type(x).isVector()) im.setOutput(0, tensorValue(x));
     else im.setOutput(0, tensorValue(im.addOp("flatten", {x}, {})));

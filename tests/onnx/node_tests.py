@@ -70,6 +70,7 @@ def load_library(so, name):
     f("infer").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
     f("destroy").argtypes = [ctypes.c_void_p]
     f("save_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    f("output_size").restype = ctypes.c_int
     return f
 
 
@@ -114,6 +115,10 @@ def run_test(folder, name, so, tmp):
         if not handle or f("load_weights")(handle, st.encode()) != 0:
             return "load_weights: " + f("last_error")().decode()
         expected = load_pb(os.path.join(ds, "output_0.pb"))
+        per_sample = int(np.prod(expected.shape[1:])) if expected.ndim else -1
+        if expected.ndim == 0 or expected.shape[0] != x.shape[0] or f("output_size")() != per_sample:
+            return (f"{os.path.basename(ds)}: output shape {list(expected.shape)}, cnnc's is "
+                    f"[{x.shape[0]}, {f('output_size')()} per sample]")
         out = np.zeros(expected.shape, np.float32)
         xin = np.ascontiguousarray(x)
         if f("infer")(handle, xin.ctypes.data, x.shape[0], out.ctypes.data) != 0:
