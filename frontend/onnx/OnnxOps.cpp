@@ -153,6 +153,7 @@ void batchNorm(Importer &im) {
     int x = im.tensorInput(0);
     if (im.attrInt("training_mode", 0) != 0) im.fail("training_mode=1 is not supported (inference only)");
     if (im.opset() < 9 && im.attrInt("spatial", 1) != 1) im.fail("spatial=0 is not supported");
+    if (im.opset() < 7 && im.attrInt("is_test", 0) == 0) im.fail("is_test=0 (training mode) is not supported");
     double eps = decimal(im.attrFloat("epsilon", 1e-5f));
     double momentum = decimal(1.0 - double(im.attrFloat("momentum", 0.9f))); // ONNX's is PyTorch's 1 - momentum
     ParamValues params{{"weight", im.constantInput(1, false)},
@@ -408,6 +409,7 @@ void pad(Importer &im) {
 }
 
 void dropout(Importer &im) {
+    if (im.opset() < 7 && im.attrInt("is_test", 0) == 0) im.fail("is_test=0 (training mode) is not supported");
     if (im.opset() >= 12 && im.hasInput(2)) {
         const Value &t = im.constantInput(2);
         if ((t.isInt ? !t.ints.empty() && t.ints[0] : !t.floats.empty() && t.floats[0] != 0.0f))

@@ -162,6 +162,10 @@ def check(args, spec, model, opset, tmp):
         x = torch.randn([batch] + spec["shape"], generator=gen)
         with torch.no_grad():
             ref = model(x).reshape(batch, -1).numpy()
+        if f("output_size")() != ref.shape[1]:
+            print(f"{args.model} opset {opset}: cnnc's output has {f('output_size')()} values a sample, "
+                  f"PyTorch's {ref.shape[1]}")
+            return False
         out = np.zeros(ref.shape, np.float32)
         xin = np.ascontiguousarray(x.numpy(), np.float32)
         if f("infer")(handle, xin.ctypes.data, batch, out.ctypes.data) != 0:
