@@ -76,7 +76,9 @@ def compile_model(model, flags, outdir, cnnc=CNNC):
     so = os.path.join(outdir, os.path.basename(model).replace(".cnn", "") + "-" + tag + ".so")
     subprocess.run([cnnc, model, "-o", so, "-q"] + flags, check=True)
     ir = subprocess.run([cnnc, model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
-    summary = subprocess.run([cnnc, model, "--summary"] + flags, check=True, capture_output=True, text=True).stdout
+    pass_flags = [f for f in flags if f.startswith(("-O", "--passes=", "--disable-pass="))]  # what --summary takes
+    summary = subprocess.run([cnnc, model, "--summary"] + pass_flags, check=True, capture_output=True,
+                             text=True).stdout
     mflops = float(next(l for l in summary.splitlines() if l.startswith("forward MFLOPs")).split(":")[1])
     return so, ir, mflops
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -36,6 +37,31 @@ bool readFile(const std::string &path, std::string &out) {
     s << f.rdbuf();
     out = s.str();
     return f.good() || f.eof();
+}
+
+// Whether `path` can be created: its directory exists (else says so).
+bool outputDirectoryExists(const std::string &path) {
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (dir.empty() || std::filesystem::is_directory(dir, ec)) return true;
+    std::fprintf(stderr, "cnnc: error: cannot write '%s': there is no directory '%s'\n", path.c_str(), dir.c_str());
+    return false;
+}
+
+// Writes an --emit's text to -o's file (whole or not at all) or to standard output.
+int writeEmitted(const std::string &text, const std::string &path) {
+    if (path.empty()) return std::fputs(text.c_str(), stdout) < 0;
+    const std::string tmp = path + ".tmp." + std::to_string(getpid());
+    std::ofstream f(tmp, std::ios::binary);
+    f << text;
+    f.close();
+    std::error_code ec;
+    if (!f || (std::filesystem::rename(tmp, path, ec), ec)) {
+        std::filesystem::remove(tmp, ec);
+        std::fprintf(stderr, "cnnc: error: cannot write '%s'\n", path.c_str());
+        return 1;
+    }
+    return 0;
 }
 
 bool endsWith(const std::string &s, const std::string &suffix) {
@@ -153,6 +179,22 @@ int compile(const Options &opt) {
         phases.emplace_back(name, std::chrono::duration<double>(now - phaseStart).count());
         phaseStart = now;
     };
+    // Every mode ends here: the time report (--time-passes) comes with any result.
+    auto finish = [&](int status) {
+        if (!opt.timePasses || status != 0) return status;
+        double total = 0;
+        for (auto &p : phases) total += p.second;
+        std::fprintf(stderr, "===-------------------------------------------===\n  cnnc time report (wall seconds)\n");
+        for (auto &p : phases) std::fprintf(stderr, "  %9.3f  %5.1f%%  %s\n", p.second, 100 * p.second / total, p.first.c_str());
+        std::fprintf(stderr, "  %9.3f  100.0%%  total\n", total);
+        return status;
+    };
+    if (!opt.output.empty() && !outputDirectoryExists(opt.output)) return 1;
+    std::error_code ec;
+    if (!opt.weights.empty() && !std::filesystem::is_regular_file(opt.weights, ec)) {
+        std::fprintf(stderr, "cnnc: error: cannot read weights '%s'\n", opt.weights.c_str());
+        return 1;
+    }
 
     std::string source;
     if (!readFile(opt.input, source)) {
@@ -163,6 +205,7 @@ int compile(const Options &opt) {
     try {
         bool isIR = endsWith(opt.input, ".ir") || source.find("(%0: f32[") != std::string::npos;
         graph = isIR ? parseIR(source) : compileSource(source);
+        if (!opt.name.empty()) graph.name = opt.name;
         if (isIR) { // IR text is checked whole before any pass trusts it
             verify(graph);
             if (graph.arenaFloats >= 0) verifyMemoryPlan(graph);
@@ -173,7 +216,7 @@ int compile(const Options &opt) {
         pm.dump = &std::cerr;
         std::vector<std::pair<std::string, double>> passTimes;
         if (opt.timePasses) pm.timings = &passTimes;
-        if (opt.emit != "ir" || !opt.passes.only.empty() || opt.passesGiven) runPasses(graph, pm);
+        if (opt.runPipeline) runPasses(graph, pm);
         for (auto &t : passTimes) phases.emplace_back("pass " + t.first, t.second);
         phaseStart = Clock::now();
     } catch (const CompileError &e) {
@@ -184,22 +227,10 @@ int compile(const Options &opt) {
         return 1;
     }
 
-    if (opt.emit == "ir") {
-        std::fputs(printGraph(graph).c_str(), stdout);
-        return 0;
-    }
-    if (opt.emit == "dot") {
-        std::fputs(printDot(graph).c_str(), stdout);
-        return 0;
-    }
-    if (opt.emit == "header") {
-        std::fputs(emitCHeader(graph).c_str(), stdout);
-        return 0;
-    }
-    if (opt.summary) {
-        std::fputs(formatSummary(sourceGraph, graph).c_str(), stdout);
-        return 0;
-    }
+    if (opt.emit == "ir") return finish(writeEmitted(printGraph(graph), opt.output));
+    if (opt.emit == "dot") return finish(writeEmitted(printDot(graph), opt.output));
+    if (opt.emit == "header") return finish(writeEmitted(emitCHeader(graph), opt.output));
+    if (opt.summary) return finish(writeEmitted(formatSummary(sourceGraph, graph), ""));
 
     TuningDb tuning(opt.tuningDb.empty() ? TuningDb::defaultPath() : opt.tuningDb);
     if (!opt.noTuning || opt.tune) {
@@ -210,7 +241,7 @@ int compile(const Options &opt) {
             return 1;
         }
     }
-    if (opt.tune) return tune(graph, tuning, opt);
+    if (opt.tune) return finish(tune(graph, tuning, opt));
 
     // Training runs on the network as written: aux heads and dropout kept,
     // nothing folded or fused.
@@ -237,6 +268,7 @@ int compile(const Options &opt) {
     cg.autoscheduler = opt.autoscheduler;
     if (!opt.schedule.empty()) cg.forcedSchedule = ScheduleChoice::parse(opt.schedule);
     cg.outputPath = opt.output;
+    cg.embeddedWeights = opt.weights;
     cg.cacheDir = opt.cacheDir;
     cg.noCache = opt.noCache;
     cg.keepTemps = opt.keepTemps;
@@ -257,14 +289,7 @@ int compile(const Options &opt) {
         std::fprintf(stderr, "cnnc: error: %s\n", e.what());
         return 1;
     }
-    if (opt.timePasses) {
-        double total = 0;
-        for (auto &p : phases) total += p.second;
-        std::fprintf(stderr, "===-------------------------------------------===\n  cnnc time report (wall seconds)\n");
-        for (auto &p : phases) std::fprintf(stderr, "  %9.3f  %5.1f%%  %s\n", p.second, 100 * p.second / total, p.first.c_str());
-        std::fprintf(stderr, "  %9.3f  100.0%%  total\n", total);
-    }
-    return 0;
+    return finish(0);
 }
 
 } // namespace
