@@ -516,8 +516,8 @@ def cpu_info():
 def cpu_description():
     """'AMD EPYC (family 25, model 1; AVX2, no AVX-512)': the CPU figures were taken on.
 
-    This machine kind has come with different CPUs from session to session, and
-    PyTorch's and ONNX Runtime's kernels use AVX-512 where there is one (cnnc's
+    The same machine name may stand for different CPUs, and PyTorch's and ONNX
+    Runtime's kernels use AVX-512 where there is one (cnnc's
     where 512-bit FMAs are measured worth it, `cnnc --print-target`), so every
     table says which it was."""
     info = cpu_info()

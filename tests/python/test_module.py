@@ -136,3 +136,13 @@ def cnnrt_tool():
     if not path:
         pytest.skip("no cnnrt ($CNNRT, or on PATH)")
     return path
+
+
+def test_readme_example_runs(examples, tmp_path, monkeypatch):
+    """README's Python example, as written, from a directory holding the examples."""
+    readme = (examples.parent / "README.md").read_text()
+    block = readme.split("## Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "examples").symlink_to(examples)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    assert (tmp_path / "lenet5.safetensors").stat().st_size > 0
