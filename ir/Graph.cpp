@@ -62,6 +62,15 @@ void Graph::bypassNodes(const std::function<bool(Node &)> &removes) {
     retain(keep);
 }
 
+std::vector<bool> Graph::liveFrom(const std::vector<int> &roots) const {
+    std::vector<bool> live(nodes.size(), false);
+    for (int r : roots) live[size_t(r)] = true;
+    for (size_t i = nodes.size(); i-- > 0;) // operands come before their users
+        if (live[i])
+            for (int op : nodes[i].operands) live[size_t(op)] = true;
+    return live;
+}
+
 std::vector<int> Graph::useCounts() const {
     std::vector<int> uses(nodes.size(), 0);
     for (auto &n : nodes)

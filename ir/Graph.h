@@ -65,6 +65,8 @@ struct Graph {
     void bypassNodes(const std::function<bool(Node &)> &removes);
     // Number of users of each node (result and aux heads count as users).
     std::vector<int> useCounts() const;
+    // A flag per node: whether any of `roots` depends on it (roots included).
+    std::vector<bool> liveFrom(const std::vector<int> &roots) const;
     // All parameters in node order.
     std::vector<const Param *> parameters() const;
 };

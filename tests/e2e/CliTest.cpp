@@ -1,5 +1,7 @@
 // The cnnc command line.
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 #include "tests/e2e/E2ECommon.h"
 
@@ -219,6 +221,38 @@ TEST(Cli, EmbeddedWeightsAreCheckedWhenCompiling) {
         EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
         EXPECT_FALSE(std::filesystem::exists(out));
     }
+}
+
+// README's op table lists every op of `cnnc --list-ops` with the same arguments and defaults.
+TEST(Cli, ReadmeOpTableMatchesListOps) {
+    ProcResult r = runCnnc({"--list-ops"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::set<std::string> listed;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);)
+        if (line.rfind("  ", 0) == 0 && line.rfind("      ", 0) != 0) listed.insert(line.substr(2));
+    ASSERT_GT(listed.size(), 10u) << r.out;
+    // Rows "| op, op | arguments | notes |" between the table's header and the first line after it.
+    const std::string readme = readFile(sourceDir() + "/README.md");
+    size_t at = readme.find("| op | arguments | notes |");
+    ASSERT_NE(at, std::string::npos);
+    std::istringstream rows(readme.substr(at));
+    auto trim = [](const std::string &text) {
+        size_t first = text.find_first_not_of(' ');
+        return first == std::string::npos ? std::string() : text.substr(first, text.find_last_not_of(' ') - first + 1);
+    };
+    std::set<std::string> documented;
+    std::string row;
+    std::getline(rows, row), std::getline(rows, row); // header and rule
+    while (std::getline(rows, row) && row.rfind("| ", 0) == 0) {
+        std::vector<std::string> cells;
+        std::istringstream cellStream(row.substr(1));
+        for (std::string cell; std::getline(cellStream, cell, '|');) cells.push_back(trim(cell));
+        ASSERT_GE(cells.size(), 2u) << row;
+        std::istringstream names(cells[0]);
+        for (std::string name; std::getline(names, name, ',');) documented.insert(trim(name) + "(" + cells[1] + ")");
+    }
+    EXPECT_EQ(documented, listed);
 }
 
 INSTANTIATE_TEST_SUITE_P(E2E, CliExamples, ::testing::Values("lenet5", "every_op"),

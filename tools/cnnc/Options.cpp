@@ -30,7 +30,7 @@ OPTIONS:
                            ir      the graph IR as the front end builds it, before any
                                    pass; after the pipeline when a pass option is given
                                    (-O<n>, --passes, --disable-pass, --print-*,
-                                   --verify-each), e.g. 'cnnc m.cnn -O2 --emit=ir'
+                                   --verify-each, --stats), e.g. 'cnnc m.cnn -O2 --emit=ir'
                            header  the library's C API
                            dot     Graphviz, after the pipeline; fused kernels as clusters
   --summary              print a table of layers, parameters and MFLOPs
@@ -46,12 +46,14 @@ OPTIONS:
   --passes=<a,b,...>     run exactly these passes, in order (e.g. on a dumped .ir file)
   --disable-pass=<name>  skip one pass (repeatable)
   --list-passes          list the pass pipeline
+  --list-ops             list the ops of the language with their arguments and defaults
   --print-after-all      dump the IR to stderr after every pass
   --print-before-all     dump the IR to stderr before every pass
   --print-after=<name>   dump the IR after one pass (repeatable)
   --print-before=<name>  dump the IR before one pass (repeatable)
   --verify-each          run the verifier after every pass
   --time-passes          report wall time per compilation phase
+  --stats                print what each pass did (nodes removed, ops fused, bytes saved)
   --cache-dir=<dir>      kernel object cache (default: $CNNC_CACHE_DIR or ~/.cache/cnnc)
   --no-cache             compile every kernel afresh
   --keep-temps           keep the generated C source and objects
@@ -163,6 +165,11 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             for (auto &p : allPasses())
                 std::printf("  %-14s %s%s\n", p.name.c_str(), p.description.c_str(), p.optimization ? "" : " (always)");
             return ParseResult::Exit;
+        } else if (a == "--list-ops") {
+            std::printf("Ops of the language, with their arguments and defaults:\n");
+            for (const OpDef *op : OpRegistry::get().all())
+                std::printf("  %s\n      %s\n", op->signature().c_str(), op->summary.c_str());
+            return ParseResult::Exit;
         } else if (a == "-o") {
             if (++i >= argc) return error = "-o needs a file name", ParseResult::Error;
             opt.output = argv[i];
@@ -219,6 +226,9 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             passOption = true;
         } else if (a == "--verify-each") {
             opt.passes.verifyEach = true;
+            passOption = true;
+        } else if (a == "--stats") {
+            opt.stats = true;
             passOption = true;
         } else if (a == "--time-passes") {
             opt.timePasses = true;

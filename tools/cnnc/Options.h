@@ -15,6 +15,7 @@ struct Options {
     std::string weights;    // --weights: safetensors file compiled into the library
     bool summary = false;
     bool timePasses = false;
+    bool stats = false;     // --stats: what each pass did
     bool quiet = false;
     bool noCache = false;
     bool keepTemps = false;

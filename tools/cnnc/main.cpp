@@ -64,6 +64,18 @@ int writeEmitted(const std::string &text, const std::string &path) {
     return 0;
 }
 
+// --stats: each pass's counters, as LLVM's -stats prints them.
+void printPassStatistics(const std::vector<std::pair<std::string, PassReport>> &reports) {
+    std::fprintf(stderr, "===-------------------------------------------===\n"
+                         "                 Pass statistics\n"
+                         "===-------------------------------------------===\n");
+    for (const auto &[pass, report] : reports) {
+        if (!report.changed()) std::fprintf(stderr, "%12s %-16s - changed nothing\n", "", pass.c_str());
+        for (const auto &[what, value] : report.counters())
+            std::fprintf(stderr, "%12lld %-16s - %s\n", static_cast<long long>(value), pass.c_str(), what.c_str());
+    }
+}
+
 bool endsWith(const std::string &s, const std::string &suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -216,7 +228,10 @@ int compile(const Options &opt) {
         pm.dump = &std::cerr;
         std::vector<std::pair<std::string, double>> passTimes;
         if (opt.timePasses) pm.timings = &passTimes;
+        std::vector<std::pair<std::string, PassReport>> reports;
+        if (opt.stats) pm.reports = &reports;
         if (opt.runPipeline) runPasses(graph, pm);
+        if (opt.stats) printPassStatistics(reports);
         for (auto &t : passTimes) phases.emplace_back("pass " + t.first, t.second);
         phaseStart = Clock::now();
     } catch (const CompileError &e) {
