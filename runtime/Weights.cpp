@@ -365,21 +365,6 @@ void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
     load_stream(model, file.f, uint64_t(st.st_size), path, checkpoint);
 }
 
-}  // namespace
-
-// The weights compiled into the library (cnnc --weights, or an ONNX model's
-// initializers): the same checks as a file's.
-void load_embedded_weights(cnnrt_model *model) {
-    const cnnrt_model_desc *d = model->desc;
-    if (!d->embedded_weights_size) return;
-    File file;
-    file.f = fmemopen(const_cast<unsigned char *>(d->embedded_weights), size_t(d->embedded_weights_size), "rb");
-    if (!file.f) throw Error("cannot read the library's embedded weights: " + errno_text());
-    load_stream(model, file.f, d->embedded_weights_size, "the library's embedded weights", false);
-}
-
-namespace {
-
 // Removes the temporary file unless released.
 struct TempFile {
     std::string path;
@@ -506,6 +491,18 @@ void save(const cnnrt_model *model, const char *path_c, bool checkpoint) {
 }
 
 }  // namespace
+
+// The weights compiled into the library (cnnc --weights, or an ONNX model's
+// initializers): the same checks as a file's.
+void load_embedded_weights(cnnrt_model *model) {
+    const cnnrt_model_desc *d = model->desc;
+    if (!d->embedded_weights_size) return;
+    File file;
+    file.f = fmemopen(const_cast<unsigned char *>(d->embedded_weights), size_t(d->embedded_weights_size), "rb");
+    if (!file.f) throw Error("cannot read the library's embedded weights: " + errno_text());
+    load_stream(model, file.f, d->embedded_weights_size, "the library's embedded weights", false);
+}
+
 }  // namespace cnnrt
 
 extern "C" {
