@@ -54,6 +54,11 @@ struct Graph {
 
     // Appends a node (operands must already exist) and returns its id.
     int add(Node n);
+    // A node of `def` reading `operands` (existing nodes) with bound
+    // attributes: checks the operand count, infers the output type and
+    // declares the parameters, named after `name`. Throws OpError with what
+    // is wrong; the caller adds the source location and the node.
+    Node create(const OpDef &def, std::vector<int> operands, Attrs attrs, std::string name = "") const;
     // Input types of a node, in operand order.
     std::vector<TensorType> operandTypes(const Node &n) const;
     // Removes nodes not in `keep` (a flag per node id) and renumbers the rest,
