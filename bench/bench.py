@@ -76,7 +76,9 @@ def compile_model(model, flags, outdir, cnnc=CNNC):
     so = os.path.join(outdir, os.path.basename(model).replace(".cnn", "") + "-" + tag + ".so")
     subprocess.run([cnnc, model, "-o", so, "-q"] + flags, check=True)
     ir = subprocess.run([cnnc, model, "--emit=ir"], check=True, capture_output=True, text=True).stdout
-    summary = subprocess.run([cnnc, model, "--summary"] + flags, check=True, capture_output=True, text=True).stdout
+    pass_flags = [f for f in flags if f.startswith(("-O", "--passes=", "--disable-pass="))]  # what --summary takes
+    summary = subprocess.run([cnnc, model, "--summary"] + pass_flags, check=True, capture_output=True,
+                             text=True).stdout
     mflops = float(next(l for l in summary.splitlines() if l.startswith("forward MFLOPs")).split(":")[1])
     return so, ir, mflops
 
@@ -514,8 +516,8 @@ def cpu_info():
 def cpu_description():
     """'AMD EPYC (family 25, model 1; AVX2, no AVX-512)': the CPU figures were taken on.
 
-    This machine kind has come with different CPUs from session to session, and
-    PyTorch's and ONNX Runtime's kernels use AVX-512 where there is one (cnnc's
+    The same machine name may stand for different CPUs, and PyTorch's and ONNX
+    Runtime's kernels use AVX-512 where there is one (cnnc's
     where 512-bit FMAs are measured worth it, `cnnc --print-target`), so every
     table says which it was."""
     info = cpu_info()

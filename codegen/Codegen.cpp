@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <functional>
 #include <cstdlib>
+#include <dlfcn.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -22,6 +23,7 @@
 #include "codegen/KernelBuilder.h"
 #include "codegen/KernelCache.h"
 #include "codegen/Parallel.h"
+#include "codegen/Toolchain.h"
 #include "codegen/TrainingPlan.h"
 #include "codegen/TuningDb.h"
 #include "passes/MemoryPlan.h"
@@ -81,6 +83,52 @@ struct KernelInstance {
     bool tuned = false;               // its schedule comes from the tuning database or --schedule
 };
 
+// A file assembled into the library (.incbin: no C array for the compiler
+// to parse, so hundreds of megabytes cost what copying them costs).
+struct EmbeddedFile {
+    std::string path; // a link in the scratch directory
+    uint64_t size = 0;
+};
+
+// `s` as an assembler string literal.
+std::string asmString(const std::string &s) {
+    std::string out = "\"";
+    for (unsigned char ch : s) {
+        if (ch < 32) throw std::runtime_error("the scratch directory's name has a control character: " + s);
+        if (ch == '"' || ch == '\\') out += '\\';
+        out += char(ch);
+    }
+    return out + "\"";
+}
+
+// The file `source` as an EmbeddedFile linked from `scratch`; none for "".
+EmbeddedFile embedFile(const std::string &source, const std::string &scratch) {
+    if (source.empty()) return {};
+    std::error_code ec;
+    if (!fs::is_regular_file(source, ec)) throw std::runtime_error("cannot read weights '" + source + "'");
+    EmbeddedFile file{scratch + "/weights.safetensors", uint64_t(fs::file_size(source))};
+    fs::create_symlink(fs::absolute(source), file.path);
+    return file;
+}
+
+// Creates a model from the library just linked, so that embedded weights the
+// runtime would refuse (names, shapes, a damaged file) fail the compile
+// rather than every <name>_create() of the user's program.
+void checkEmbeddedWeights(const std::string &library, const std::string &network, const std::string &source) {
+    void *handle = dlopen(fs::absolute(library).c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) throw std::runtime_error(std::string("cannot load the library to check its weights: ") + dlerror());
+    auto create = reinterpret_cast<void *(*)()>(dlsym(handle, (network + "_create").c_str()));
+    auto destroy = reinterpret_cast<void (*)(void *)>(dlsym(handle, (network + "_destroy").c_str()));
+    auto lastError = reinterpret_cast<const char *(*)()>(dlsym(handle, (network + "_last_error").c_str()));
+    std::string error = create && destroy && lastError ? "" : "the library lacks " + network + "_create";
+    if (error.empty()) {
+        if (void *model = create()) destroy(model);
+        else error = lastError();
+    }
+    dlclose(handle);
+    if (!error.empty()) throw std::runtime_error("weights '" + source + "': " + error);
+}
+
 class ModuleWriter {
 public:
     // params: every parameter of the library, the inference graph's first.
@@ -89,10 +137,11 @@ public:
                  const std::map<const Param *, const Param *> &preparedFrom, const MemoryPlan &plan,
                  const std::vector<std::string> &ignored, const std::vector<const Param *> &params,
                  const TrainingPlan *training, const std::vector<std::string> &trainFns,
-                 const std::vector<std::string> &trainPortableFns, const KernelTargets &targets)
+                 const std::vector<std::string> &trainPortableFns, const KernelTargets &targets,
+                 const EmbeddedFile &weights)
         : g_(g), kernels_(kernels), instances_(instances), preparedFrom_(preparedFrom), plan_(plan),
           ignored_(ignored), params_(params), training_(training), trainFns_(trainFns),
-          trainPortableFns_(trainPortableFns), targets_(targets) {
+          trainPortableFns_(trainPortableFns), targets_(targets), weights_(weights) {
         for (size_t i = 0; i < params.size(); ++i) paramIndex_[params[i]] = int(i);
     }
 
@@ -104,7 +153,7 @@ public:
             << "#include \"runtime/Runtime.h\"\n\n";
         if (training_) emitTrainTable(body);
         for (auto &fn : uniqueFns()) out << "extern int " << fn << "_argv(void **args);\n";
-        out << "\n" << paramTable() << body.str() << descriptor() << api();
+        out << "\n" << embeddedWeights() << paramTable() << body.str() << descriptor() << api();
         return out.str();
     }
 
@@ -120,6 +169,7 @@ private:
     const std::vector<std::string> &trainFns_;
     const std::vector<std::string> &trainPortableFns_; // "" where the kernel is portable already
     const KernelTargets &targets_;
+    const EmbeddedFile &weights_;
     std::map<const Param *, int> paramIndex_;
     std::vector<StorageRef> storage_ = resolveStorage(g_);
     std::vector<std::string> tensors_;
@@ -261,6 +311,16 @@ private:
         return CNNRT_DERIVE_NONE;
     }
 
+    // The weights file as read-only bytes of the library, aligned for the
+    // floats in it; hidden, so that no two libraries' copies collide.
+    std::string embeddedWeights() const {
+        if (weights_.path.empty()) return "";
+        const std::string assembly = ".section .rodata.cnnc_weights,\"a\",@progbits\n.balign 64\n"
+                                     ".globl cnnc_embedded_weights\n.hidden cnnc_embedded_weights\n"
+                                     "cnnc_embedded_weights:\n.incbin " + asmString(weights_.path) + "\n.previous\n";
+        return "__asm__(" + cString(assembly) + ");\nextern const unsigned char cnnc_embedded_weights[];\n\n";
+    }
+
     std::string descriptor() const {
         std::string s = "static const cnnrt_tensor_desc tensors[] = {\n";
         for (auto &t : tensors_) s += "    " + t + ",\n";
@@ -286,10 +346,14 @@ private:
                          "    .result_tensor = {},\n    .arena_floats_per_sample = {},\n"
                          "    .num_ignored_params = {},\n    .ignored_params = ignored_params,\n"
                          "{}"
-                         "    .isa_level = {},\n    .portable_isa_level = {},\n}};\n\n",
+                         "    .isa_level = {},\n    .portable_isa_level = {},\n{}}};\n\n",
                          cString(g_.name), C, H, W, g_.node(g_.result).type.elementsPerSample(), params_.size(),
                          tensors_.size(), instances_.size(), resultTensor_, plan_.arenaFloats, ignored_.size(), train,
-                         usesWide() ? isaLevel(targets_.wide) : portableLevel, portableLevel);
+                         usesWide() ? isaLevel(targets_.wide) : portableLevel, portableLevel,
+                         weights_.path.empty() ? std::string()
+                                               : fmt::format("    .embedded_weights = cnnc_embedded_weights,\n"
+                                                             "    .embedded_weights_size = {}ull,\n",
+                                                             weights_.size));
         return s;
     }
 
@@ -509,20 +573,23 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     stats.arenaFloatsPerSample = plan.arenaFloats;
 
     std::string glue = scratch + "/" + graph.name + "_model.c";
+    const EmbeddedFile weights = embedFile(options.embeddedWeights, scratch);
     writeFile(glue, ModuleWriter(graph, kernels, instances, preparedFrom, plan, options.ignoredParams, params,
-                                  training.get(), trainFns, trainPortableFns, targets)
+                                  training.get(), trainFns, trainPortableFns, targets, weights)
                         .source());
     std::string versionScript = scratch + "/exports.map";
     writeFile(versionScript, "{\n  global: " + graph.name + "_*;\n  local: *;\n};\n");
 
     std::string cc = envOr("CC", "cc"), cxx = envOr("CXX", "c++");
-    run({cc, "-O2", "-fPIC", "-fvisibility=hidden", "-I" CNNC_SOURCE_DIR, "-c", glue, "-o", glue + ".o"});
+    const ToolchainPaths &toolchain = toolchainPaths();
+    run({cc, "-O2", "-fPIC", "-fvisibility=hidden", "-I" + toolchain.includeDir, "-c", glue, "-o", glue + ".o"});
 
     std::string tmpOut = options.outputPath + ".tmp." + std::to_string(getpid());
     std::vector<std::string> link = {cxx, "-shared", "-o", tmpOut, glue + ".o"};
     for (auto &[fn, obj] : objects) link.push_back(obj);
     link.push_back(cache.runtimeObject(targets.portable));
-    link.insert(link.end(), {CNNC_RUNTIME_LIB, "-Wl,--version-script=" + versionScript});
+    link.insert(link.end(), {toolchain.runtimeLibrary, "-Wl,--version-script=" + versionScript,
+                             "-Wl,-soname," + fs::path(options.outputPath).filename().string()});
 #ifdef CNNC_SANITIZER_LINK
     // A sanitized build's runtime: the sanitizers' own symbols come from the
     // (sanitized) process that loads the library.
@@ -533,6 +600,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     link.insert(link.end(), {"-lpthread", "-ldl", "-lm"});
     try {
         run(link);
+        if (!weights.path.empty()) checkEmbeddedWeights(tmpOut, graph.name, options.embeddedWeights);
     } catch (...) {
         std::error_code ec;
         fs::remove(tmpOut, ec);

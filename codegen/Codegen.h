@@ -21,6 +21,9 @@ struct CodegenOptions {
     // Parameters of the source network that passes removed (aux heads at
     // inference): weight files may contain them, and loading skips them.
     std::vector<std::string> ignoredParams;
+    // A safetensors file compiled into the library: <name>_create() starts
+    // with these weights ("" = initialised as the ops declare).
+    std::string embeddedWeights;
     // When set, the library can train: this is the network for training (aux
     // heads and dropout kept, nothing folded or fused); see TrainingPlan.h.
     const Graph *training = nullptr;

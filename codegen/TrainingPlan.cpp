@@ -57,7 +57,7 @@ TensorRef simple(int storage) {
 // The node whose output is the logits of a head: softmax(z) trains on z.
 int logitsOf(const Graph &g, int node) {
     const Node &n = g.node(node);
-    return !n.isInput() && n.def->name == "softmax" ? n.operands[0] : node;
+    return !n.isInput() && n.def->traits.normalizesToProbabilities ? n.operands[0] : node;
 }
 
 // "relu{}", "conv{filters=8,...,}": an op and its attributes, for signatures.
@@ -372,11 +372,9 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
     plan.numClasses = int(g.node(heads[0].first).type.channels());
 
     // Nodes the losses depend on: they run forward, and (but the input) backward.
-    std::vector<bool> needed(g.nodes.size(), false);
-    for (auto &h : heads) needed[size_t(h.first)] = true;
-    for (size_t i = g.nodes.size(); i-- > 0;)
-        if (needed[i])
-            for (int op : g.nodes[i].operands) needed[size_t(op)] = true;
+    std::vector<int> headNodes;
+    for (auto &h : heads) headNodes.push_back(h.first);
+    std::vector<bool> needed = g.liveFrom(headNodes);
 
     // Nodes whose value depends on a trained parameter: only their gradients
     // are computed. Ops on the input before the first layer with weights

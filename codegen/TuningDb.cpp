@@ -10,12 +10,13 @@
 #include <unistd.h>
 
 #include "codegen/KernelCache.h"
+#include "codegen/Toolchain.h"
 
 namespace cnnc {
 
 std::string TuningDb::defaultPath() {
     if (const char *p = std::getenv("CNNC_TUNING_DB"); p && *p) return p;
-    return CNNC_SOURCE_DIR "/tuning/default.tdb";
+    return toolchainPaths().tuningDb;
 }
 
 std::string TuningDb::hostCpuKey() {

@@ -10,8 +10,8 @@
 // everything that determines the generated code), the target (the ISA) and
 // the CPU it was tuned on (its per-core cache sizes, hostCpuKey()), so an
 // entry applies to every model with the same layer on a like CPU, and never
-// to another CPU, where other tiles win. Lines without "@<CPU>" (written
-// before CPUs were told apart) are kept but match no CPU. A kernel may have a variant for
+// to another CPU, where other tiles win. A line without "@<CPU>" names no CPU:
+// it is kept but matches none. A kernel may have a variant for
 // large batches (`batch>=N`): the library then holds both and the runtime picks
 // by the batch of each call (ResNet-18's 7x7x512 convs: direct at batch 1,
 // where Winograd's 37 MB of transformed filters make it memory-bound; Winograd

@@ -365,37 +365,16 @@ private:
     int emitOp(const OpDef &def, const std::vector<int> &inputs, const std::vector<AttrValue> &positional,
                const std::vector<std::pair<std::string, AttrValue>> &keywords,
                const std::optional<std::string> &explicitName, SourceLoc loc, Scope &scope) {
-        size_t n = inputs.size();
-        if (def.maxInputs >= 0 && def.minInputs == def.maxInputs && n != size_t(def.minInputs))
-            throw CompileError(loc, "'" + def.name + "' takes " + plural(size_t(def.minInputs), "input tensor") +
-                                        ", got " + std::to_string(n));
-        if (n < size_t(def.minInputs))
-            throw CompileError(loc, "'" + def.name + "' takes at least " +
-                                        plural(size_t(def.minInputs), "input tensor") + ", got " + std::to_string(n));
-        if (def.maxInputs >= 0 && n > size_t(def.maxInputs))
-            throw CompileError(loc, "'" + def.name + "' takes at most " +
-                                        plural(size_t(def.maxInputs), "input tensor") + ", got " + std::to_string(n));
         if (g_.nodes.size() >= kMaxGraphNodes)
             throw CompileError(loc, "network is too large (more than " + std::to_string(kMaxGraphNodes) + " ops)");
         Node node;
-        node.def = &def;
-        node.operands = inputs;
-        node.loc = loc;
-        std::vector<TensorType> types;
-        for (int i : inputs) types.push_back(g_.node(i).type);
         try {
-            node.attrs = bindArguments(def, positional, keywords);
-            if (!def.inferType) throw OpError("op '" + def.name + "' has no shape rule");
-            node.type = def.inferType(OpCall{types, node.attrs});
-            if (node.type.elementsPerSample() < 0)
-                throw OpError("output shape " + node.type.shapeStr() + " is too large");
-            if (def.hasParams()) {
-                node.name = scope.prefix + localName(scope, def.name, explicitName);
-                attachParams(node, types);
-            }
+            std::string name = def.hasParams() ? scope.prefix + localName(scope, def.name, explicitName) : "";
+            node = g_.create(def, inputs, bindArguments(def, positional, keywords), name);
         } catch (const OpError &e) {
             throw CompileError(loc, e.what());
         }
+        node.loc = loc;
         for (auto &p : node.params) {
             int64_t elems = 1;
             for (int64_t d : p.decl.shape) elems = checkedMul(elems, d);

@@ -17,6 +17,34 @@ int Graph::add(Node n) {
     return nodes.back().id;
 }
 
+static std::string count(size_t n, const char *word) {
+    return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+Node Graph::create(const OpDef &def, std::vector<int> operands, Attrs attrs, std::string name) const {
+    const size_t n = operands.size();
+    if (def.maxInputs >= 0 && def.minInputs == def.maxInputs && n != size_t(def.minInputs))
+        throw OpError("'" + def.name + "' takes " + count(size_t(def.minInputs), "input tensor") + ", got " +
+                      std::to_string(n));
+    if (n < size_t(def.minInputs))
+        throw OpError("'" + def.name + "' takes at least " + count(size_t(def.minInputs), "input tensor") +
+                      ", got " + std::to_string(n));
+    if (def.maxInputs >= 0 && n > size_t(def.maxInputs))
+        throw OpError("'" + def.name + "' takes at most " + count(size_t(def.maxInputs), "input tensor") +
+                      ", got " + std::to_string(n));
+    Node node;
+    node.def = &def;
+    node.operands = std::move(operands);
+    node.attrs = std::move(attrs);
+    if (def.hasParams()) node.name = std::move(name);
+    const std::vector<TensorType> types = operandTypes(node);
+    if (!def.inferType) throw OpError("op '" + def.name + "' has no shape rule");
+    node.type = def.inferType(OpCall{types, node.attrs});
+    if (node.type.elementsPerSample() < 0) throw OpError("output shape " + node.type.shapeStr() + " is too large");
+    attachParams(node, types);
+    return node;
+}
+
 std::vector<TensorType> Graph::operandTypes(const Node &n) const {
     std::vector<TensorType> types;
     for (int op : n.operands) types.push_back(node(op).type);
@@ -60,6 +88,15 @@ void Graph::bypassNodes(const std::function<bool(Node &)> &removes) {
     result = replacement[size_t(result)];
     for (auto &a : aux) a.node = replacement[size_t(a.node)];
     retain(keep);
+}
+
+std::vector<bool> Graph::liveFrom(const std::vector<int> &roots) const {
+    std::vector<bool> live(nodes.size(), false);
+    for (int r : roots) live[size_t(r)] = true;
+    for (size_t i = nodes.size(); i-- > 0;) // operands come before their users
+        if (live[i])
+            for (int op : nodes[i].operands) live[size_t(op)] = true;
+    return live;
 }
 
 std::vector<int> Graph::useCounts() const {

@@ -54,6 +54,11 @@ struct Graph {
 
     // Appends a node (operands must already exist) and returns its id.
     int add(Node n);
+    // A node of `def` reading `operands` (existing nodes) with bound
+    // attributes: checks the operand count, infers the output type and
+    // declares the parameters, named after `name`. Throws OpError with what
+    // is wrong; the caller adds the source location and the node.
+    Node create(const OpDef &def, std::vector<int> operands, Attrs attrs, std::string name = "") const;
     // Input types of a node, in operand order.
     std::vector<TensorType> operandTypes(const Node &n) const;
     // Removes nodes not in `keep` (a flag per node id) and renumbers the rest,
@@ -65,6 +70,8 @@ struct Graph {
     void bypassNodes(const std::function<bool(Node &)> &removes);
     // Number of users of each node (result and aux heads count as users).
     std::vector<int> useCounts() const;
+    // A flag per node: whether any of `roots` depends on it (roots included).
+    std::vector<bool> liveFrom(const std::vector<int> &roots) const;
     // All parameters in node order.
     std::vector<const Param *> parameters() const;
 };

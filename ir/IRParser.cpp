@@ -316,19 +316,17 @@ private:
             if (n.arenaOffset < 0) throw CompileError(oloc, "bad arena offset");
         }
         const OpDef &def = *n.def;
-        size_t count = n.operands.size();
-        if (count < size_t(def.minInputs) || (def.maxInputs >= 0 && count > size_t(def.maxInputs)))
-            throw CompileError(n.loc, "wrong number of operands for '" + def.name + "'");
-        std::vector<TensorType> types = g_.operandTypes(n);
+        Attrs attrs;
         try {
-            n.attrs = bindArguments(def, {}, keywords, /*allowInternal=*/true);
+            attrs = bindArguments(def, {}, keywords, /*allowInternal=*/true);
         } catch (const OpError &e) {
             throw CompileError(attrLoc, e.what());
         }
         try {
-            if (!def.inferType) throw OpError("op '" + def.name + "' has no shape rule");
-            n.type = def.inferType(OpCall{types, n.attrs});
-            attachParams(n, types);
+            Node created = g_.create(def, n.operands, std::move(attrs), n.name);
+            n.attrs = std::move(created.attrs);
+            n.type = created.type;
+            n.params = std::move(created.params);
         } catch (const OpError &e) {
             throw CompileError(n.loc, e.what());
         }

@@ -8,6 +8,27 @@ const ArgSpec *OpDef::findArg(const std::string &n) const {
     return nullptr;
 }
 
+std::string OpDef::signature() const {
+    std::string out = name + "(";
+    const char *separator = "";
+    // Inputs after the first come from `->` only for one-input ops; others name theirs.
+    if (maxInputs < 0) out += "tensors...", separator = ", ";
+    else if (minInputs > 1)
+        for (int i = 0; i < minInputs; ++i) out += separator + std::string(1, char('a' + i)), separator = ", ";
+    for (const ArgSpec &a : args) {
+        if (a.internal) continue;
+        out += separator + a.name;
+        separator = ", ";
+        if (!a.defaultFrom.empty()) {
+            out += "=" + a.defaultFrom;
+        } else if (a.defaultValue) {
+            const Pair *square = std::get_if<Pair>(&*a.defaultValue);
+            out += "=" + (square && square->h == square->w ? std::to_string(square->h) : formatAttr(*a.defaultValue));
+        }
+    }
+    return out + ")";
+}
+
 OpRegistry &OpRegistry::get() {
     static OpRegistry registry;
     return registry;

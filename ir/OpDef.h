@@ -107,6 +107,10 @@ struct OpTraits {
     bool pool = false;                // windowed reduction that can consume an anchor's tile
     bool absorbsBatchNorm = false;    // a following batchnorm can fold into its weights (conv, dense)
     bool stochastic = false;          // draws random numbers in training (dropout): each instance differs
+    bool foldsIntoProducer = false;   // at inference, an affine map per channel (batchnorm) that a producer
+                                      // with absorbsBatchNorm can take into its weights
+    bool concatenates = false;        // joins its operands along channels (concat)
+    bool normalizesToProbabilities = false; // softmax: a loss reads its input as the logits
 };
 
 using LowerFn = Halide::Func (*)(LowerCtx &);
@@ -156,6 +160,9 @@ struct OpDef {
 
     bool hasParams() const { return params != nullptr; }
     const ArgSpec *findArg(const std::string &name) const;
+    // The call as the language writes it, with defaults:
+    // "conv(filters, size, stride=1, pad=0, ...)" (internal arguments left out).
+    std::string signature() const;
 };
 
 // All ops, looked up by name. Populated once by registerAllOps().

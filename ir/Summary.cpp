@@ -24,19 +24,9 @@ int64_t nodeFlops(const Graph &g, const Node &n) {
     return n.def->flops(OpCall{types, n.attrs}, n.type);
 }
 
-// Nodes the result depends on; the rest exist only for aux heads.
-static std::vector<bool> mainPath(const Graph &g) {
-    std::vector<bool> live(g.nodes.size(), false);
-    live[size_t(g.result)] = true;
-    for (size_t i = g.nodes.size(); i-- > 0;)
-        if (live[i])
-            for (int op : g.nodes[i].operands) live[size_t(op)] = true;
-    return live;
-}
-
 GraphTotals computeTotals(const Graph &g) {
     GraphTotals t;
-    std::vector<bool> main = mainPath(g);
+    std::vector<bool> main = g.liveFrom({g.result}); // the rest exist only for aux heads
     for (auto &n : g.nodes) {
         int64_t p = paramCount(n);
         t.parameters += p;

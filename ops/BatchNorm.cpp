@@ -158,6 +158,7 @@ void defineBatchNorm() {
     d.summary = "per-channel normalisation (torch.nn.BatchNorm2d / BatchNorm1d)";
     d.args = {{"eps", AttrKind::Float, 1e-5}, {"momentum", AttrKind::Float, 0.1}};
     d.traits.elementwise = true;
+    d.traits.foldsIntoProducer = true;
     d.inferType = inferType;
     d.params = params;
     d.flops = flops;

@@ -155,8 +155,9 @@ ConvTiling defaultTiling(const ConvGeometry &g, const TensorType &out, int vw) {
 
 ConvTiling tilingFor(const ConvGeometry &g, const TensorType &out, int vw, const ScheduleChoice &choice) {
     ConvTiling t = defaultTiling(g, out, vw);
-    // A tuned register tile or chunk keeps one sample and chunks of 8 unless
-    // it names others (entries tuned before tile_n existed meant those).
+    // A choice that sets the register tile or chunk means one sample and
+    // chunks of 8 unless it names others: the database's entries state only
+    // the knobs that differ from these.
     if (choice.has("tile_x") || choice.has("tile_c") || choice.has("chunk")) t.tileN = 1, t.chunk = 8;
     t.tileX = choice.get("tile_x", t.tileX);
     t.tileC = choice.get("tile_c", t.tileC);

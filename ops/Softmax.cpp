@@ -55,6 +55,7 @@ void backward(BackwardCtx &b) {
 void defineSoftmax() {
     OpDef d;
     d.name = "softmax";
+    d.traits.normalizesToProbabilities = true;
     d.summary = "exp(x) / sum(exp(x)) over channels";
     d.inferType = inferType;
     d.flops = flops;

@@ -1,17 +1,19 @@
 // dce: keeps what the result (and, when training, the aux heads) depend on.
+#include <algorithm>
+
 #include "passes/Passes.h"
 
 namespace cnnc {
 
-void eliminateDeadNodes(Graph &g, const PassOptions &options) {
-    if (options.inference) g.aux.clear();
-    std::vector<bool> live(g.nodes.size(), false);
-    live[0] = true; // the input stays: it is the network's signature
-    live[size_t(g.result)] = true;
-    for (auto &a : g.aux) live[size_t(a.node)] = true;
-    for (size_t i = g.nodes.size(); i-- > 0;)
-        if (live[i])
-            for (int op : g.nodes[i].operands) live[size_t(op)] = true;
+void eliminateDeadNodes(Graph &g, const PassOptions &options, PassReport &report) {
+    if (options.inference) {
+        report.count("aux heads dropped", int64_t(g.aux.size()));
+        g.aux.clear();
+    }
+    std::vector<int> roots = {0, g.result}; // the input stays: it is the network's signature
+    for (auto &a : g.aux) roots.push_back(a.node);
+    std::vector<bool> live = g.liveFrom(roots);
+    report.count("nodes removed", int64_t(std::count(live.begin(), live.end(), false)));
     g.retain(live);
 }
 

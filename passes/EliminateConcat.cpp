@@ -9,12 +9,12 @@
 
 namespace cnnc {
 
-void eliminateConcat(Graph &g, const PassOptions &) {
+void eliminateConcat(Graph &g, const PassOptions &, PassReport &report) {
     std::vector<int> uses = g.useCounts();
     std::vector<bool> kernelOutput(g.nodes.size(), false);
     for (const KernelSpec &k : partitionKernels(g)) kernelOutput[size_t(k.nodes.back())] = true;
     for (auto &n : g.nodes) {
-        if (n.isInput() || n.def->name != "concat" || !needsKernel(n)) continue;
+        if (n.isInput() || !n.def->traits.concatenates || !needsKernel(n)) continue;
         std::set<int> distinct(n.operands.begin(), n.operands.end());
         bool slicesOnly = distinct.size() == n.operands.size();
         for (int op : n.operands)
@@ -22,6 +22,8 @@ void eliminateConcat(Graph &g, const PassOptions &) {
         if (!slicesOnly) continue;
         n.attrs.set("inplace", true);
         n.kernel = -1;
+        report.count("concats written in place");
+        report.count("copied bytes per sample saved", 4 * n.type.elementsPerSample());
     }
 }
 

@@ -6,10 +6,10 @@
 
 namespace cnnc {
 
-void flattenConcat(Graph &g, const PassOptions &) {
+void flattenConcat(Graph &g, const PassOptions &, PassReport &report) {
     std::vector<int> uses = g.useCounts();
     std::vector<bool> keep(g.nodes.size(), true);
-    auto isConcat = [](const Node &n) { return !n.isInput() && n.def->name == "concat"; };
+    auto isConcat = [](const Node &n) { return !n.isInput() && n.def->traits.concatenates; };
     // In topological order, so an inner concat is already flat when spliced.
     for (auto &n : g.nodes) {
         if (!isConcat(n)) continue;
@@ -19,6 +19,7 @@ void flattenConcat(Graph &g, const PassOptions &) {
             if (isConcat(inner) && uses[size_t(op)] == 1) {
                 flat.insert(flat.end(), inner.operands.begin(), inner.operands.end());
                 keep[size_t(op)] = false;
+                report.count("concats spliced");
             } else {
                 flat.push_back(op);
             }

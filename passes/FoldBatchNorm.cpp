@@ -7,11 +7,11 @@
 
 namespace cnnc {
 
-void foldBatchNorm(Graph &g, const PassOptions &options) {
+void foldBatchNorm(Graph &g, const PassOptions &options, PassReport &report) {
     if (!options.inference) return;
     std::vector<int> uses = g.useCounts();
     g.bypassNodes([&](Node &n) {
-        if (n.def->name != "batchnorm") return false;
+        if (!n.def->traits.foldsIntoProducer) return false;
         Node &producer = g.node(n.operands[0]);
         if (producer.isInput() || !producer.def->traits.absorbsBatchNorm || uses[size_t(producer.id)] != 1 ||
             producer.attrs.has("fold_bn"))
@@ -19,6 +19,7 @@ void foldBatchNorm(Graph &g, const PassOptions &options) {
         producer.attrs.set("fold_bn", n.name);
         producer.attrs.set("fold_eps", n.attrs.getFloat("eps"));
         attachParams(producer, g.operandTypes(producer));
+        report.count("batchnorms folded");
         return true; // the batchnorm's users now read the folded producer
     });
 }

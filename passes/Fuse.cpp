@@ -20,7 +20,7 @@ struct KernelInfo {
 };
 } // namespace
 
-void fuseKernels(Graph &g, const PassOptions &) {
+void fuseKernels(Graph &g, const PassOptions &, PassReport &report) {
     std::vector<int> uses = g.useCounts();
     std::vector<int> storageRoots;
     for (const StorageRef &ref : resolveStorage(g)) storageRoots.push_back(ref.root);
@@ -56,6 +56,8 @@ void fuseKernels(Graph &g, const PassOptions &) {
             joined = int(kernels.size());
             kernels.emplace_back();
             kernels.back().hasAnchor = t.anchor;
+        } else {
+            report.count("ops fused into their producer's kernel");
         }
         KernelInfo &k = kernels[size_t(joined)];
         k.size++;
@@ -63,6 +65,7 @@ void fuseKernels(Graph &g, const PassOptions &) {
         k.last = n.id;
         n.kernel = joined;
     }
+    report.count("kernels", int64_t(kernels.size()));
 }
 
 } // namespace cnnc

@@ -115,11 +115,14 @@ void verifyMemoryPlan(const Graph &g) {
         }
 }
 
-void planMemoryPass(Graph &g, const PassOptions &) {
+void planMemoryPass(Graph &g, const PassOptions &, PassReport &report) {
     MemoryPlan plan = planMemory(g, partitionKernels(g), arenaExempt(g));
     for (auto &n : g.nodes) n.arenaOffset = -1;
     for (auto &[node, offset] : plan.offset) g.node(node).arenaOffset = offset;
     g.arenaFloats = plan.arenaFloats;
+    report.count("values placed in the arena", int64_t(plan.offset.size()));
+    report.count("arena bytes per sample", 4 * plan.arenaFloats);
+    report.count("bytes per sample saved by reuse", 4 * (plan.unplannedFloats - plan.arenaFloats));
 }
 
 } // namespace cnnc

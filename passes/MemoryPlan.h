@@ -35,6 +35,6 @@ std::vector<bool> arenaExempt(const Graph &graph);
 void verifyMemoryPlan(const Graph &graph);
 
 // The plan-memory pass: records the plan in Node::arenaOffset and Graph::arenaFloats.
-void planMemoryPass(Graph &graph, const PassOptions &options);
+void planMemoryPass(Graph &graph, const PassOptions &options, PassReport &report);
 
 } // namespace cnnc

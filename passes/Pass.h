@@ -15,10 +15,22 @@ struct PassOptions {
     bool inference = true; // compile for inference: aux heads and dropout go away
 };
 
+// What a pass did, as named counters (LLVM's -stats): a pass that counts
+// nothing changed nothing.
+class PassReport {
+public:
+    void count(const std::string &what, int64_t n = 1);
+    bool changed() const { return !counters_.empty(); }
+    const std::vector<std::pair<std::string, int64_t>> &counters() const { return counters_; }
+
+private:
+    std::vector<std::pair<std::string, int64_t>> counters_; // in the order first counted; none zero
+};
+
 struct Pass {
     std::string name;
     std::string description;
-    std::function<void(Graph &, const PassOptions &)> run;
+    std::function<void(Graph &, const PassOptions &, PassReport &)> run;
     bool optimization = true; // skipped at -O0
 };
 
@@ -37,6 +49,8 @@ struct PassManagerOptions {
     std::ostream *dump = nullptr;      // where IR dumps go (stderr by default)
     // Per-pass wall time, filled when non-null: (name, seconds).
     std::vector<std::pair<std::string, double>> *timings = nullptr;
+    // What each pass that ran reported, filled when non-null (--stats).
+    std::vector<std::pair<std::string, PassReport>> *reports = nullptr;
 };
 
 // Runs the pipeline; throws CompileError (user-facing) or std::logic_error (a pass bug

@@ -12,7 +12,7 @@ namespace cnnc {
 const std::vector<Pass> &allPasses() {
     static const std::vector<Pass> passes = {
         {"verify", "check operands, types, parameter names, kernel groups and the memory plan",
-         [](Graph &g, const PassOptions &) {
+         [](Graph &g, const PassOptions &, PassReport &) {
              verify(g);
              if (g.arenaFloats >= 0) verifyMemoryPlan(g);
          },
@@ -26,6 +26,13 @@ const std::vector<Pass> &allPasses() {
         {"plan-memory", "place activations in one arena, reusing memory of dead values", planMemoryPass, false},
     };
     return passes;
+}
+
+void PassReport::count(const std::string &what, int64_t n) {
+    if (n == 0) return;
+    for (auto &[name, value] : counters_)
+        if (name == what) return void(value += n);
+    counters_.emplace_back(what, n);
 }
 
 const Pass *findPass(const std::string &name) {
@@ -54,7 +61,9 @@ void runPasses(Graph &graph, const PassManagerOptions &o) {
     for (const Pass *p : pipeline) {
         if (o.printBeforeAll || o.printBefore.count(p->name)) dumpIR(o, "Before", p->name, graph);
         auto start = std::chrono::steady_clock::now();
-        p->run(graph, o.pass);
+        PassReport report;
+        p->run(graph, o.pass, report);
+        if (o.reports) o.reports->emplace_back(p->name, report);
         std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
         if (o.timings) o.timings->emplace_back(p->name, took.count());
         if (o.verifyEach) verify(graph);

@@ -4,11 +4,11 @@
 
 namespace cnnc {
 
-void eliminateDeadNodes(Graph &graph, const PassOptions &options);
-void dropDropout(Graph &graph, const PassOptions &options);
-void foldBatchNorm(Graph &graph, const PassOptions &options);
-void flattenConcat(Graph &graph, const PassOptions &options);
-void fuseKernels(Graph &graph, const PassOptions &options);
-void eliminateConcat(Graph &graph, const PassOptions &options);
+void eliminateDeadNodes(Graph &graph, const PassOptions &options, PassReport &report);
+void dropDropout(Graph &graph, const PassOptions &options, PassReport &report);
+void foldBatchNorm(Graph &graph, const PassOptions &options, PassReport &report);
+void flattenConcat(Graph &graph, const PassOptions &options, PassReport &report);
+void fuseKernels(Graph &graph, const PassOptions &options, PassReport &report);
+void eliminateConcat(Graph &graph, const PassOptions &options, PassReport &report);
 
 } // namespace cnnc

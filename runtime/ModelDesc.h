@@ -158,6 +158,10 @@ typedef struct {
      * reaches portable_isa_level, and fails create otherwise. */
     int isa_level;
     int portable_isa_level;
+    /* A safetensors file compiled into the library (cnnc --weights, an ONNX
+     * model's initializers): create loads it; NULL and 0 where there is none. */
+    const unsigned char *embedded_weights;
+    uint64_t embedded_weights_size;
 } cnnrt_model_desc;
 
 #ifdef __cplusplus

@@ -175,6 +175,7 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
     if (d->output_size <= 0 || d->output_size > kI32Max)
         throw Error("desc output_size must be in [1, 2^31)");
     if (d->arena_floats_per_sample < 0) throw Error("desc arena_floats_per_sample is negative");
+    if (d->embedded_weights_size && !d->embedded_weights) throw Error("desc embedded_weights is NULL");
 
     std::set<std::string> names;
     for (int i = 0; i < d->num_params; ++i) {
@@ -721,6 +722,7 @@ cnnrt_model *cnnrt_create(const cnnrt_model_desc *desc) {
         }
         // Derived parameters: at the first infer call (prepare_weights).
         m->publish(std::move(w));
+        load_embedded_weights(m.get());
         result = m.release();
     });
     return result;

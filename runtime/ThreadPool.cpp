@@ -10,10 +10,10 @@
 // pause) for CNNRT_SPIN_US microseconds after its last loop (default 2000)
 // before it sleeps, as OpenMP's workers do, and a loop's caller spins until
 // its loop is done. Measured with two copies of one library in one process,
-// one per pool, calls alternating (a busy hour on the shared 2-core VM):
+// one per pool, calls alternating, on a busy 2-core VM:
 // LeNet-5 training steps at batch 64 0.73-0.87 of Halide's pool's (three
 // runs), GoogLeNet inference at batch 1 0.81-0.99, ResNet-18 training
-// 0.83-1.03 and inference 0.80-1.02; in quiet hours the two were within noise.
+// 0.83-1.03 and inference 0.80-1.02; on an idle machine the two are within noise.
 //
 //  - One loop at a time: a loop that starts while another runs (a concurrent
 //    call on another thread, or a loop nested in a loop's body) runs serially

@@ -127,29 +127,19 @@ std::vector<StateTensor> state_tensors(const cnnrt_model_desc *d, const cnnrt_op
 }
 
 // Loads weights (checkpoint false: __optim__.* entries are skipped) or a checkpoint
-// (weights and training state). All or nothing.
-void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
-    if (!model) throw Error("model is NULL");
-    if (!path_c) throw Error("path is NULL");
-    const std::string path = path_c;
+// (weights and training state) from `file` of `file_size` bytes, named `path` in
+// messages. All or nothing.
+void load_stream(cnnrt_model *model, FILE *f, uint64_t file_size, const std::string &path, bool checkpoint) {
     const cnnrt_model_desc *d = model->desc;
     if (checkpoint) require_training(d);
     // Serialised with train_step, so a step in flight cannot overwrite what is loaded.
     std::lock_guard<std::mutex> train_lock(model->train_mutex);
-
-    File file;
-    file.f = std::fopen(path_c, "rb");
-    if (!file.f) throw Error("cannot open '" + path + "': " + errno_text());
-    struct stat st;
-    if (fstat(fileno(file.f), &st) != 0) throw Error("cannot stat '" + path + "': " + errno_text());
-    if (!S_ISREG(st.st_mode)) throw Error("'" + path + "' is not a regular file");
-    const uint64_t file_size = uint64_t(st.st_size);
     if (file_size < 8)
         throw Error("'" + path + "' is too short to be a safetensors file (" +
                     std::to_string(file_size) + " bytes)");
 
     unsigned char len_bytes[8];
-    read_at(file.f, 0, len_bytes, 8, path);
+    read_at(f, 0, len_bytes, 8, path);
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
     if (header_len > kMaxHeader)
@@ -161,7 +151,7 @@ void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
     if (header_len < 2) throw Error("'" + path + "' has an empty header");
 
     std::string header(size_t(header_len), '\0');
-    read_at(file.f, 8, header.data(), header.size(), path);
+    read_at(f, 8, header.data(), header.size(), path);
     json::Value root;
     std::string jerr;
     if (!json::parse(header.data(), header.size(), root, jerr))
@@ -275,7 +265,7 @@ void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
         std::vector<float> &v = (*staging)[size_t(i)];
         v.resize(size_t(param_numel(d->params[i])));
         if (d->params[i].derive != CNNRT_DERIVE_NONE) continue;
-        read_at(file.f, data_start + begin_of[size_t(i)], v.data(), v.size() * sizeof(float),
+        read_at(f, data_start + begin_of[size_t(i)], v.data(), v.size() * sizeof(float),
                 path);
     }
     // Derived parameters: at the first infer call with the set (prepare_weights).
@@ -301,7 +291,7 @@ void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
         };
         auto read_i64 = [&](const std::string &name) {
             int64_t v = 0;
-            read_at(file.f, take(name, "I64", {1}), &v, sizeof v, path);
+            read_at(f, take(name, "I64", {1}), &v, sizeof v, path);
             if (v < 0) throw Error("tensor '" + name + "' is negative");
             return v;
         };
@@ -326,7 +316,7 @@ void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
                         std::to_string(kind));
         opt.kind = int(kind);
         float h[6];
-        read_at(file.f, take(std::string(kOptimPrefix) + "hparams", "F32", {6}), h, sizeof h, path);
+        read_at(f, take(std::string(kOptimPrefix) + "hparams", "F32", {6}), h, sizeof h, path);
         opt.lr = h[0], opt.momentum = h[1], opt.beta1 = h[2], opt.beta2 = h[3], opt.eps = h[4],
         opt.weight_decay = h[5];
         try {
@@ -342,7 +332,7 @@ void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
             const cnnrt_param_desc &p = d->params[st.param];
             std::vector<float> &v = (st.slot == 1 ? opt.buf1 : opt.buf2)[size_t(st.param)];
             v.resize(size_t(param_numel(p)));
-            read_at(file.f, take(st.name, "F32", std::vector<uint64_t>(p.shape, p.shape + p.rank)),
+            read_at(f, take(st.name, "F32", std::vector<uint64_t>(p.shape, p.shape + p.rank)),
                     v.data(), v.size() * sizeof(float), path);
             if (st.slot == 2)
                 for (float x : v)
@@ -360,6 +350,19 @@ void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
         model->optimizer = std::move(opt);
         model->train_steps = train_steps;
     }
+}
+
+void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
+    if (!model) throw Error("model is NULL");
+    if (!path_c) throw Error("path is NULL");
+    const std::string path = path_c;
+    File file;
+    file.f = std::fopen(path_c, "rb");
+    if (!file.f) throw Error("cannot open '" + path + "': " + errno_text());
+    struct stat st;
+    if (fstat(fileno(file.f), &st) != 0) throw Error("cannot stat '" + path + "': " + errno_text());
+    if (!S_ISREG(st.st_mode)) throw Error("'" + path + "' is not a regular file");
+    load_stream(model, file.f, uint64_t(st.st_size), path, checkpoint);
 }
 
 // Removes the temporary file unless released.
@@ -488,6 +491,18 @@ void save(const cnnrt_model *model, const char *path_c, bool checkpoint) {
 }
 
 }  // namespace
+
+// The weights compiled into the library (cnnc --weights, or an ONNX model's
+// initializers): the same checks as a file's.
+void load_embedded_weights(cnnrt_model *model) {
+    const cnnrt_model_desc *d = model->desc;
+    if (!d->embedded_weights_size) return;
+    File file;
+    file.f = fmemopen(const_cast<unsigned char *>(d->embedded_weights), size_t(d->embedded_weights_size), "rb");
+    if (!file.f) throw Error("cannot read the library's embedded weights: " + errno_text());
+    load_stream(model, file.f, d->embedded_weights_size, "the library's embedded weights", false);
+}
+
 }  // namespace cnnrt
 
 extern "C" {

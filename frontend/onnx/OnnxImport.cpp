@@ -192,18 +192,8 @@ int Importer::addOp(const std::string &op, const std::vector<int> &inputs,
     if (graph_.nodes.size() >= kMaxGraphNodes)
         fail("network is too large (more than " + std::to_string(kMaxGraphNodes) + " ops)");
     Node n;
-    n.def = def;
-    n.operands = inputs;
-    std::vector<TensorType> types;
-    for (int i : inputs) types.push_back(type(i));
     try {
-        n.attrs = bindArguments(*def, {}, attrs);
-        n.type = def->inferType(OpCall{types, n.attrs});
-        if (n.type.elementsPerSample() < 0) throw OpError("output shape " + n.type.shapeStr() + " is too large");
-        if (def->hasParams()) {
-            n.name = paramPrefix(op, params);
-            attachParams(n, types);
-        }
+        n = graph_.create(*def, inputs, bindArguments(*def, {}, attrs), def->hasParams() ? paramPrefix(op, params) : "");
     } catch (const OpError &e) {
         fail(e.what());
     }

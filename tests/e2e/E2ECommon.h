@@ -11,10 +11,10 @@
 namespace cnnc_test {
 
 // Two inferences that must agree (same weights, same input): equal up to a
-// few ulps. On the 2-core Zen 4 CPU and the 2-core Intel Xeon, multi-threaded
-// kernels occasionally differ in the last bit between calls (with HL_NUM_THREADS=1 they are exact;
-// an open bug, see docs/performance.md); any changed weight moves the outputs
-// by orders of magnitude more than this bound.
+// few ulps, so that it also holds between two builds of one network (from IR
+// text, with --weights) whose kernels may order a sum differently; that one
+// library gives the same bits every call is e2e.determinism_*'s test. Any
+// changed weight moves the outputs by orders of magnitude more than this bound.
 inline ::testing::AssertionResult sameOutputs(const std::vector<float> &a, const std::vector<float> &b) {
     if (a.size() != b.size())
         return ::testing::AssertionFailure() << "sizes differ: " << a.size() << " vs " << b.size();

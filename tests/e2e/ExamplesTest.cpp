@@ -60,10 +60,7 @@ TEST_P(Examples, CreateIsDeterministic) {
     void *a = m.createInstance(), *b = m.createInstance();
     ASSERT_NE(a, nullptr) << m.lastError();
     ASSERT_NE(b, nullptr) << m.lastError();
-    // The weights bit for bit; the outputs up to the last bit, which the
-    // open multi-threading bug (sameOutputs) flips now and then in a fresh
-    // process: 32 of 150 runs of this test on a 2-core Intel Xeon, before
-    // and after the 2026-12-03 changes alike, none with HL_NUM_THREADS=1.
+    // The weights bit for bit, and the outputs.
     TempDir tmp;
     ASSERT_EQ(m.saveWeights(tmp.file("a.safetensors"), a), 0) << m.lastError();
     ASSERT_EQ(m.saveWeights(tmp.file("b.safetensors"), b), 0) << m.lastError();

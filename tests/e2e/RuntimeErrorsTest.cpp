@@ -242,11 +242,8 @@ TEST(Concurrency, FourThreadsOneModelMatchSerial) {
             std::vector<float> out(size_t(batch * 10));
             for (int r = 0; r < rounds; ++r) {
                 if (m.api().infer(m.model(), inputs[size_t(t)].data(), batch, out.data()) != 0) ++failures[size_t(t)];
-                // Within a few ulps, like every e2e test that compares two
-                // inferences: multi-threaded LeNet-5 differs in the last bit
-                // now and then on this CPU (the open bug in docs/performance.md;
-                // one mismatch in 100 calls failed a CI run). Calls sharing an
-                // arena or weights by mistake would differ by far more.
+                // Calls sharing an arena or weights by mistake would differ
+                // by far more than sameOutputs allows.
                 else if (!sameOutputs(out, serial[size_t(t)])) ++mismatches[size_t(t)];
             }
         });

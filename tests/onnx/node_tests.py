@@ -82,12 +82,13 @@ def compile_test(cnnc, folder, tmp, index):
     return name, so, r
 
 
-def run_test(folder, name, so, tmp):
+def run_test(cnnc, folder, name, so, tmp):
     """Returns an error message, or None when every data set matches."""
     model = onnx.load(os.path.join(folder, "model.onnx"), load_external_data=False)
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i.name for i in model.graph.input if i.name not in initializers]
     weights_file = so[:-3] + ".safetensors"
+    subprocess.run([cnnc, os.path.join(folder, "model.onnx"), "--emit=weights", "-o", weights_file], check=True)
     weights, meta = safetensors_io.load(weights_file, with_metadata=True)
     by_onnx = {}
     for param, onnx_name in meta.items():
@@ -158,7 +159,7 @@ def main():
                 error = "cnnc: " + r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"cnnc exit {r.returncode}"
             else:
                 try:
-                    error = run_test(folder, name, so, tmp)
+                    error = run_test(args.cnnc, folder, name, so, tmp)
                 except Exception as e:  # a broken test must not hide the others
                     error = f"{type(e).__name__}: {e}"
             print(f"{'FAIL' if error else 'ok  '} {test}" + (f": {error}" if error else ""), flush=True)

@@ -9,15 +9,17 @@ namespace cnnc {
 
 struct Options {
     std::string input;
-    std::string output;     // default: input's stem + ".so"
+    std::string output;     // default: input's stem + ".so"; with --emit, "" = stdout
     std::string emit;       // "", "ir", "header", "dot", "cnn", "weights"
-    std::string name;       // --name: the network's name (default: the source's)
+    std::string name;       // --name: the network's name (the C prefix); "" = as the input names it
+    std::string weights;    // --weights: safetensors file compiled into the library
     bool summary = false;
     bool timePasses = false;
+    bool stats = false;     // --stats: what each pass did
     bool quiet = false;
     bool noCache = false;
     bool keepTemps = false;
-    bool passesGiven = false;
+    bool runPipeline = true; // run the passes (--emit=ir without pass options does not)
     bool train = false;     // also generate the training step (backward kernels)
     std::string cacheDir;
     std::string target;         // --target: Halide targets, "wide,portable" or one (else $CNNC_TARGET)

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -41,6 +42,43 @@ bool readFile(const std::string &path, std::string &out) {
     return f.good() || f.eof();
 }
 
+// Whether `path` can be created: its directory exists (else says so).
+bool outputDirectoryExists(const std::string &path) {
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (dir.empty() || std::filesystem::is_directory(dir, ec)) return true;
+    std::fprintf(stderr, "cnnc: error: cannot write '%s': there is no directory '%s'\n", path.c_str(), dir.c_str());
+    return false;
+}
+
+// Writes an --emit's text to -o's file (whole or not at all) or to standard output.
+int writeEmitted(const std::string &text, const std::string &path) {
+    if (path.empty()) return std::fputs(text.c_str(), stdout) < 0;
+    const std::string tmp = path + ".tmp." + std::to_string(getpid());
+    std::ofstream f(tmp, std::ios::binary);
+    f << text;
+    f.close();
+    std::error_code ec;
+    if (!f || (std::filesystem::rename(tmp, path, ec), ec)) {
+        std::filesystem::remove(tmp, ec);
+        std::fprintf(stderr, "cnnc: error: cannot write '%s'\n", path.c_str());
+        return 1;
+    }
+    return 0;
+}
+
+// --stats: each pass's counters, as LLVM's -stats prints them.
+void printPassStatistics(const std::vector<std::pair<std::string, PassReport>> &reports) {
+    std::fprintf(stderr, "===-------------------------------------------===\n"
+                         "                 Pass statistics\n"
+                         "===-------------------------------------------===\n");
+    for (const auto &[pass, report] : reports) {
+        if (!report.changed()) std::fprintf(stderr, "%12s %-16s - changed nothing\n", "", pass.c_str());
+        for (const auto &[what, value] : report.counters())
+            std::fprintf(stderr, "%12lld %-16s - %s\n", static_cast<long long>(value), pass.c_str(), what.c_str());
+    }
+}
+
 bool endsWith(const std::string &s, const std::string &suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -62,20 +100,16 @@ std::string formatSeconds(double s) {
     return buf;
 }
 
-// The one place an imported model's weights reach the library build. The
-// library cannot embed a weights file yet, so they are written beside it as
-// <output stem>.safetensors, for <name>_load_weights. Returns the file
-// written ("" on failure, reported).
-std::string handOverImportedWeights(const OnnxImport &onnx, const Options &opt, CodegenOptions &) {
-    std::string path = opt.output;
-    if (endsWith(path, ".so")) path.resize(path.size() - 3);
-    path += ".safetensors";
-    std::ofstream f(path, std::ios::binary);
-    f.write(onnx.weights.data(), std::streamsize(onnx.weights.size()));
-    if (!f.flush()) {
-        std::fprintf(stderr, "cnnc: error: cannot write '%s'\n", path.c_str());
-        return "";
-    }
+// The one place an imported model's weights reach the library build: the
+// library embeds them (written to a temporary file beside the output, which
+// the caller removes), unless --weights names other weights or the model
+// leaves parameters to a weights file (graph inputs). Returns the temporary
+// file, "" if none, or nullopt on failure (reported).
+std::optional<std::string> handOverImportedWeights(const OnnxImport &onnx, const Options &opt, CodegenOptions &cg) {
+    if (!opt.weights.empty() || !onnx.unsetParams.empty()) return std::string();
+    const std::string path = opt.output + ".weights.tmp." + std::to_string(getpid());
+    if (writeEmitted(onnx.weights, path) != 0) return std::nullopt;
+    cg.embeddedWeights = path;
     return path;
 }
 
@@ -173,6 +207,22 @@ int compile(const Options &opt) {
         phases.emplace_back(name, std::chrono::duration<double>(now - phaseStart).count());
         phaseStart = now;
     };
+    // Every mode ends here: the time report (--time-passes) comes with any result.
+    auto finish = [&](int status) {
+        if (!opt.timePasses || status != 0) return status;
+        double total = 0;
+        for (auto &p : phases) total += p.second;
+        std::fprintf(stderr, "===-------------------------------------------===\n  cnnc time report (wall seconds)\n");
+        for (auto &p : phases) std::fprintf(stderr, "  %9.3f  %5.1f%%  %s\n", p.second, 100 * p.second / total, p.first.c_str());
+        std::fprintf(stderr, "  %9.3f  100.0%%  total\n", total);
+        return status;
+    };
+    if (!opt.output.empty() && !outputDirectoryExists(opt.output)) return 1;
+    std::error_code ec;
+    if (!opt.weights.empty() && !std::filesystem::is_regular_file(opt.weights, ec)) {
+        std::fprintf(stderr, "cnnc: error: cannot read weights '%s'\n", opt.weights.c_str());
+        return 1;
+    }
 
     std::string source;
     std::error_code sizeError;
@@ -213,8 +263,10 @@ int compile(const Options &opt) {
         pm.dump = &std::cerr;
         std::vector<std::pair<std::string, double>> passTimes;
         if (opt.timePasses) pm.timings = &passTimes;
-        bool printsSource = opt.emit == "ir" || opt.emit == "cnn" || opt.emit == "weights";
-        if (!printsSource || !opt.passes.only.empty() || opt.passesGiven) runPasses(graph, pm);
+        std::vector<std::pair<std::string, PassReport>> reports;
+        if (opt.stats) pm.reports = &reports;
+        if (opt.runPipeline) runPasses(graph, pm);
+        if (opt.stats) printPassStatistics(reports);
         for (auto &t : passTimes) phases.emplace_back("pass " + t.first, t.second);
         phaseStart = Clock::now();
     } catch (const OnnxImportError &e) {
@@ -228,39 +280,26 @@ int compile(const Options &opt) {
         return 1;
     }
 
-    if (opt.emit == "ir") {
-        std::fputs(printGraph(graph).c_str(), stdout);
-        return 0;
-    }
+    if (opt.emit == "ir") return finish(writeEmitted(printGraph(graph), opt.output));
     if (opt.emit == "cnn") {
         try {
-            std::fputs(emitCnn(opt.passesGiven ? graph : sourceGraph).c_str(), stdout);
+            return finish(writeEmitted(emitCnn(opt.runPipeline ? graph : sourceGraph), opt.output));
         } catch (const std::exception &e) {
             std::fprintf(stderr, "cnnc: error: %s\n", e.what());
             return 1;
         }
-        return 0;
     }
     if (opt.emit == "weights") {
         if (!isOnnx) {
             std::fprintf(stderr, "cnnc: error: --emit=weights needs an .onnx input (a .cnn network has no weights)\n");
             return 1;
         }
-        std::fwrite(onnx.weights.data(), 1, onnx.weights.size(), stdout);
-        return 0;
+        if (opt.output.empty()) return finish(std::fwrite(onnx.weights.data(), 1, onnx.weights.size(), stdout) != onnx.weights.size());
+        return finish(writeEmitted(onnx.weights, opt.output));
     }
-    if (opt.emit == "dot") {
-        std::fputs(printDot(graph).c_str(), stdout);
-        return 0;
-    }
-    if (opt.emit == "header") {
-        std::fputs(emitCHeader(graph).c_str(), stdout);
-        return 0;
-    }
-    if (opt.summary) {
-        std::fputs(formatSummary(sourceGraph, graph).c_str(), stdout);
-        return 0;
-    }
+    if (opt.emit == "dot") return finish(writeEmitted(printDot(graph), opt.output));
+    if (opt.emit == "header") return finish(writeEmitted(emitCHeader(graph), opt.output));
+    if (opt.summary) return finish(writeEmitted(formatSummary(sourceGraph, graph), ""));
 
     TuningDb tuning(opt.tuningDb.empty() ? TuningDb::defaultPath() : opt.tuningDb);
     if (!opt.noTuning || opt.tune) {
@@ -271,7 +310,7 @@ int compile(const Options &opt) {
             return 1;
         }
     }
-    if (opt.tune) return tune(graph, tuning, opt);
+    if (opt.tune) return finish(tune(graph, tuning, opt));
 
     // Training runs on the network as written: aux heads and dropout kept,
     // nothing folded or fused.
@@ -298,6 +337,7 @@ int compile(const Options &opt) {
     cg.autoscheduler = opt.autoscheduler;
     if (!opt.schedule.empty()) cg.forcedSchedule = ScheduleChoice::parse(opt.schedule);
     cg.outputPath = opt.output;
+    cg.embeddedWeights = opt.weights;
     cg.cacheDir = opt.cacheDir;
     cg.noCache = opt.noCache;
     cg.keepTemps = opt.keepTemps;
@@ -308,30 +348,24 @@ int compile(const Options &opt) {
     for (const Param *p : sourceGraph.parameters())
         if (!p->decl.derived() && !kept.count(p->name)) cg.ignoredParams.push_back(p->name);
     if (!opt.quiet) cg.progress = progressBar;
-    std::string weightsFile;
-    if (isOnnx && (weightsFile = handOverImportedWeights(onnx, opt, cg)).empty()) return 1;
+    std::optional<std::string> importedWeights;
+    if (isOnnx && !(importedWeights = handOverImportedWeights(onnx, opt, cg))) return 1;
+    auto removeImportedWeights = [&] {
+        if (importedWeights && !importedWeights->empty()) std::remove(importedWeights->c_str());
+    };
     try {
         CodegenStats stats = compileToSharedLibrary(graph, cg);
+        removeImportedWeights();
         endPhase("codegen + link");
         if (!opt.quiet)
             std::fprintf(stderr, "cnnc: wrote %s (%d kernel calls, %d distinct kernels, %d tuned, %d from cache)\n",
                          opt.output.c_str(), stats.kernels, stats.uniqueKernels, stats.tunedKernels, stats.cachedKernels);
-        if (!opt.quiet && !weightsFile.empty())
-            std::fprintf(stderr, "cnnc: wrote %s (the model's weights, for %s_load_weights)\n", weightsFile.c_str(),
-                         graph.name.c_str());
     } catch (const std::exception &e) {
-        if (!weightsFile.empty()) std::remove(weightsFile.c_str());
+        removeImportedWeights();
         std::fprintf(stderr, "cnnc: error: %s\n", e.what());
         return 1;
     }
-    if (opt.timePasses) {
-        double total = 0;
-        for (auto &p : phases) total += p.second;
-        std::fprintf(stderr, "===-------------------------------------------===\n  cnnc time report (wall seconds)\n");
-        for (auto &p : phases) std::fprintf(stderr, "  %9.3f  %5.1f%%  %s\n", p.second, 100 * p.second / total, p.first.c_str());
-        std::fprintf(stderr, "  %9.3f  100.0%%  total\n", total);
-    }
-    return 0;
+    return finish(0);
 }
 
 } // namespace
