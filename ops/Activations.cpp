@@ -1,4 +1,4 @@
-// Pointwise activations: relu, leaky_relu(slope=0.01), sigmoid, tanh.
+// Pointwise activations: relu, leaky_relu(slope=0.01), clip(min, max), sigmoid, tanh.
 #include "codegen/LowerCtx.h"
 #include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
@@ -9,6 +9,11 @@ namespace cnnc::ops {
 namespace {
 
 TensorType sameType(const OpCall &call) { return call.inputs.at(0); }
+TensorType clipType(const OpCall &call) {
+    double lo = call.attrs.getFloat("min"), hi = call.attrs.getFloat("max");
+    if (!(lo <= hi)) throw OpError("'min' " + formatAttr(lo) + " must not exceed 'max' " + formatAttr(hi));
+    return call.inputs.at(0);
+}
 int64_t perElement(const OpCall &, const TensorType &out) { return out.elementsPerSample(); }
 
 template <Expr (*F)(Expr, const Attrs &)>
@@ -26,6 +31,10 @@ Expr relu(Expr v, const Attrs &) {
     return reinterpret<float>(select(bits > int32_t(0xff800000u), bits, 0));
 }
 Expr leakyRelu(Expr v, const Attrs &a) { return select(v > 0.0f, v, v * float(a.getFloat("slope"))); }
+// torch.clamp: NaN stays NaN.
+Expr clip(Expr v, const Attrs &a) {
+    return keepNaN(v, min(max(v, float(a.getFloat("min"))), float(a.getFloat("max"))));
+}
 // Halide's exp() of NaN is finite.
 Expr sigmoid(Expr v, const Attrs &) { return keepNaN(v, 1.0f / (1.0f + exp(-v))); }
 Expr tanhAct(Expr v, const Attrs &) { return tanh(v); }
@@ -34,6 +43,10 @@ Expr tanhAct(Expr v, const Attrs &) { return tanh(v); }
 // with an update per element, which runs far slower).
 Expr reluGrad(Expr v, Expr dy, const Attrs &) { return select(v > 0.0f, dy, 0.0f); }
 Expr leakyReluGrad(Expr v, Expr dy, const Attrs &a) { return select(v > 0.0f, dy, dy * float(a.getFloat("slope"))); }
+// torch.clamp's: the gradient passes where min <= x <= max.
+Expr clipGrad(Expr v, Expr dy, const Attrs &a) {
+    return select(v >= float(a.getFloat("min")) && v <= float(a.getFloat("max")), dy, 0.0f);
+}
 Expr sigmoidGrad(Expr v, Expr dy, const Attrs &a) {
     Expr s = sigmoid(v, a);
     return dy * s * (1.0f - s);
@@ -60,13 +73,14 @@ void pointwiseBackward(BackwardCtx &b) {
 using GradFromOutputFn = Expr (*)(Expr, Expr, const Attrs &);
 
 void define(const char *name, const char *summary, LowerFn lower, BackwardFn backward,
-            GradFromOutputFn gradFromOutput, std::vector<ArgSpec> args = {}) {
+            GradFromOutputFn gradFromOutput, std::vector<ArgSpec> args = {},
+            TensorType (*inferType)(const OpCall &) = sameType) {
     OpDef d;
     d.name = name;
     d.summary = summary;
     d.args = std::move(args);
     d.traits.elementwise = true;
-    d.inferType = sameType;
+    d.inferType = inferType;
     d.flops = perElement;
     d.lower = lower;
     d.backward = backward;
@@ -81,6 +95,9 @@ void defineActivations() {
     // Not from its output: with a negative slope, z > 0 does not mean x > 0.
     define("leaky_relu", "x if x > 0 else slope * x", pointwise<leakyRelu>, pointwiseBackward<leakyReluGrad>,
            nullptr, {{"slope", AttrKind::Float, 0.01}});
+    // Not from its output either: z == min may come from x < min (no gradient) or x == min.
+    define("clip", "min(max(x, min), max)", pointwise<clip>, pointwiseBackward<clipGrad>, nullptr,
+           {{"min", AttrKind::Float, std::nullopt}, {"max", AttrKind::Float, std::nullopt}}, clipType);
     define("sigmoid", "1 / (1 + exp(-x))", pointwise<sigmoid>, pointwiseBackward<sigmoidGrad>, sigmoidGradFromOutput);
     define("tanh", "hyperbolic tangent", pointwise<tanhAct>, pointwiseBackward<tanhGrad>, tanhGradFromOutput);
 }

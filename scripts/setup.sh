@@ -42,6 +42,7 @@ PACKAGES=(
   libhalide14-0-dev llvm-14-dev llvm-14-tools libpng-dev libjpeg-dev
   libfmt-dev libgtest-dev
   clang-14 libfuzzer-14-dev
+  libonnx-dev libprotobuf-dev libonnx-testdata python3-onnx
   python3 python3-numpy python3-torch python3-torchvision
   pkg-config python3-pip python3-setuptools python3-venv python3-pytest
 )

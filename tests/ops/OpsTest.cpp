@@ -137,6 +137,11 @@ TEST(Activations, All) {
         {"act_leaky_default", "leaky_relu", [](const Arr &x) { return ref::leakyRelu(x, 0.01); }},
         {"act_sigmoid", "sigmoid", [](const Arr &x) { return ref::sigmoid(x); }},
         {"act_tanh", "tanh", [](const Arr &x) { return ref::tanh(x); }},
+        {"act_clip", "clip(-0.5, 2)", [](const Arr &x) {
+             Arr y = x;
+             for (double &v : y.v) v = std::min(2.0, std::max(-0.5, v));
+             return y;
+         }},
     };
     for (const Case &c : cases) {
         SCOPED_TRACE(c.op);

@@ -196,6 +196,7 @@ _OPS = {
     "sigmoid": lambda i, a, g: torch.sigmoid(i[0]),
     "tanh": lambda i, a, g: torch.tanh(i[0]),
     "leaky_relu": lambda i, a, g: F.leaky_relu(i[0], a["slope"]),
+    "clip": lambda i, a, g: torch.clamp(i[0], a["min"], a["max"]),
     "maxpool": lambda i, a, g: F.max_pool2d(i[0], a["size"], a["stride"], a["pad"], ceil_mode=a["ceil"]),
     "avgpool": lambda i, a, g: F.avg_pool2d(i[0], a["size"], a["stride"], a["pad"], ceil_mode=a["ceil"],
                                             count_include_pad=a["count_pad"]),

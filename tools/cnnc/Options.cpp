@@ -12,8 +12,8 @@ namespace cnnc {
 
 static const char *kUsage = R"(OVERVIEW: cnnc - compiles a convolutional neural network into a native shared library
 
-USAGE: cnnc [options] <model.cnn | graph.ir>
-       cnnc tune [options] <model.cnn | graph.ir>
+USAGE: cnnc [options] <model.cnn | graph.ir | model.onnx>
+       cnnc tune [options] <model.cnn | graph.ir | model.onnx>
 
   An option that cannot apply to what the command does (a tuning option when
   compiling, --no-cache with --emit, ...) is an error, not ignored.
@@ -33,10 +33,12 @@ OPTIONS:
                                    --verify-each, --stats), e.g. 'cnnc m.cnn -O2 --emit=ir'
                            header  the library's C API
                            dot     Graphviz, after the pipeline; fused kernels as clusters
+                           cnn     the network as .cnn source, which compiles to the same IR
+                           weights an .onnx model's parameters as safetensors
   --summary              print a table of layers, parameters and MFLOPs
   --name=<name>          the network's name, which prefixes the library's C API
                          (<name>_create, <name>.h's guard); default: the name the
-                         model gives itself
+                         model gives itself (an .onnx graph's name made an identifier)
   --weights=<file>       compile this safetensors file into the library: <name>_create()
                          starts with its weights (load_weights still replaces them);
                          checked against the network when compiling
@@ -175,8 +177,8 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             opt.output = argv[i];
             appliesTo(Compile | Emit);
         } else if (startsWith(a, "--emit=", v)) {
-            if (v != "ir" && v != "header" && v != "dot")
-                return error = "unknown --emit kind '" + v + "' (ir, header, dot)", ParseResult::Error;
+            if (v != "ir" && v != "header" && v != "dot" && v != "cnn" && v != "weights")
+                return error = "unknown --emit kind '" + v + "' (ir, header, dot, cnn, weights)", ParseResult::Error;
             opt.emit = v;
         } else if (startsWith(a, "--name=", v)) {
             if (!isCIdentifier(v))
@@ -312,8 +314,8 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
     for (auto &[flag, modes] : given)
         if (!(modes & mode))
             return error = "'" + flag + "' has no effect " + describe(mode, opt), ParseResult::Error;
-    // --emit=ir prints the front end's graph unless a pass option asks for the pipeline.
-    opt.runPipeline = opt.emit != "ir" || passOption;
+    // --emit=ir, cnn and weights print the input's graph unless a pass option asks for the pipeline.
+    opt.runPipeline = (opt.emit != "ir" && opt.emit != "cnn" && opt.emit != "weights") || passOption;
     if (mode == Emit) return ParseResult::Run;
     if (opt.output.empty()) {
         std::string stem = opt.input;

@@ -10,7 +10,7 @@ namespace cnnc {
 struct Options {
     std::string input;
     std::string output;     // default: input's stem + ".so"; with --emit, "" = stdout
-    std::string emit;       // "", "ir", "header", "dot"
+    std::string emit;       // "", "ir", "header", "dot", "cnn", "weights"
     std::string name;       // --name: the network's name (the C prefix); "" = as the input names it
     std::string weights;    // --weights: safetensors file compiled into the library
     bool summary = false;

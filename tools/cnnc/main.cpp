@@ -1,5 +1,5 @@
-// cnnc: compiles a network written in the .cnn language (or dumped IR) into a
-// self-contained shared library.
+// cnnc: compiles a network written in the .cnn language (or dumped IR, or an
+// ONNX model) into a self-contained shared library.
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -16,7 +16,9 @@
 #include "codegen/Codegen.h"
 #include "codegen/Tuner.h"
 #include "codegen/TuningDb.h"
+#include "frontend/EmitCnn.h"
 #include "frontend/Frontend.h"
+#include "frontend/onnx/OnnxImport.h"
 #include "ir/DotPrinter.h"
 #include "ir/IRParser.h"
 #include "ir/Verifier.h"
@@ -50,7 +52,7 @@ bool outputDirectoryExists(const std::string &path) {
 
 // Writes an --emit's text to -o's file (whole or not at all) or to standard output.
 int writeEmitted(const std::string &text, const std::string &path) {
-    if (path.empty()) return std::fputs(text.c_str(), stdout) < 0;
+    if (path.empty()) return std::fwrite(text.data(), 1, text.size(), stdout) != text.size();
     const std::string tmp = path + ".tmp." + std::to_string(getpid());
     std::ofstream f(tmp, std::ios::binary);
     f << text;
@@ -96,6 +98,26 @@ std::string formatSeconds(double s) {
     else std::snprintf(buf, sizeof buf, "%ds", int(s));
     return buf;
 }
+
+// An imported model's weights as a temporary file, which the library embeds
+// (CodegenOptions::embeddedWeights) so that <name>_create() starts with them.
+struct ImportedWeightsFile {
+    std::string path;
+    ~ImportedWeightsFile() {
+        if (!path.empty()) std::remove(path.c_str());
+    }
+    // False (reported) when the file cannot be written.
+    bool write(const std::string &bytes) {
+        const char *tmpdir = std::getenv("TMPDIR");
+        std::string name = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/cnnc-weights-XXXXXX";
+        int fd = mkstemp(name.data());
+        if (fd >= 0) path = name;
+        bool ok = fd >= 0 && ::write(fd, bytes.data(), bytes.size()) == ssize_t(bytes.size());
+        if (fd >= 0) ::close(fd);
+        if (!ok) std::fprintf(stderr, "cnnc: error: cannot write the imported weights to %s\n", name.c_str());
+        return ok;
+    }
+};
 
 // cnnc tune: time every kernel's candidates, keep the database up to date after
 // each kernel, print what changed.
@@ -209,14 +231,33 @@ int compile(const Options &opt) {
     }
 
     std::string source;
+    std::error_code sizeError;
+    uint64_t size = std::filesystem::file_size(opt.input, sizeError);
+    try {
+        if (endsWith(opt.input, ".onnx") && !sizeError) checkOnnxFileSize(size); // before reading it all
+    } catch (const OnnxImportError &e) {
+        std::fprintf(stderr, "cnnc: error: %s: %s\n", opt.input.c_str(), e.what());
+        return 1;
+    }
     if (!readFile(opt.input, source)) {
         std::fprintf(stderr, "cnnc: error: cannot read '%s'\n", opt.input.c_str());
         return 1;
     }
     Graph graph, sourceGraph;
+    const bool isOnnx = endsWith(opt.input, ".onnx");
+    OnnxImport onnx; // an .onnx input's weights
     try {
-        bool isIR = endsWith(opt.input, ".ir") || source.find("(%0: f32[") != std::string::npos;
-        graph = isIR ? parseIR(source) : compileSource(source);
+        bool isIR = !isOnnx && (endsWith(opt.input, ".ir") || source.find("(%0: f32[") != std::string::npos);
+        if (isOnnx) {
+            onnx = importOnnx(opt.input, source);
+            graph = std::move(onnx.graph);
+            for (auto &note : onnx.notes) std::fprintf(stderr, "cnnc: note: %s: %s\n", opt.input.c_str(), note.c_str());
+            for (auto &p : onnx.unsetParams)
+                std::fprintf(stderr, "cnnc: note: %s: parameter '%s' is a graph input; the weights file must give it\n",
+                             opt.input.c_str(), p.c_str());
+        } else {
+            graph = isIR ? parseIR(source) : compileSource(source);
+        }
         if (!opt.name.empty()) graph.name = opt.name;
         if (isIR) { // IR text is checked whole before any pass trusts it
             verify(graph);
@@ -234,8 +275,11 @@ int compile(const Options &opt) {
         if (opt.stats) printPassStatistics(reports);
         for (auto &t : passTimes) phases.emplace_back("pass " + t.first, t.second);
         phaseStart = Clock::now();
+    } catch (const OnnxImportError &e) {
+        std::fprintf(stderr, "cnnc: error: %s: %s\n", opt.input.c_str(), e.what());
+        return 1;
     } catch (const CompileError &e) {
-        std::fputs(formatDiagnostic(opt.input, source, e).c_str(), stderr);
+        std::fputs(formatDiagnostic(opt.input, isOnnx ? std::string() : source, e).c_str(), stderr);
         return 1;
     } catch (const std::exception &e) {
         std::fprintf(stderr, "cnnc: error: %s\n", e.what());
@@ -245,6 +289,21 @@ int compile(const Options &opt) {
     if (opt.emit == "ir") return finish(writeEmitted(printGraph(graph), opt.output));
     if (opt.emit == "dot") return finish(writeEmitted(printDot(graph), opt.output));
     if (opt.emit == "header") return finish(writeEmitted(emitCHeader(graph), opt.output));
+    if (opt.emit == "cnn") {
+        try {
+            return finish(writeEmitted(emitCnn(graph), opt.output));
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "cnnc: error: %s\n", e.what());
+            return 1;
+        }
+    }
+    if (opt.emit == "weights") {
+        if (!isOnnx) {
+            std::fprintf(stderr, "cnnc: error: --emit=weights needs an .onnx input (a .cnn network has no weights)\n");
+            return 1;
+        }
+        return finish(writeEmitted(onnx.weights, opt.output));
+    }
     if (opt.summary) return finish(writeEmitted(formatSummary(sourceGraph, graph), ""));
 
     TuningDb tuning(opt.tuningDb.empty() ? TuningDb::defaultPath() : opt.tuningDb);
@@ -294,6 +353,13 @@ int compile(const Options &opt) {
     for (const Param *p : sourceGraph.parameters())
         if (!p->decl.derived() && !kept.count(p->name)) cg.ignoredParams.push_back(p->name);
     if (!opt.quiet) cg.progress = progressBar;
+    // An ONNX model's initializers come with the library, unless --weights
+    // gives others or some parameters have no value in the file.
+    ImportedWeightsFile imported;
+    if (isOnnx && opt.weights.empty() && onnx.unsetParams.empty()) {
+        if (!imported.write(onnx.weights)) return 1;
+        cg.embeddedWeights = imported.path;
+    }
     try {
         CodegenStats stats = compileToSharedLibrary(graph, cg);
         endPhase("codegen + link");
