@@ -100,6 +100,13 @@ _SIGNATURES = [
     ("save_checkpoint", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p]),
     ("load_checkpoint", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p]),
 ]
+# The layer API (any layer's output): libraries from before it lack these.
+_LAYER_SIGNATURES = [
+    ("layer_count", ctypes.c_int, []),
+    ("layer_name", ctypes.c_char_p, [ctypes.c_int]),
+    ("layer_dims", ctypes.c_int, [ctypes.c_int, ctypes.POINTER(ctypes.c_int)]),
+    ("infer_layer", ctypes.c_int, [ctypes.c_void_p, _float_p, ctypes.c_int, ctypes.c_char_p, _float_p]),
+]
 
 
 class Model:
@@ -120,6 +127,11 @@ class Model:
                 raise Error(f"{path}: no function {self.name}_{suffix} (not a cnnc library, or another name)")
             f.restype, f.argtypes = restype, argtypes
             self._fn[suffix] = f
+        for suffix, restype, argtypes in _LAYER_SIGNATURES:
+            f = getattr(lib, f"{self.name}_{suffix}", None)
+            if f is not None:
+                f.restype, f.argtypes = restype, argtypes
+                self._fn[suffix] = f
         self._lib = lib
         dims = (ctypes.c_int * 3)()
         self._check(self._fn["input_dims"](dims))
@@ -178,6 +190,32 @@ class Model:
         out = np.empty((x.shape[0], self.output_size), dtype=np.float32)
         self._check(self._fn["infer"](self._handle(), x.ctypes.data_as(_float_p), x.shape[0],
                                       out.ctypes.data_as(_float_p)))
+        return out
+
+    def _layer_fn(self, suffix):
+        if suffix not in self._fn:
+            raise Error(f"{self.path} has no layer API ({self.name}_{suffix}): compile it with this cnnc again")
+        return self._fn[suffix]
+
+    @property
+    def layers(self):
+        """{layer name: (C, H, W) per sample}, in network order, as `cnnc --summary` names them."""
+        out = {}
+        for i in range(self._layer_fn("layer_count")()):
+            dims = (ctypes.c_int * 3)()
+            self._check(self._layer_fn("layer_dims")(i, dims))
+            out[self._layer_fn("layer_name")(i).decode()] = tuple(dims)
+        return out
+
+    def infer_layer(self, x, layer):
+        """The output of `layer` (a name from `layers`) for a batch: [N, C, H, W] float32."""
+        shape = self.layers.get(layer)
+        if shape is None:
+            raise Error(f"{self.name} has no layer '{layer}' (see Model.layers)")
+        x = self._images(x)
+        out = np.empty((x.shape[0], *shape), dtype=np.float32)
+        self._check(self._layer_fn("infer_layer")(self._handle(), x.ctypes.data_as(_float_p), x.shape[0],
+                                                  layer.encode(), out.ctypes.data_as(_float_p)))
         return out
 
     def train_step(self, x, labels):

@@ -87,7 +87,7 @@ def run_test(cnnc, folder, name, so, tmp):
     model = onnx.load(os.path.join(folder, "model.onnx"), load_external_data=False)
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i.name for i in model.graph.input if i.name not in initializers]
-    weights_file = so[:-3] + ".safetensors"
+    weights_file = os.path.join(tmp, name + ".onnx.safetensors")
     subprocess.run([cnnc, os.path.join(folder, "model.onnx"), "--emit=weights", "-o", weights_file], check=True)
     weights, meta = safetensors_io.load(weights_file, with_metadata=True)
     by_onnx = {}

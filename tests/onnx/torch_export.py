@@ -8,8 +8,8 @@
 For each opset: exports the network (random weights and batchnorm statistics,
 eval mode, dynamic batch), checks that `cnnc --summary` reports the network's
 trainable parameter count (torchvision's published one for zoo models), that
-`--emit=cnn` compiles back to the same IR, compiles it with `cnnc -o` (the
-library starts with the model's weights), and compares outputs with PyTorch's:
+`--emit=cnn` compiles back to the same IR, compiles it with `cnnc -o`, loads
+the weights cnnc wrote beside the library, and compares outputs with PyTorch's:
 max |cnnc - torch| / max |torch| <= tol at each batch size. --eval-export
 exports as PyTorch does by default (TrainingMode.EVAL: batchnorm folded into
 the convolutions, under generated names), where the count is not compared.
@@ -162,7 +162,7 @@ def check(args, spec, model, opset, tmp):
     so = os.path.join(tmp, name + ".so")
     run([args.cnnc, path, "-o", so, "-q", f"--name={name}"])
     lib, f = load_library(so, name)
-    handle = f("create")()
+    handle = f("create")()  # with the model's weights, compiled in
     if not handle:
         print("create failed:", f("last_error")().decode())
         return False

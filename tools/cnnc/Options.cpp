@@ -33,12 +33,12 @@ OPTIONS:
                                    --verify-each, --stats), e.g. 'cnnc m.cnn -O2 --emit=ir'
                            header  the library's C API
                            dot     Graphviz, after the pipeline; fused kernels as clusters
-                           cnn     the network as .cnn source (compiles to the same IR)
+                           cnn     the network as .cnn source, which compiles to the same IR
                            weights an .onnx model's parameters as safetensors
   --summary              print a table of layers, parameters and MFLOPs
   --name=<name>          the network's name, which prefixes the library's C API
                          (<name>_create, <name>.h's guard); default: the name the
-                         model gives itself
+                         model gives itself (an .onnx graph's name made an identifier)
   --weights=<file>       compile this safetensors file into the library: <name>_create()
                          starts with its weights (load_weights still replaces them);
                          checked against the network when compiling
@@ -314,7 +314,7 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
     for (auto &[flag, modes] : given)
         if (!(modes & mode))
             return error = "'" + flag + "' has no effect " + describe(mode, opt), ParseResult::Error;
-    // --emit=ir, cnn and weights print the front end's graph unless a pass option asks for the pipeline.
+    // --emit=ir, cnn and weights print the input's graph unless a pass option asks for the pipeline.
     opt.runPipeline = (opt.emit != "ir" && opt.emit != "cnn" && opt.emit != "weights") || passOption;
     if (mode == Emit) return ParseResult::Run;
     if (opt.output.empty()) {

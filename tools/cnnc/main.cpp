@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <optional>
 #include <set>
 #include <sstream>
 
@@ -53,7 +52,7 @@ bool outputDirectoryExists(const std::string &path) {
 
 // Writes an --emit's text to -o's file (whole or not at all) or to standard output.
 int writeEmitted(const std::string &text, const std::string &path) {
-    if (path.empty()) return std::fputs(text.c_str(), stdout) < 0;
+    if (path.empty()) return std::fwrite(text.data(), 1, text.size(), stdout) != text.size();
     const std::string tmp = path + ".tmp." + std::to_string(getpid());
     std::ofstream f(tmp, std::ios::binary);
     f << text;
@@ -100,18 +99,25 @@ std::string formatSeconds(double s) {
     return buf;
 }
 
-// The one place an imported model's weights reach the library build: the
-// library embeds them (written to a temporary file beside the output, which
-// the caller removes), unless --weights names other weights or the model
-// leaves parameters to a weights file (graph inputs). Returns the temporary
-// file, "" if none, or nullopt on failure (reported).
-std::optional<std::string> handOverImportedWeights(const OnnxImport &onnx, const Options &opt, CodegenOptions &cg) {
-    if (!opt.weights.empty() || !onnx.unsetParams.empty()) return std::string();
-    const std::string path = opt.output + ".weights.tmp." + std::to_string(getpid());
-    if (writeEmitted(onnx.weights, path) != 0) return std::nullopt;
-    cg.embeddedWeights = path;
-    return path;
-}
+// An imported model's weights as a temporary file, which the library embeds
+// (CodegenOptions::embeddedWeights) so that <name>_create() starts with them.
+struct ImportedWeightsFile {
+    std::string path;
+    ~ImportedWeightsFile() {
+        if (!path.empty()) std::remove(path.c_str());
+    }
+    // False (reported) when the file cannot be written.
+    bool write(const std::string &bytes) {
+        const char *tmpdir = std::getenv("TMPDIR");
+        std::string name = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/cnnc-weights-XXXXXX";
+        int fd = mkstemp(name.data());
+        if (fd >= 0) path = name;
+        bool ok = fd >= 0 && ::write(fd, bytes.data(), bytes.size()) == ssize_t(bytes.size());
+        if (fd >= 0) ::close(fd);
+        if (!ok) std::fprintf(stderr, "cnnc: error: cannot write the imported weights to %s\n", name.c_str());
+        return ok;
+    }
+};
 
 // cnnc tune: time every kernel's candidates, keep the database up to date after
 // each kernel, print what changed.
@@ -281,9 +287,11 @@ int compile(const Options &opt) {
     }
 
     if (opt.emit == "ir") return finish(writeEmitted(printGraph(graph), opt.output));
+    if (opt.emit == "dot") return finish(writeEmitted(printDot(graph), opt.output));
+    if (opt.emit == "header") return finish(writeEmitted(emitCHeader(graph), opt.output));
     if (opt.emit == "cnn") {
         try {
-            return finish(writeEmitted(emitCnn(opt.runPipeline ? graph : sourceGraph), opt.output));
+            return finish(writeEmitted(emitCnn(graph), opt.output));
         } catch (const std::exception &e) {
             std::fprintf(stderr, "cnnc: error: %s\n", e.what());
             return 1;
@@ -294,11 +302,8 @@ int compile(const Options &opt) {
             std::fprintf(stderr, "cnnc: error: --emit=weights needs an .onnx input (a .cnn network has no weights)\n");
             return 1;
         }
-        if (opt.output.empty()) return finish(std::fwrite(onnx.weights.data(), 1, onnx.weights.size(), stdout) != onnx.weights.size());
         return finish(writeEmitted(onnx.weights, opt.output));
     }
-    if (opt.emit == "dot") return finish(writeEmitted(printDot(graph), opt.output));
-    if (opt.emit == "header") return finish(writeEmitted(emitCHeader(graph), opt.output));
     if (opt.summary) return finish(writeEmitted(formatSummary(sourceGraph, graph), ""));
 
     TuningDb tuning(opt.tuningDb.empty() ? TuningDb::defaultPath() : opt.tuningDb);
@@ -348,20 +353,20 @@ int compile(const Options &opt) {
     for (const Param *p : sourceGraph.parameters())
         if (!p->decl.derived() && !kept.count(p->name)) cg.ignoredParams.push_back(p->name);
     if (!opt.quiet) cg.progress = progressBar;
-    std::optional<std::string> importedWeights;
-    if (isOnnx && !(importedWeights = handOverImportedWeights(onnx, opt, cg))) return 1;
-    auto removeImportedWeights = [&] {
-        if (importedWeights && !importedWeights->empty()) std::remove(importedWeights->c_str());
-    };
+    // An ONNX model's initializers come with the library, unless --weights
+    // gives others or some parameters have no value in the file.
+    ImportedWeightsFile imported;
+    if (isOnnx && opt.weights.empty() && onnx.unsetParams.empty()) {
+        if (!imported.write(onnx.weights)) return 1;
+        cg.embeddedWeights = imported.path;
+    }
     try {
         CodegenStats stats = compileToSharedLibrary(graph, cg);
-        removeImportedWeights();
         endPhase("codegen + link");
         if (!opt.quiet)
             std::fprintf(stderr, "cnnc: wrote %s (%d kernel calls, %d distinct kernels, %d tuned, %d from cache)\n",
                          opt.output.c_str(), stats.kernels, stats.uniqueKernels, stats.tunedKernels, stats.cachedKernels);
     } catch (const std::exception &e) {
-        removeImportedWeights();
         std::fprintf(stderr, "cnnc: error: %s\n", e.what());
         return 1;
     }
