@@ -4,6 +4,8 @@
 
 #include <cctype>
 #include <cstdio>
+#include <functional>
+#include <queue>
 
 #include "frontend/Diagnostics.h"
 #include "frontend/LowerToIR.h"
@@ -190,18 +192,8 @@ int Importer::addOp(const std::string &op, const std::vector<int> &inputs,
     if (graph_.nodes.size() >= kMaxGraphNodes)
         fail("network is too large (more than " + std::to_string(kMaxGraphNodes) + " ops)");
     Node n;
-    n.def = def;
-    n.operands = inputs;
-    std::vector<TensorType> types;
-    for (int i : inputs) types.push_back(type(i));
     try {
-        n.attrs = bindArguments(*def, {}, attrs);
-        n.type = def->inferType(OpCall{types, n.attrs});
-        if (n.type.elementsPerSample() < 0) throw OpError("output shape " + n.type.shapeStr() + " is too large");
-        if (def->hasParams()) {
-            n.name = paramPrefix(op, params);
-            attachParams(n, types);
-        }
+        n = graph_.create(*def, inputs, bindArguments(*def, {}, attrs), def->hasParams() ? paramPrefix(op, params) : "");
     } catch (const OpError &e) {
         fail(e.what());
     }
@@ -343,16 +335,17 @@ std::vector<const onnx::NodeProto *> Importer::orderNodes() {
             if (!in.empty()) ++uses_[in];
     }
     ++uses_[output_];
+    // The earliest ready node first: a file already in order keeps its order.
     std::vector<const onnx::NodeProto *> order;
-    std::vector<int> ready;
-    for (int i = g.node_size(); i-- > 0;)
-        if (needed[size_t(i)] && pending[size_t(i)] == 0) ready.push_back(i);
+    std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+    for (int i = 0; i < g.node_size(); ++i)
+        if (needed[size_t(i)] && pending[size_t(i)] == 0) ready.push(i);
     while (!ready.empty()) {
-        int i = ready.back();
-        ready.pop_back();
+        int i = ready.top();
+        ready.pop();
         order.push_back(&g.node(i));
         for (int u : users[i])
-            if (--pending[size_t(u)] == 0) ready.push_back(u);
+            if (--pending[size_t(u)] == 0) ready.push(u);
     }
     for (int i = 0; i < g.node_size(); ++i)
         if (needed[size_t(i)] && pending[size_t(i)] > 0) {

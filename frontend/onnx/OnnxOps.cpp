@@ -46,8 +46,17 @@ const TensorType &requireMapInput(Importer &im, int node) {
     return t;
 }
 
+// Window sizes, strides and pads beyond 2^30 are errors here, before any
+// arithmetic on them could overflow (the IR's limit is the same).
+std::vector<int64_t> windowInts(Importer &im, const std::string &name, std::vector<int64_t> dflt) {
+    std::vector<int64_t> v = im.attrInts(name, std::move(dflt));
+    for (int64_t x : v)
+        if (x > (int64_t(1) << 30) || x < -(int64_t(1) << 30)) im.fail("'" + name + "' " + dimsStr(v) + " is too large");
+    return v;
+}
+
 Pair pairAttr(Importer &im, const std::string &name, int64_t dflt) {
-    std::vector<int64_t> v = im.attrInts(name, {dflt, dflt});
+    std::vector<int64_t> v = windowInts(im, name, {dflt, dflt});
     if (v.size() != 2)
         im.fail("'" + name + "' " + dimsStr(v) + " must have 2 values (only 2-D windows are supported)");
     return Pair{v[0], v[1]};
@@ -57,7 +66,7 @@ Pair pairAttr(Importer &im, const std::string &name, int64_t dflt) {
 // zero Pad folded in from before ([top, left, bottom, right] each).
 Pair windowPads(Importer &im, const TensorType &in, Pair k, Pair s, Pair d, const std::vector<int64_t> &extra) {
     std::string autoPad = im.attrString("auto_pad", "NOTSET");
-    std::vector<int64_t> p = im.attrInts("pads", {0, 0, 0, 0});
+    std::vector<int64_t> p = windowInts(im, "pads", {0, 0, 0, 0});
     if (p.size() != 4) im.fail("'pads' " + dimsStr(p) + " must have 4 values");
     if (autoPad == "VALID") {
         p = {0, 0, 0, 0};
@@ -400,12 +409,23 @@ void pad(Importer &im) {
     }
     if (value != 0.0f) im.fail("padding with " + std::to_string(value) + " is not supported (only zeros)");
     if (p.size() != 8) im.fail("pads " + dimsStr(p) + " must have 8 values");
+    for (int64_t x : p)
+        if (x > (int64_t(1) << 30) || x < 0) im.fail("pads " + dimsStr(p) + " are not supported");
     if (p[0] || p[1] || p[4] || p[5]) im.fail("padding the batch or channels " + dimsStr(p) + " is not supported");
     Value out = xv;
     std::vector<int64_t> add{p[2], p[3], p[6], p[7]};
     if (out.pad.empty()) out.pad = {0, 0, 0, 0};
     for (size_t i = 0; i < 4; ++i) out.pad[i] += add[i];
     im.setOutput(0, out);
+}
+
+// PyTorch's exporter shares equal initializers (the ones and zeros of fresh
+// batchnorms) and names each use with an Identity: a constant takes the
+// Identity's output name, so parameters keep the names of their layers.
+void identity(Importer &im) {
+    Value v = im.input(0);
+    if (v.kind == Value::Constant) v.onnxName = im.node().output(0);
+    im.setOutput(0, v);
 }
 
 void dropout(Importer &im) {
@@ -442,7 +462,7 @@ const std::map<std::string, Translate> &table() {
         {"Reshape", reshape},
         {"Pad", pad},
         {"Dropout", dropout},
-        {"Identity", [](Importer &im) { im.setOutput(0, alias(im.input(0))); }},
+        {"Identity", identity},
             };
     return t;
 }

@@ -3,6 +3,7 @@
 
     torch_export.py --cnnc build/cnnc --model lenet5|resnet18|alexnet|googlenet|inception_v3
         [--opset 11 13] [--batch 1 3] [--tol 1e-4] [--seed 0] [--eval-export] [--modes]
+        [--same-ir-as examples/resnet18.cnn]
 
 For each opset: exports the network (random weights and batchnorm statistics,
 eval mode, dynamic batch), checks that `cnnc --summary` reports the network's
@@ -12,7 +13,8 @@ the weights cnnc wrote beside the library, and compares outputs with PyTorch's:
 max |cnnc - torch| / max |torch| <= tol at each batch size. --eval-export
 exports as PyTorch does by default (TrainingMode.EVAL: batchnorm folded into
 the convolutions, under generated names), where the count is not compared.
---modes also runs the driver's other modes on the export (--emit=header and
+--same-ir-as checks that the import's IR is the .cnn file's, byte for byte
+(with the .cnn network's name). --modes also runs the driver's other modes on the export (--emit=header and
 dot, --print-after-all, --train) and checks --name reaches the header (`cnnc
 tune` on an import is left out: it compiles every candidate, minutes here).
 
@@ -149,6 +151,13 @@ def check(args, spec, model, opset, tmp):
     print(f"{args.model} opset {opset}: --emit=cnn compiles back to the same IR: {same}")
     ok &= same
 
+    if args.same_ir_as:
+        expected = run([args.cnnc, args.same_ir_as, "--emit=ir"])
+        cnn_name = re.match(r"network (\w+)\(", expected).group(1)
+        same = run([args.cnnc, path, "--emit=ir", f"--name={cnn_name}"]) == expected
+        print(f"{args.model} opset {opset}: the IR of {os.path.basename(args.same_ir_as)}: {same}")
+        ok &= same
+
     name = f"{args.model}_op{opset}"
     so = os.path.join(tmp, name + ".so")
     run([args.cnnc, path, "-o", so, "-q", f"--name={name}"])
@@ -204,6 +213,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-export", action="store_true", help="export with TrainingMode.EVAL (batchnorm folded)")
     ap.add_argument("--modes", action="store_true", help="also run the driver's other modes on the export")
+    ap.add_argument("--same-ir-as", help="a .cnn file whose IR the import must equal")
     args = ap.parse_args()
     spec = MODELS[args.model]
     model = randomized(spec["build"](), args.seed)
