@@ -25,6 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "torch"))
 
 try:
     import numpy as np
@@ -35,6 +36,7 @@ except ImportError as e:
     sys.exit(77)
 
 import safetensors_io
+from model_library import load_model
 
 RTOL, ATOL = 1e-3, 1e-7
 
@@ -61,19 +63,6 @@ def load_pb(path):
     return numpy_helper.to_array(t)
 
 
-def load_library(so, name):
-    lib = ctypes.CDLL(so)
-    f = lambda n: getattr(lib, f"{name}_{n}")
-    f("create").restype = ctypes.c_void_p
-    f("last_error").restype = ctypes.c_char_p
-    f("load_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    f("infer").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-    f("destroy").argtypes = [ctypes.c_void_p]
-    f("save_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    f("output_size").restype = ctypes.c_int
-    return f
-
-
 def compile_test(cnnc, folder, tmp, index):
     name = f"node{index}"
     so = os.path.join(tmp, name + ".so")
@@ -93,7 +82,7 @@ def run_test(cnnc, folder, name, so, tmp):
     by_onnx = {}
     for param, onnx_name in meta.items():
         by_onnx.setdefault(onnx_name, []).append(param)
-    f = load_library(so, name)
+    _, f = load_model(so, name)
     # Every parameter's name and shape: a fresh model's own weights file.
     handle = f("create")()
     shapes_file = os.path.join(tmp, name + ".init.safetensors")

@@ -41,7 +41,7 @@ except ImportError as e:
     print(f"SKIP: PyTorch/torchvision/onnx not available ({e}); run with /usr/bin/python3")
     sys.exit(77)
 
-from conformance import load_model as load_library
+from conformance import load_model as load_library, randomized
 
 
 class LeNet5(torch.nn.Module):
@@ -101,23 +101,6 @@ MODELS = {
                                                                        init_weights=False, transform_input=False),
                          shape=[3, 299, 299], params=23_834_568),
 }
-
-
-def randomized(model, seed):
-    """Random weights, He-scaled so activations keep their size, and random batchnorm statistics."""
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                m.weight.normal_(0.0, (2.0 / m.weight[0].numel()) ** 0.5)
-                if m.bias is not None:
-                    m.bias.normal_(0.0, 0.1)
-            elif isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.1)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    return model.eval()
 
 
 def run(cmd):

@@ -31,6 +31,7 @@ except ImportError as e:
 
 import ir_reference
 import safetensors_io
+from model_library import load_model  # noqa: F401  (the scripts importing conformance use it)
 
 
 def random_weights(shapes, gen):
@@ -49,16 +50,23 @@ def random_weights(shapes, gen):
     return weights
 
 
-def load_model(so_path, name):
-    lib = ctypes.CDLL(so_path)
-    f = lambda n: getattr(lib, f"{name}_{n}")
-    f("create").restype = ctypes.c_void_p
-    f("last_error").restype = ctypes.c_char_p
-    f("load_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    f("infer").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
-    f("destroy").argtypes = [ctypes.c_void_p]
-    f("output_size").restype = ctypes.c_int
-    return lib, f
+def randomized(model, seed):
+    """`model` with random weights, He-scaled so that activations keep their
+    magnitude through deep networks (VGG has no batchnorm) and errors are not
+    hidden by vanishing outputs, and random batchnorm statistics; eval mode."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.normal_(0.0, (2.0 / m.weight[0].numel()) ** 0.5)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.1)
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.1)
+                m.running_mean.normal_(0.0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
 
 
 def main():

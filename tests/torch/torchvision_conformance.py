@@ -47,7 +47,7 @@ except ImportError as e:
 
 import ir_reference
 import safetensors_io
-from conformance import load_model as load_library
+from conformance import load_model as load_library, randomized
 
 # Published trainable-parameter counts (torchvision weights' meta "num_params";
 # GoogLeNet's and Inception-v3's are without their auxiliary heads).
@@ -66,22 +66,7 @@ AUX_PREFIXES = ("aux1.", "aux2.", "AuxLogits.")
 def build_torch_model(name, seed):
     """torchvision model with random weights and batchnorm statistics, in eval mode."""
     torch.manual_seed(seed)
-    model = getattr(torchvision.models, name)(weights=None, **MODELS[name]["kwargs"])
-    with torch.no_grad():
-        for mname, m in model.named_modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                # He-scaled, so activations keep their magnitude through deep nets
-                # (VGG has no batchnorm) and errors are not hidden by vanishing outputs.
-                fan_in = m.weight[0].numel()
-                m.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
-                if m.bias is not None:
-                    m.bias.normal_(0.0, 0.1)
-            elif isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.1)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    return model.eval()
+    return randomized(getattr(torchvision.models, name)(weights=None, **MODELS[name]["kwargs"]), seed)
 
 
 def compile_model(cnnc, cnn, so, flags):
