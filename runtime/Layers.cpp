@@ -53,6 +53,9 @@ void validate_layer_tensor(const cnnrt_model_desc *d, int ti, const std::string 
 
 // Index of the layer called `name`; throws a clear error when there is none.
 int find_layer(const cnnrt_model_desc *d, const char *name) {
+    if (d->num_layers == 0)
+        throw Error("model '" + std::string(d->network ? d->network : "?") +
+                    "' was compiled with --no-layers (or from folded IR): it has no layer kernels");
     for (int i = 0; i < d->num_layers; ++i)
         if (std::strcmp(d->layers[i].name, name) == 0) return i;
     std::string known;
@@ -195,8 +198,9 @@ int cnnrt_input_gradient(cnnrt_model *model, const float *input, int batch, cons
         if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
         const cnnrt_model_desc *d = model->desc;
         if (d->num_gradient_kernels == 0)
-            throw Error("model '" + std::string(d->network ? d->network : "?") +
-                        "' was compiled without --train: input_gradient needs its backward kernels");
+            throw Error("model '" + std::string(d->network ? d->network : "?") + "' was compiled " +
+                        (d->num_layers == 0 ? "with --no-layers" : "without --train") +
+                        ": input_gradient needs its backward kernels");
         for (int i = 0; i < batch; ++i)
             if (classes[i] < 0 || classes[i] >= d->num_classes)
                 throw Error("class " + std::to_string(classes[i]) + " at index " + std::to_string(i) +

@@ -130,5 +130,17 @@ TEST(LayersWithoutTraining, InputGradientNeedsTrain) {
     EXPECT_EQ(api.inferLayer(m.model(), input.data(), 1, "conv1", conv.data()), 0) << m.lastError();
 }
 
+TEST(LayersLeftOut, NoLayersIsAClearError) {
+    static CompiledModel m = compileModelFile("examples/lenet5.cnn", "lenet5", {"--no-layers"});
+    ASSERT_TRUE(m.ok()) << m.error();
+    LayerApi api = resolveLayers(m);
+    ASSERT_TRUE(api.count && api.inferLayer);
+    EXPECT_EQ(api.count(), 0);
+    std::vector<float> input(size_t(m.inputSize())), conv(size_t(6 * 28 * 28));
+    EXPECT_NE(api.inferLayer(m.model(), input.data(), 1, "conv1", conv.data()), 0);
+    EXPECT_NE(m.lastError().find("compiled with --no-layers"), std::string::npos) << m.lastError();
+    EXPECT_EQ(m.infer(input, 1).size(), 10u);
+}
+
 }  // namespace
 }  // namespace cnnc_test

@@ -338,7 +338,7 @@ int compile(const Options &opt) {
     // Every value, readable through <name>_infer_layer, from the network as
     // written (an IR file already folded has no such network: no layers).
     Graph layerGraph = sourceGraph;
-    bool exposeLayers = true;
+    bool exposeLayers = !opt.noLayers;
     for (const Param *p : sourceGraph.parameters()) exposeLayers = exposeLayers && !p->decl.derived();
     if (exposeLayers) {
         PassManagerOptions pm;
