@@ -11,7 +11,9 @@ namespace cnnc {
 // Per node id: a node with a name (the input, layers with parameters) is
 // called by it; an unnamed one by its first operand's nearest named ancestor
 // and its op ("conv1.relu", "conv2.maxpool"), with ".2", ".3"... appended
-// where that name is taken (two relus after one conv).
+// where that name is taken (two relus after one conv). The values the result
+// needs are named before aux heads and dead nodes, so their names are the
+// same with or without those.
 std::vector<std::string> layerNames(const Graph &graph);
 
 } // namespace cnnc

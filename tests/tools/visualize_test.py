@@ -127,6 +127,23 @@ def main():
             for c in range(6):
                 check((tile(img, f * 6 + c, 6, 10, 10) == upscale(n[c], 2)).all(), f"conv2 filter {f} channel {c}")
 
+        # Filters with 3 input channels: a colour tile per filter (every_op's conv1: 8 filters 3x5).
+        every_op = os.path.join(tmp, "every_op.so")
+        subprocess.run([args.cnnc, os.path.join(root, "examples", "every_op.cnn"), "-q", "-o", every_op], check=True)
+        r = subprocess.run([args.cnnrt, "visualize", every_op, "--filters", "conv1", "--scale", "2", "-o", "rgb.png"],
+                           capture_output=True, text=True, cwd=tmp)
+        check(r.returncode == 0, f"colour filters: {r.stderr}")
+        lib_rgb = ctypes.CDLL(every_op)
+        lib_rgb.every_op_create.restype = ctypes.c_void_p
+        lib_rgb.every_op_save_weights.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        rgb_weights = os.path.join(tmp, "rgb.safetensors")
+        assert lib_rgb.every_op_save_weights(lib_rgb.every_op_create(), rgb_weights.encode()) == 0
+        img, w = png(os.path.join(tmp, "rgb.png")), safetensors_io.load(rgb_weights)["conv1.weight"]
+        check(img.shape == (1 + 3 * 7, 1 + 3 * 11, 3), f"colour filter grid shape {img.shape}")
+        for f in range(8):
+            expected = np.stack([upscale(c, 2) for c in normalised(w[f])], axis=-1)
+            check((tile(img, f, 3, 6, 10) == expected).all(), f"colour filter {f} pixels")
+
         # Activations: the image (scale 4), then the maps, each about the image's size.
         visualize("--activations", "conv2", "--image", first, "-o", "a.png")
         img, maps = png(os.path.join(tmp, "a.png")), layer("conv2", x[:1], [16, 10, 10])[0]
