@@ -90,11 +90,7 @@ LayerPlan planLayers(const Graph &g, const std::function<int(const std::string &
     const TensorType &scores = g.node(logits).type;
     if (scores.width() != 1 || scores.height() != 1 || g.node(logits).isInput())
         throw std::runtime_error("the input gradient needs a network that returns class scores [N, K]");
-    std::vector<bool> needed(g.nodes.size(), false);
-    needed[size_t(logits)] = true;
-    for (size_t i = g.nodes.size(); i-- > 0;)
-        if (needed[i])
-            for (int op : g.nodes[i].operands) needed[size_t(op)] = true;
+    const std::vector<bool> needed = g.liveFrom({logits});
     std::vector<int64_t> gradient(g.nodes.size(), -1);
     for (const Node &n : g.nodes)
         if (needed[size_t(n.id)]) gradient[size_t(n.id)] = take(n.type.elementsPerSample());

@@ -8,11 +8,7 @@ std::vector<std::string> layerNames(const Graph &g) {
     // The values the result depends on are named first, so that their names do
     // not depend on aux heads or dead nodes (which inference drops): --summary
     // and the library, compiled without them, agree.
-    std::vector<bool> main(g.nodes.size(), false);
-    if (g.result >= 0) main[size_t(g.result)] = true;
-    for (size_t i = g.nodes.size(); i-- > 0;)
-        if (main[i])
-            for (int op : g.nodes[i].operands) main[size_t(op)] = true;
+    const std::vector<bool> main = g.liveFrom({g.result});
     std::set<std::string> taken;
     std::vector<std::string> names(g.nodes.size());
     std::vector<std::string> base(g.nodes.size()); // the nearest named ancestor along first operands

@@ -1,7 +1,6 @@
 #include "ir/ReceptiveField.h"
 
 #include <algorithm>
-#include <string>
 
 #include "ir/OpDef.h"
 
@@ -19,12 +18,6 @@ ReceptiveField windowed(const ReceptiveField &in, Pair size, Pair stride, Pair p
     return f;
 }
 
-bool samePosition(const Node &n) {
-    static const char *const ops[] = {"batchnorm", "dropout", "lrn", "softmax", "add", "concat"};
-    return n.def->traits.elementwise ||
-           std::any_of(std::begin(ops), std::end(ops), [&](const char *op) { return n.def->name == op; });
-}
-
 } // namespace
 
 std::vector<ReceptiveField> receptiveFields(const Graph &g) {
@@ -37,12 +30,11 @@ std::vector<ReceptiveField> receptiveFields(const Graph &g) {
         ReceptiveField &f = fields[size_t(n.id)];
         if (n.isInput()) continue;
         const ReceptiveField &in = fields[size_t(n.operands[0])];
-        const std::string &op = n.def->name;
-        if (op == "conv" || op == "maxpool" || op == "avgpool") {
-            const Pair one{1, 1};
-            f = windowed(in, n.attrs.getPair("size"), n.attrs.getPair("stride"), n.attrs.getPair("pad"),
-                         op == "conv" ? n.attrs.getPair("dilation") : one);
-        } else if (samePosition(n)) {
+        const OpTraits &traits = n.def->traits;
+        if (traits.slidingWindow) {
+            const Pair dilation = n.attrs.has("dilation") ? n.attrs.getPair("dilation") : Pair{1, 1};
+            f = windowed(in, n.attrs.getPair("size"), n.attrs.getPair("stride"), n.attrs.getPair("pad"), dilation);
+        } else if (traits.elementwise || traits.positionwise) {
             f = in;
             for (int o : n.operands) {
                 const ReceptiveField &other = fields[size_t(o)];

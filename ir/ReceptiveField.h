@@ -16,10 +16,10 @@ struct ReceptiveField {
     Pair size{1, 1}, jump{1, 1}, start{0, 0};
 };
 
-// Per node id. Convs and pools widen and stride the field of their operand;
-// add and concat take the union of their operands'; ops that compute each
-// position from the same position (activations, batchnorm, dropout, lrn,
-// softmax) keep it; any other op sees the whole input.
+// Per node id. Sliding windows (convs, pools) widen and stride the field of
+// their operand; elementwise and positionwise ops (OpTraits) take the union
+// of their operands' (add, concat) or keep it (relu, batchnorm, lrn); any
+// other op sees the whole input.
 std::vector<ReceptiveField> receptiveFields(const Graph &graph);
 
 } // namespace cnnc

@@ -59,7 +59,7 @@ std::string formatSummary(const Graph &g, const Graph &compiled) {
         out += line;
     }
     GraphTotals t = computeTotals(g);
-    const std::vector<bool> main = mainPath(g);
+    const std::vector<bool> main = g.liveFrom({g.result});
     out += std::string(92, '-') + "\n";
     std::snprintf(line, sizeof line, "forward MFLOPs per sample: %.3f\n", double(t.flops) / 1e6);
     out += line;

@@ -7,7 +7,9 @@ against PyTorch on the same random weights.
 The library must list the layers `cnnc --summary` shows, in its order (aux
 heads aside), with their shapes; each layer's value must equal the twin's
 (tests/torch/ir_reference.py, inference mode) within tol x its largest
-magnitude. With --train, the library is compiled with --train and the
+magnitude; the input pixels its middle position depends on (where
+torch.autograd.grad is nonzero) must lie inside its receptive field
+(layer_field). With --train, the library is compiled with --train and the
 gradient of each sample's logit of a random class with respect to the input
 must equal torch.autograd.grad's within grad-tol x the largest gradient.
 Exit 0: match; 1: mismatch or failure; 77: PyTorch is not installed.
@@ -52,6 +54,7 @@ def bind(so, name):
     f("destroy").argtypes = [ctypes.c_void_p]
     f("layer_name").restype = ctypes.c_char_p
     f("layer_dims").argtypes = [ctypes.c_int, ctypes.c_void_p]
+    f("layer_field").argtypes = [ctypes.c_int, ctypes.c_void_p]
     f("infer_layer").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p]
     f("input_gradient").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
     return f
@@ -100,6 +103,7 @@ def main():
         if f("layer_name")(len(listed)) is not None or f("layer_name")(-1) is not None:
             print("layer_name out of range is not NULL")
             return 1
+        failed = not receptive_fields_hold(f, graph, weights, expected, gen)
         for batch in args.batch:
             x = torch.randn([batch] + graph.input_shape, generator=gen)
             xin = np.ascontiguousarray(x.numpy(), np.float32)
@@ -145,6 +149,42 @@ def main():
                 failed = failed or not err <= args.grad_tol
         f("destroy")(model)
     return 1 if failed else 0
+
+
+def receptive_fields_hold(f, graph, weights, expected, gen):
+    """Each spatial layer's middle position depends on input pixels inside its field only."""
+    ok, checked = True, 0
+    x = torch.randn([1] + graph.input_shape, generator=gen, requires_grad=True)
+    values = graph._evaluate(x, weights, training=False)
+    height, width = graph.input_shape[1:]
+    for i, (nid, name) in enumerate(expected):
+        field = (ctypes.c_int * 6)()
+        if f("layer_field")(i, field) != 0:
+            print(f"layer_field({i}) failed:", f("last_error")().decode())
+            return False
+        size_h, size_w, jump_h, jump_w, start_h, start_w = field
+        v = values[nid]
+        if v.dim() != 4 or nid == 0:
+            continue
+        if jump_h == 0 or jump_w == 0:  # the whole input
+            if (size_h, size_w, start_h, start_w) != (height, width, 0, 0):
+                print(f"{name}: a whole-input field must be the input's size, got {list(field)}")
+                ok = False
+            continue
+        y, xx = v.shape[2] // 2, v.shape[3] // 2
+        (g,) = torch.autograd.grad(v[0, 0, y, xx], x, retain_graph=True, allow_unused=True)
+        if g is None:
+            continue
+        support = (g[0].abs().sum(0) != 0).nonzero()
+        top, left = start_h + y * jump_h, start_w + xx * jump_w
+        inside = ((support[:, 0] >= top) & (support[:, 0] < top + size_h) &
+                  (support[:, 1] >= left) & (support[:, 1] < left + size_w))
+        if not bool(inside.all()):
+            print(f"{name}: position ({y}, {xx}) depends on pixels outside its field {list(field)}")
+            ok = False
+        checked += 1
+    print(f"{graph.name}: the receptive fields of {checked} spatial layers hold")
+    return ok
 
 
 def _main_path(graph):
