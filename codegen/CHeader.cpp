@@ -61,6 +61,26 @@ int  {m}_train_step({m}_model* model, const float* input, const int32_t* labels,
 int  {m}_save_checkpoint(const {m}_model* model, const char* path);
 int  {m}_load_checkpoint({m}_model* model, const char* path);
 
+/* Layers: every value the network computes, by the names `cnnc --summary`
+ * lists ("conv1", "conv1.relu"), as PyTorch computes it in inference mode
+ * (a conv's output before the relu after it). layer_name is NULL out of
+ * range; layer_dims writes C, H, W per sample (a flat [N, K] value: K, 1, 1).
+ * infer_layer writes [batch, C*H*W] floats of `layer`; it runs the network
+ * unfused up to that layer (infer stays fused and fast). */
+int         {m}_layer_count(void);
+const char* {m}_layer_name(int i);
+int         {m}_layer_dims(int i, int dims[3]);
+/* The input pixels a layer's position (y, x) sees: rows field[4] + y*field[2]
+ * to that + field[0] - 1, columns field[5] + x*field[3] to that + field[1] - 1
+ * (size h, w; stride h, w; start h, w; outside the input: padding). A layer
+ * that mixes all positions (dense) sees the whole input, strides 0. */
+int         {m}_layer_field(int i, int field[6]);
+int         {m}_infer_layer({m}_model* model, const float* input, int batch, const char* layer, float* output);
+/* Saliency (libraries compiled with --train): grad [batch, {in}] = d score / d input,
+ * the score being each sample's logit classes[i] in [0, {out}) (before a final
+ * softmax), in inference mode (running statistics, no dropout). */
+int         {m}_input_gradient({m}_model* model, const float* input, int batch, const int32_t* classes, float* grad);
+
 #ifdef __cplusplus
 }}
 #endif

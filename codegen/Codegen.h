@@ -39,6 +39,10 @@ struct CodegenOptions {
     std::ostream *dumpTrainingPlan = nullptr;
     // Progress callback: (kernels done, kernels total).
     std::function<void(int, int)> progress;
+    // When set, the library exposes every value of this network (the one for
+    // inference as written: aux heads removed, nothing folded or fused) through
+    // <name>_infer_layer, and with `training` the input gradient; see LayerPlan.h.
+    const Graph *layers = nullptr;
 };
 
 struct CodegenStats {
@@ -47,6 +51,7 @@ struct CodegenStats {
     int cachedKernels = 0;   // of those, found in the cache
     int tunedKernels = 0;    // distinct kernels scheduled from the tuning database
     int64_t arenaFloatsPerSample = 0;
+    int layerKernels = 0;    // kernel calls of the layer plan (infer_layer, input_gradient)
 };
 
 // Throws std::runtime_error on failure (a compiler bug or an environment

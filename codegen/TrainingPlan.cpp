@@ -6,6 +6,7 @@
 
 #include "codegen/KernelBuilder.h"
 #include "codegen/LowerCtx.h"
+#include "codegen/OpKernels.h"
 #include "codegen/TrainingMode.h"
 #include "ir/Kernels.h"
 #include "runtime/ModelDesc.h"
@@ -15,10 +16,6 @@ using namespace Halide;
 namespace cnnc {
 
 namespace {
-
-// How a backward kernel produces one gradient: not at all, by writing it (the
-// first contribution), or by adding to what earlier kernels wrote.
-enum class GradientWrite { None, Write, Accumulate };
 
 // Where each value and gradient lives during a step.
 struct TrainStorage {
@@ -54,17 +51,18 @@ TensorRef simple(int storage) {
     return r;
 }
 
-// The node whose output is the logits of a head: softmax(z) trains on z.
-int logitsOf(const Graph &g, int node) {
-    const Node &n = g.node(node);
-    return !n.isInput() && n.def->traits.normalizesToProbabilities ? n.operands[0] : node;
-}
-
 // "relu{}", "conv{filters=8,...,}": an op and its attributes, for signatures.
 std::string opWithAttrs(const Node &n) {
     std::string s = n.opName() + "{";
     for (auto &[k, v] : n.attrs.items()) s += k + "=" + formatAttr(v) + ",";
     return s + "}";
+}
+
+} // namespace
+
+int logitsOf(const Graph &g, int node) {
+    const Node &n = g.node(node);
+    return !n.isInput() && n.def->traits.normalizesToProbabilities ? n.operands[0] : node;
 }
 
 std::string nodeSignature(const Graph &g, const Node &n, const std::string &role) {
@@ -76,6 +74,8 @@ std::string nodeSignature(const Graph &g, const Node &n, const std::string &role
     return s;
 }
 
+namespace {
+
 // Inputs every training kernel of a node shares: seed, operands, parameters.
 struct NodeInputs {
     Halide::Param<uint32_t> seed{"seed"};
@@ -84,8 +84,9 @@ struct NodeInputs {
     std::vector<Argument> arguments;
 };
 
-void declareInputs(const Graph &g, const Node &n, NodeInputs &in) {
-    in.arguments.push_back(in.seed);
+// Training kernels take the seed first; inference-mode ones draw nothing and take none.
+void declareInputs(const Graph &g, const Node &n, NodeInputs &in, bool training) {
+    if (training) in.arguments.push_back(in.seed);
     for (size_t i = 0; i < n.operands.size(); ++i) {
         ImageParam p(Float(32), 4, "in" + std::to_string(i));
         constrainActivation(p, g.node(n.operands[i]).type);
@@ -116,14 +117,16 @@ Func applyActivation(const Graph &g, int activation, Func value, TrainingMode &m
     return a.def->lower(actx);
 }
 
-BuiltKernel buildForward(const Graph &g, int id, int activation, const Target &target) {
+} // namespace
+
+BuiltKernel buildForward(const Graph &g, int id, int activation, const Target &target, bool training) {
     const Node &n = g.node(id);
     NodeInputs in;
-    declareInputs(g, n, in);
+    declareInputs(g, n, in, training);
     LowerCtx ctx{n, g.operandTypes(n), in.operandFuncs, in.paramFuncs};
     ctx.forTarget(target);
     TrainingMode mode{in.seed, n.operands.empty() ? Expr(1) : in.operands[0].dim(3).extent(), {}};
-    ctx.training = &mode;
+    if (training) ctx.training = &mode;
     Func value = n.def->lower(ctx);
     Func result = applyActivation(g, activation, value, mode, target);
     Var x("x"), y("y"), c("c"), b("b");
@@ -152,10 +155,10 @@ BuiltKernel buildForward(const Graph &g, int id, int activation, const Target &t
 // Halide differentiates the node's own lowering. Operand gradients accumulate
 // into their buffers (a value used twice receives two contributions).
 BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrite> &operandGrads,
-                          int activation, const Target &target) {
+                          int activation, const Target &target, bool training) {
     const Node &n = g.node(id);
     NodeInputs in;
-    declareInputs(g, n, in);
+    declareInputs(g, n, in, training);
     ImageParam dy(Float(32), 4, "dy");
     constrainActivation(dy, n.type);
     in.arguments.push_back(dy);
@@ -176,7 +179,15 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     LowerCtx ctx{n, g.operandTypes(n), in.operandFuncs, in.paramFuncs};
     ctx.forTarget(target);
     TrainingMode mode{in.seed, dy.dim(3).extent(), {}};
-    ctx.training = &mode;
+    // An op with buffers (batchnorm's running statistics) or random draws
+    // (dropout) computes another function in training mode, and its written
+    // adjoint is that function's: in inference mode Halide differentiates its
+    // inference lowering instead. Every other op computes the same function
+    // in both modes, and its written adjoint serves both.
+    const bool modeDependent = n.def->traits.stochastic ||
+                               std::any_of(n.params.begin(), n.params.end(), [](const Param &p) { return p.decl.buffer; });
+    const bool writtenAdjoint = n.def->backward && (training || !modeDependent);
+    if (training || !modeDependent) ctx.training = &mode;
     Var x("x"), y("y"), c("c"), b("b");
     // Zero outside the node's bounds: gathers may read the adjoint past the
     // edges (as Halide's own Buffer overload of propagate_adjoints does).
@@ -191,7 +202,7 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     std::vector<Func> inputGrads(n.operands.size()), paramGrads(n.params.size());
     LoopLevel operandPlane;
     std::vector<Func> atRoot;
-    if (n.def->backward) {
+    if (writtenAdjoint) {
         std::vector<Func> previous(n.operands.size());
         for (size_t i = 0; i < n.operands.size(); ++i)
             if (operandGrads[i] == GradientWrite::Accumulate) previous[i] = old[i];
@@ -252,7 +263,7 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
         if (!planeBound) operandPlane.set(LoopLevel(gi, planesPerTask > 1 ? plane : cb)), planeBound = true;
         outputs.push_back(gi);
     }
-    for (size_t i = 0; i < n.params.size(); ++i) {
+    for (size_t i = 0; i < n.params.size() && training; ++i) { // inference mode: operand gradients only
         if (n.params[i].decl.buffer) continue;
         const auto &shape = n.params[i].decl.shape;
         std::vector<Var> vars(shape.size());
@@ -270,6 +281,8 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
     }
     return BuiltKernel{Pipeline(outputs), in.arguments};
 }
+
+namespace {
 
 // Per-sample cross-entropy of softmax(logits) against the labels, and
 // d loss / d logits = weight * (softmax - onehot) / batch, accumulated.
@@ -442,7 +455,7 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         const std::vector<TensorType> operandTypes = g.operandTypes(n);
         const bool wide = n.def->wideTrainingForward && n.def->wideTrainingForward({operandTypes, n.attrs}, n.type);
         k.target = wide ? wideTarget : target;
-        k.build = [&g, id = n.id, act](const Target &t) { return buildForward(g, id, act, t); };
+        k.build = [&g, id = n.id, act](const Target &t) { return buildForward(g, id, act, t, true); };
         k.args = nodeInputs(n);
         k.args.push_back(forwardRef(result));
         // The training lowering reports a new value for every buffer (running statistics).
@@ -517,7 +530,7 @@ TrainingPlan planTraining(const Graph &g, const std::function<int(const std::str
         for (GradientWrite w : operandGrads)
             k.signature += w == GradientWrite::Accumulate ? "+" : w == GradientWrite::Write ? "=" : "-";
         k.build = [&g, id = n.id, operandGrads, act](const Target &t) {
-            return buildBackward(g, id, operandGrads, act, t);
+            return buildBackward(g, id, operandGrads, act, t, true);
         };
         k.target = wideTarget;
         k.args = nodeInputs(n);

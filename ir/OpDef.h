@@ -111,6 +111,12 @@ struct OpTraits {
                                       // with absorbsBatchNorm can take into its weights
     bool concatenates = false;        // joins its operands along channels (concat)
     bool normalizesToProbabilities = false; // softmax: a loss reads its input as the logits
+    // Receptive fields (ir/ReceptiveField.h): output position (y, x) reads only
+    // position (y, x) of its operands, across channels (lrn, softmax, concat;
+    // elementwise ops do too), or a window of its operand that the attributes
+    // size, stride, pad (and dilation, where declared) place (conv, maxpool, avgpool).
+    bool positionwise = false;
+    bool slidingWindow = false;
 };
 
 using LowerFn = Halide::Func (*)(LowerCtx &);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "ir/Kernels.h"
+#include "ir/LayerNames.h"
 
 namespace cnnc {
 
@@ -48,8 +49,9 @@ std::string formatSummary(const Graph &g, const Graph &compiled) {
     std::snprintf(line, sizeof line, "%-28s %-16s %-20s %14s %10s\n", "name", "op", "output shape", "parameters", "MFLOPs");
     out += line;
     out += std::string(92, '-') + "\n";
+    const std::vector<std::string> names = layerNames(g);
     for (auto &n : g.nodes) {
-        std::string name = n.name.empty() ? "%" + std::to_string(n.id) : n.name;
+        const std::string &name = names[size_t(n.id)];
         std::string shape = "[N" + (n.type.dims.empty() ? "" : ", " + n.type.shapeStr().substr(1));
         if (shape.back() != ']') shape += "]";
         std::snprintf(line, sizeof line, "%-28s %-16s %-20s %14s %10.3f\n", name.c_str(), n.opName().c_str(),
@@ -57,12 +59,18 @@ std::string formatSummary(const Graph &g, const Graph &compiled) {
         out += line;
     }
     GraphTotals t = computeTotals(g);
+    const std::vector<bool> main = g.liveFrom({g.result});
     out += std::string(92, '-') + "\n";
     std::snprintf(line, sizeof line, "forward MFLOPs per sample: %.3f\n", double(t.flops) / 1e6);
     out += line;
     if (!g.aux.empty() || t.auxParameters)
         out += "parameters in auxiliary heads (training only): " + withCommas(t.auxParameters) + "\n";
     out += "kernels: " + std::to_string(partitionKernels(compiled).size()) + "\n";
+    // The library's layer plan (codegen/LayerPlan.h): an unfused kernel per op the result needs.
+    int layerKernels = 0;
+    for (auto &n : g.nodes)
+        if (main[size_t(n.id)] && !n.isInput() && !n.def->traits.view) ++layerKernels;
+    out += "layer kernels (infer_layer, one per op): " + std::to_string(layerKernels) + "\n";
     if (compiled.arenaFloats >= 0) {
         int64_t unplanned = 0;
         for (auto &n : compiled.nodes)

@@ -49,6 +49,7 @@ void defineConcat() {
     OpDef d;
     d.name = "concat";
     d.traits.concatenates = true;
+    d.traits.positionwise = true;
     d.summary = "joins tensors along the channel dimension";
     // Set by the eliminate-concat pass: producers write straight into their slice.
     d.args = {{"inplace", AttrKind::Bool, false, "", true}};

@@ -481,6 +481,7 @@ void defineConv() {
     for (ArgSpec &a : batchNormFoldArgs()) d.args.push_back(a);
     d.traits.anchor = true;
     d.traits.absorbsBatchNorm = true;
+    d.traits.slidingWindow = true;
     d.inferType = inferType;
     d.params = params;
     d.flops = flops;

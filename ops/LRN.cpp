@@ -41,6 +41,7 @@ Func lower(LowerCtx &ctx) {
 void defineLRN() {
     OpDef d;
     d.name = "lrn";
+    d.traits.positionwise = true;
     d.summary = "local response normalisation across channels (torch.nn.LocalResponseNorm)";
     d.args = {{"size", AttrKind::Int, int64_t(5)},
               {"alpha", AttrKind::Float, 1e-4},

@@ -186,6 +186,7 @@ void define(const char *name, const char *summary, bool avg) {
     d.summary = summary;
     d.args = args(avg);
     d.traits.pool = true;
+    d.traits.slidingWindow = true;
     d.inferType = avg ? avgType : maxType;
     d.flops = flops;
     d.lower = avg ? lowerAvg : lowerMax;

@@ -56,6 +56,7 @@ void defineSoftmax() {
     OpDef d;
     d.name = "softmax";
     d.traits.normalizesToProbabilities = true;
+    d.traits.positionwise = true;
     d.summary = "exp(x) / sum(exp(x)) over channels";
     d.inferType = inferType;
     d.flops = flops;

@@ -190,6 +190,42 @@ struct Error : std::exception {
 
 int64_t param_numel(const cnnrt_param_desc &p);
 
+// Per tensor in cnnrt_model::tensor_dims: W, H, C, inner_offset, sample stride (resolved).
+constexpr size_t kTensorInfo = 5;
+
+// Saturating multiply for non-negative values; returns -1 on overflow past INT64_MAX.
+inline int64_t mul_checked(int64_t a, int64_t b) {
+    if (a < 0 || b < 0) return -1;
+    if (a != 0 && b > INT64_MAX / a) return -1;
+    return a * b;
+}
+
+// Where a call's tensors live. Fields a call's kernels do not use stay null.
+struct Buffers {
+    const float *input = nullptr;
+    float *output = nullptr;
+    float *arena = nullptr;        // ACTIVATION
+    float *train_arena = nullptr;  // TRAIN
+    const cnnrt_model::Weights *weights = nullptr;
+    std::vector<std::vector<float>> *grads = nullptr;       // GRAD, per parameter
+    std::vector<std::vector<float>> *new_params = nullptr;  // NEW_PARAM, per parameter
+    const int32_t *labels = nullptr;
+    uint32_t *seed = nullptr;
+    int batch = 0;
+    float *layer_arena = nullptr;  // LAYER
+};
+
+// Builds each kernel's halide_buffer_t arguments and runs the kernels in order.
+void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int n, const Buffers &io);
+
+// Checks that every buffer Halide sees at `batch` has extents and strides
+// that fit int32, and that an arena of arena_per_sample floats per sample
+// fits memory and the model's limit; sets arena_floats to its size.
+void check_batch(const cnnrt_model *model, int batch, int64_t arena_per_sample, int64_t &arena_floats);
+
+// Checks the layer and gradient tables of a desc whose tensors are validated (Layers.cpp).
+void validate_layers(const cnnrt_model_desc *d);
+
 // Per-kernel timing (Profile.cpp), on when CNNRT_PROFILE is set.
 bool profile_enabled();
 double profile_now();

@@ -71,7 +71,9 @@ enum cnnrt_storage {
     CNNRT_STORAGE_NEW_PARAM = 6,  /* the step's new value of buffer parameter `index` (running statistics),
                                      the parameter's shape, copied into the weights when the step succeeds */
     CNNRT_STORAGE_LABELS = 7,     /* the caller's int32 labels: a 1-D buffer of extent batch */
-    CNNRT_STORAGE_SEED = 8        /* a uint32 scalar (the step's random seed for dropout): args[i] points at it */
+    CNNRT_STORAGE_SEED = 8,       /* a uint32 scalar (the step's random seed for dropout): args[i] points at it */
+    /* Layers (layer_kernels and gradient_kernels only): */
+    CNNRT_STORAGE_LAYER = 9       /* the per-call layer arena at `offset` (same layout rules as ACTIVATION) */
     /* Inference kernels may not use the training storages; training kernels may
      * use INPUT, PARAM and the training storages (not OUTPUT or ACTIVATION), and
      * their last argument must be a TRAIN, GRAD or NEW_PARAM tensor. GRAD only for
@@ -123,6 +125,19 @@ typedef struct {
     float weight;
 } cnnrt_loss_term;
 
+/* A value infer_layer returns: after the first `kernels` layer kernels ran,
+ * `tensor` (an INPUT or dense LAYER tensor) holds it. */
+typedef struct {
+    const char *name;     /* as `cnnc --summary` lists it: "conv1", "conv1.relu" */
+    int tensor;
+    int kernels;
+    /* Receptive field: row y of the value sees input rows field[4] + y * field[2]
+     * .. + field[0] - 1, columns x field[5] + x * field[3] .. + field[1] - 1
+     * (size h, w; jump h, w; start h, w; rows outside the input are padding).
+     * A value that mixes all positions sees the whole input: jumps 0. */
+    int field[6];
+} cnnrt_layer_desc;
+
 typedef struct {
     const char *network;             /* "lenet5" */
     int input_dims[3];               /* C, H, W */
@@ -162,6 +177,25 @@ typedef struct {
      * model's initializers): create loads it; NULL and 0 where there is none. */
     const unsigned char *embedded_weights;
     uint64_t embedded_weights_size;
+    /* Layers: one inference-mode kernel per op (batchnorm with its running
+     * statistics, dropout the identity), none fused, every value kept in the
+     * layer arena, so that any value the network computes can be read back.
+     * Layer and gradient kernels may use INPUT, PARAM (not derived) and LAYER
+     * tensors, gradient kernels also LABELS (the classes); each writes a LAYER
+     * tensor last. infer_layer runs the first layers[i].kernels of them. */
+    int num_layer_kernels;
+    const cnnrt_kernel_desc *layer_kernels;
+    int64_t layer_arena_floats_per_sample;
+    int num_layers;
+    const cnnrt_layer_desc *layers;
+    /* input_gradient (libraries compiled with --train; else 0 and NULL): after
+     * every layer kernel, the gradient kernels seed the logits' gradient with
+     * one-hot of each sample's class (in [0, num_classes)) and propagate it back
+     * in inference mode; input_gradient_tensor, a LAYER tensor of the input's
+     * dims, then holds d logit[class] / d input. */
+    int num_gradient_kernels;
+    const cnnrt_kernel_desc *gradient_kernels;
+    int input_gradient_tensor;
 } cnnrt_model_desc;
 
 #ifdef __cplusplus

@@ -51,15 +51,6 @@ void install_halide_error_handler() {
 }
 
 constexpr int64_t kI32Max = INT32_MAX;
-// Per tensor in cnnrt_model::tensor_dims: W, H, C, inner_offset, sample stride (resolved).
-constexpr size_t kTensorInfo = 5;
-
-// Saturating multiply for non-negative values; returns -1 on overflow past INT64_MAX.
-int64_t mul_checked(int64_t a, int64_t b) {
-    if (a < 0 || b < 0) return -1;
-    if (a != 0 && b > INT64_MAX / a) return -1;
-    return a * b;
-}
 
 uint64_t splitmix64(uint64_t &state) {
     uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
@@ -100,6 +91,8 @@ void validate_kernels(const cnnrt_model_desc *d, const cnnrt_kernel_desc *kernel
             if (kd.args[a] < 0 || kd.args[a] >= d->num_tensors)
                 throw Error(label + " refers to a missing tensor");
             const int storage = d->tensors[kd.args[a]].storage;
+            if (storage == CNNRT_STORAGE_LAYER)
+                throw Error(label + " uses layer tensor #" + std::to_string(kd.args[a]));
             if (!train && is_train_only(storage))
                 throw Error(label + " uses training-only tensor #" + std::to_string(kd.args[a]));
             if (train && storage == CNNRT_STORAGE_PARAM &&
@@ -218,7 +211,8 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
         }
         if (t.storage == CNNRT_STORAGE_LABELS || t.storage == CNNRT_STORAGE_SEED) continue;
         if (t.storage != CNNRT_STORAGE_INPUT && t.storage != CNNRT_STORAGE_OUTPUT &&
-            t.storage != CNNRT_STORAGE_ACTIVATION && t.storage != CNNRT_STORAGE_TRAIN)
+            t.storage != CNNRT_STORAGE_ACTIVATION && t.storage != CNNRT_STORAGE_TRAIN &&
+            t.storage != CNNRT_STORAGE_LAYER)
             throw Error(label + " has an unknown storage");
         bool zero = t.dims[0] == 0 && t.dims[1] == 0 && t.dims[2] == 0;
         if (zero && t.storage == CNNRT_STORAGE_INPUT) {
@@ -258,10 +252,15 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
             (t.offset < 0 || t.offset > d->train_arena_floats_per_sample ||
              stride > d->train_arena_floats_per_sample - t.offset))
             throw Error(label + " lies outside the training arena");
+        if (t.storage == CNNRT_STORAGE_LAYER &&
+            (t.offset < 0 || t.offset > d->layer_arena_floats_per_sample ||
+             stride > d->layer_arena_floats_per_sample - t.offset))
+            throw Error(label + " lies outside the layer arena");
     }
 
     validate_kernels(d, d->kernels, d->num_kernels, false);
     validate_training(d);
+    validate_layers(d);
 
     if (d->result_tensor < 0 || d->result_tensor >= d->num_tensors)
         throw Error("desc result_tensor is out of range");
@@ -363,21 +362,8 @@ void validate_derived(const cnnrt_model_desc *d, int i) {
     }
 }
 
-// Where a call's tensors live. Training-only fields are null for inference.
-struct Buffers {
-    const float *input = nullptr;
-    float *output = nullptr;
-    float *arena = nullptr;        // ACTIVATION
-    float *train_arena = nullptr;  // TRAIN
-    const cnnrt_model::Weights *weights = nullptr;
-    std::vector<std::vector<float>> *grads = nullptr;       // GRAD, per parameter
-    std::vector<std::vector<float>> *new_params = nullptr;  // NEW_PARAM, per parameter
-    const int32_t *labels = nullptr;
-    uint32_t *seed = nullptr;
-    int batch = 0;
-};
+}  // namespace
 
-// Builds each kernel's halide_buffer_t arguments and runs the kernels in order.
 void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int n,
                  const Buffers &io) {
     const cnnrt_model_desc *d = model->desc;
@@ -432,6 +418,7 @@ void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int
                 float *host = t.storage == CNNRT_STORAGE_INPUT ? const_cast<float *>(io.input)
                               : t.storage == CNNRT_STORAGE_OUTPUT ? io.output
                               : t.storage == CNNRT_STORAGE_TRAIN  ? io.train_arena + t.offset * batch
+                              : t.storage == CNNRT_STORAGE_LAYER  ? io.layer_arena + t.offset * batch
                                                                   : io.arena + t.offset * batch;
                 b.host = reinterpret_cast<uint8_t *>(host + td[3]);
                 b.dimensions = 4;
@@ -458,14 +445,13 @@ void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int
     }
 }
 
-// Every buffer Halide sees must have extents/strides that fit int32.
 void check_batch(const cnnrt_model *model, int batch, int64_t arena_per_sample,
                  int64_t &arena_floats) {
     const cnnrt_model_desc *d = model->desc;
     for (int i = 0; i < d->num_tensors; ++i) {
         const int s = d->tensors[i].storage;
         if (s != CNNRT_STORAGE_INPUT && s != CNNRT_STORAGE_OUTPUT &&
-            s != CNNRT_STORAGE_ACTIVATION && s != CNNRT_STORAGE_TRAIN)
+            s != CNNRT_STORAGE_ACTIVATION && s != CNNRT_STORAGE_TRAIN && s != CNNRT_STORAGE_LAYER)
             continue;
         const int64_t *td = &model->tensor_dims[size_t(i) * kTensorInfo];
         if (mul_checked(td[4], batch) > kI32Max)
@@ -480,6 +466,8 @@ void check_batch(const cnnrt_model *model, int batch, int64_t arena_per_sample,
                     " bytes of activations, over the memory limit of " + std::to_string(limit) +
                     " bytes (set_memory_limit)");
 }
+
+namespace {
 
 // The dropout seed of training step `step`: a hash of a fixed constant and the step, so
 // runs are reproducible and a resumed run continues the same sequence.

@@ -63,6 +63,20 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
 int cnnrt_save_checkpoint(const cnnrt_model *model, const char *path);
 int cnnrt_load_checkpoint(cnnrt_model *model, const char *path);
 
+/* Layers (Layers.cpp): every value the network computes, by the names
+ * `cnnc --summary` lists, in inference mode. layer_dims writes C, H, W per
+ * sample (a flat [N, K] value is K, 1, 1); infer_layer writes
+ * [batch, C * H * W] floats. input_gradient (--train libraries) writes
+ * d logit[classes[i]] / d input for each sample i, [batch, C, H, W], in
+ * inference mode (running statistics, no dropout). */
+int cnnrt_layer_count(const cnnrt_model_desc *desc);
+const char *cnnrt_layer_name(const cnnrt_model_desc *desc, int i);
+int cnnrt_layer_dims(const cnnrt_model_desc *desc, int i, int dims[3]);
+/* The layer's receptive field (cnnrt_layer_desc.field). */
+int cnnrt_layer_field(const cnnrt_model_desc *desc, int i, int field[6]);
+int cnnrt_infer_layer(cnnrt_model *model, const float *input, int batch, const char *layer, float *output);
+int cnnrt_input_gradient(cnnrt_model *model, const float *input, int batch, const int32_t *classes, float *grad);
+
 /* The most bytes of activations (the arena of intermediate values, which
  * grows with the batch) an infer or train_step call may use; a call that would
  * need more fails with a message instead of allocating. 0 (the default): no

@@ -44,6 +44,8 @@ OPTIONS:
                          checked against the network when compiling
   --train                also generate the training step: backward kernels, SGD/Adam
                          (<name>_train_step); inference stays optimised
+  --no-layers            leave out the unfused kernel per op that <name>_infer_layer and
+                         <name>_input_gradient run (a faster compile, a smaller library)
   -O0                    no optimisation passes (no fusion)
   --passes=<a,b,...>     run exactly these passes, in order (e.g. on a dumped .ir file)
   --disable-pass=<name>  skip one pass (repeatable)
@@ -190,6 +192,9 @@ ParseResult parseOptions(int argc, char **argv, Options &opt, std::string &error
             appliesTo(Compile);
         } else if (a == "--train") {
             opt.train = true;
+            appliesTo(Compile);
+        } else if (a == "--no-layers") {
+            opt.noLayers = true;
             appliesTo(Compile);
         } else if (a == "--summary") {
             opt.summary = true;

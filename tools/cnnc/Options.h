@@ -36,6 +36,7 @@ struct Options {
     std::string autoscheduler;  // Halide autoscheduler instead of cnnc's schedules
     std::string schedule;       // --schedule=<knobs>: force this choice where it applies
     PassManagerOptions passes;
+    bool noLayers = false;      // --no-layers: no layer plan (infer_layer, input_gradient)
 };
 
 enum class ParseResult { Run, Exit, Error };

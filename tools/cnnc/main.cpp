@@ -335,7 +335,24 @@ int compile(const Options &opt) {
         }
     }
 
+    // Every value, readable through <name>_infer_layer, from the network as
+    // written (an IR file already folded has no such network: no layers).
+    Graph layerGraph = sourceGraph;
+    bool exposeLayers = !opt.noLayers;
+    for (const Param *p : sourceGraph.parameters()) exposeLayers = exposeLayers && !p->decl.derived();
+    if (exposeLayers) {
+        PassManagerOptions pm;
+        pm.only = {"verify", "dce"};
+        try {
+            runPasses(layerGraph, pm);
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "cnnc: error: %s\n", e.what());
+            return 1;
+        }
+    }
+
     CodegenOptions cg;
+    if (exposeLayers) cg.layers = &layerGraph;
     if (opt.train) cg.training = &trainingGraph;
     if (opt.train && opt.passes.printAfterAll) cg.dumpTrainingPlan = &std::cerr;
     if (!opt.noTuning) cg.tuning = &tuning;

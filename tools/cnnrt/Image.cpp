@@ -141,4 +141,14 @@ Image loadImage(const string &spec) {
     throw runtime_error(spec + ": unsupported image format (expected PGM/PPM, PNG, or FILE.idx:K)");
 }
 
+void checkImageFits(const Image &img, const string &spec, const string &model, int channels, int height, int width) {
+    if (img.channels != channels)
+        throw runtime_error(spec + ": " + (img.channels == 1 ? "greyscale" : "colour") + " image, but model '" + model +
+                            "' takes " + std::to_string(channels) + " channel(s)");
+    if (img.height != height || img.width != width)
+        throw runtime_error(spec + ": image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                            " (WxH), model '" + model + "' takes " + std::to_string(width) + "x" +
+                            std::to_string(height) + " (no resizing is done)");
+}
+
 }  // namespace cnnrt_tool

@@ -16,4 +16,9 @@ struct Image {
 // Greyscale images have one channel, colour ones three (PNG alpha is dropped).
 Image loadImage(const std::string &spec);
 
+// Throws a clear error (naming spec and model) unless img has the model's
+// input shape: `channels` x `height` x `width`, no resizing done.
+void checkImageFits(const Image &img, const std::string &spec, const std::string &model, int channels, int height,
+                    int width);
+
 }  // namespace cnnrt_tool

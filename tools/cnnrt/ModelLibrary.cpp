@@ -114,4 +114,49 @@ void ModelLibrary::loadCheckpoint(const std::string &p) {
     if (loadCheckpoint_(model_, p.c_str()) != 0) fail("cannot load checkpoint " + p);
 }
 
+void ModelLibrary::resolveLayers() {
+    if (layerCount_) return;
+    const char *hint = "library was compiled by a cnnc without layer access";
+    layerName_ = resolve<decltype(layerName_)>("layer_name", hint);
+    layerDims_ = resolve<decltype(layerDims_)>("layer_dims", hint);
+    layerField_ = resolve<decltype(layerField_)>("layer_field", hint);
+    inferLayer_ = resolve<decltype(inferLayer_)>("infer_layer", hint);
+    inputGradient_ = resolve<decltype(inputGradient_)>("input_gradient", hint);
+    layerCount_ = resolve<decltype(layerCount_)>("layer_count", hint);
+}
+int ModelLibrary::layerCount() {
+    resolveLayers();
+    int n = layerCount_();
+    if (n < 0) fail("layer_count failed");
+    return n;
+}
+std::string ModelLibrary::layerName(int i) {
+    resolveLayers();
+    const char *n = layerName_(i);
+    if (!n) fail("layer_name failed");
+    return n;
+}
+int ModelLibrary::layerIndex(const std::string &name) {
+    const int n = layerCount();
+    for (int i = 0; i < n; ++i)
+        if (layerName(i) == name) return i;
+    throw std::runtime_error("model '" + name_ + "' has no layer named '" + name + "' (`cnnc --summary` lists them)");
+}
+void ModelLibrary::layerDims(int i, int dims[3]) {
+    resolveLayers();
+    if (layerDims_(i, dims) != 0) fail("layer_dims failed");
+}
+void ModelLibrary::layerField(int i, int field[6]) {
+    resolveLayers();
+    if (layerField_(i, field) != 0) fail("layer_field failed");
+}
+void ModelLibrary::inferLayer(const float *in, int batch, const std::string &layer, float *out) {
+    resolveLayers();
+    if (inferLayer_(model_, in, batch, layer.c_str(), out) != 0) fail("infer_layer failed");
+}
+void ModelLibrary::inputGradient(const float *in, int batch, const int32_t *classes, float *grad) {
+    resolveLayers();
+    if (inputGradient_(model_, in, batch, classes, grad) != 0) fail("input_gradient failed");
+}
+
 }  // namespace cnnrt_tool

@@ -34,7 +34,19 @@ public:
     void saveCheckpoint(const std::string &path) const;
     void loadCheckpoint(const std::string &path);
 
+    // Layers (cnnrt visualize): resolved on first use; a library without them
+    // (built by an older cnnc) is an error then. layerIndex throws for an unknown name.
+    int layerCount();
+    std::string layerName(int i);
+    int layerIndex(const std::string &name);
+    void layerDims(int i, int dims[3]);
+    void layerField(int i, int field[6]);
+    void inferLayer(const float *input, int batch, const std::string &layer, float *output);
+    void inputGradient(const float *input, int batch, const int32_t *classes, float *grad);
+
 private:
+    void resolveLayers();
+
     template <typename F> F resolve(const char *suffix, const char *hint);
     [[noreturn]] void fail(const std::string &what) const;
 
@@ -58,6 +70,12 @@ private:
     int (*trainStep_)(void *, const float *, const int32_t *, int, float *) = nullptr;
     int (*saveCheckpoint_)(const void *, const char *) = nullptr;
     int (*loadCheckpoint_)(void *, const char *) = nullptr;
+    int (*layerCount_)() = nullptr;
+    const char *(*layerName_)(int) = nullptr;
+    int (*layerDims_)(int, int *) = nullptr;
+    int (*layerField_)(int, int *) = nullptr;
+    int (*inferLayer_)(void *, const float *, int, const char *, float *) = nullptr;
+    int (*inputGradient_)(void *, const float *, int, const int32_t *, float *) = nullptr;
 };
 
 // "dir/lenet5.so" -> "lenet5"; "liblenet5.so.1" -> "liblenet5".

@@ -20,6 +20,7 @@
 #include "tools/cnnrt/Options.h"
 #include "tools/cnnrt/Progress.h"
 #include "tools/cnnrt/TrainState.h"
+#include "tools/cnnrt/Visualize.h"
 
 #ifndef CNNC_VERSION
 #define CNNC_VERSION "unknown"
@@ -40,6 +41,7 @@ const char *kUsage =
     "  train    train on a data set (needs a library compiled with --train)\n"
     "  eval     test-set accuracy, mean loss and per-class accuracy\n"
     "  predict  top-5 classes of images (PGM, PPM, PNG, or FILE.idx:K)\n"
+    "  visualize  PNGs of filters, feature maps, saliency, top-k patches\n"
     "\n"
     "  cnnrt <command> --help   options of a command\n"
     "  cnnrt --version\n";
@@ -332,13 +334,7 @@ int cmdPredict(const std::vector<string> &args) {
     for (size_t i = 1; i < o.positional.size(); ++i) {
         const string &spec = o.positional[i];
         Image img = loadImage(spec);
-        if (img.channels != m.channels())
-            throw runtime_error(spec + ": " + (img.channels == 1 ? "greyscale" : "colour") + " image, but model '" +
-                                m.name() + "' takes " + std::to_string(m.channels()) + " channel(s)");
-        if (img.height != m.height() || img.width != m.width())
-            throw runtime_error(spec + ": image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
-                                " (WxH), model '" + m.name() + "' takes " + std::to_string(m.width()) + "x" +
-                                std::to_string(m.height()) + " (no resizing is done)");
+        checkImageFits(img, spec, m.name(), m.channels(), m.height(), m.width());
         m.infer(img.data.data(), 1, out.data());
         toProbabilities(out.data(), m.outputSize());
         std::vector<int> idx(out.size());
@@ -361,6 +357,7 @@ int run(int argc, char **argv) {
     if (cmd == "train") return cmdTrain(args);
     if (cmd == "eval") return cmdEval(args);
     if (cmd == "predict") return cmdPredict(args);
+    if (cmd == "visualize") return cmdVisualize(args);
     throw runtime_error("unknown command '" + cmd + "' (see cnnrt --help)");
 }
 
