@@ -309,7 +309,7 @@ inline bool is_trainable(const cnnrt_param_desc &p) {
 
 // Throws the error for training entry points of a library compiled without --train.
 void require_training(const cnnrt_model_desc *d);
-// Loads desc->embedded_weights, when the library has them (Weights.cpp).
+// Loads desc->embedded_weights, the library's own (Weights.cpp).
 void load_embedded_weights(cnnrt_model *model);
 
 // Throws a clear error unless o's kind and hyper-parameters are valid (see set_sgd/adam).

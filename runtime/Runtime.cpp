@@ -703,14 +703,17 @@ cnnrt_model *cnnrt_create(const cnnrt_model_desc *desc) {
         m->desc = desc;
         m->portable_kernels = use_portable_kernels(desc);
         plan_prepared_weights(m.get());
-        auto w = std::make_shared<cnnrt_model::Weights>(size_t(desc->num_params));
-        for (int i = 0; i < desc->num_params; ++i) {
-            (*w)[size_t(i)].resize(size_t(param_numel(desc->params[i])));
-            init_param(desc->params[i], i, (*w)[size_t(i)]);
+        if (desc->embedded_weights_size) {
+            load_embedded_weights(m.get()); // every loaded parameter: nothing to initialise
+        } else {
+            auto w = std::make_shared<cnnrt_model::Weights>(size_t(desc->num_params));
+            for (int i = 0; i < desc->num_params; ++i) {
+                (*w)[size_t(i)].resize(size_t(param_numel(desc->params[i])));
+                init_param(desc->params[i], i, (*w)[size_t(i)]);
+            }
+            m->publish(std::move(w));
         }
         // Derived parameters: at the first infer call (prepare_weights).
-        m->publish(std::move(w));
-        load_embedded_weights(m.get());
         result = m.release();
     });
     return result;

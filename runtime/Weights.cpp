@@ -131,7 +131,6 @@ std::vector<StateTensor> state_tensors(const cnnrt_model_desc *d, const cnnrt_op
 // messages. All or nothing.
 void load_stream(cnnrt_model *model, FILE *f, uint64_t file_size, const std::string &path, bool checkpoint) {
     const cnnrt_model_desc *d = model->desc;
-    if (checkpoint) require_training(d);
     // Serialised with train_step, so a step in flight cannot overwrite what is loaded.
     std::lock_guard<std::mutex> train_lock(model->train_mutex);
     if (file_size < 8)
@@ -355,6 +354,7 @@ void load_stream(cnnrt_model *model, FILE *f, uint64_t file_size, const std::str
 void load(cnnrt_model *model, const char *path_c, bool checkpoint) {
     if (!model) throw Error("model is NULL");
     if (!path_c) throw Error("path is NULL");
+    if (checkpoint) require_training(model->desc);
     const std::string path = path_c;
     File file;
     file.f = std::fopen(path_c, "rb");
@@ -496,7 +496,6 @@ void save(const cnnrt_model *model, const char *path_c, bool checkpoint) {
 // initializers): the same checks as a file's.
 void load_embedded_weights(cnnrt_model *model) {
     const cnnrt_model_desc *d = model->desc;
-    if (!d->embedded_weights_size) return;
     File file;
     file.f = fmemopen(const_cast<unsigned char *>(d->embedded_weights), size_t(d->embedded_weights_size), "rb");
     if (!file.f) throw Error("cannot read the library's embedded weights: " + errno_text());

@@ -106,6 +106,7 @@ _LAYER_SIGNATURES = [
     ("layer_name", ctypes.c_char_p, [ctypes.c_int]),
     ("layer_dims", ctypes.c_int, [ctypes.c_int, ctypes.POINTER(ctypes.c_int)]),
     ("infer_layer", ctypes.c_int, [ctypes.c_void_p, _float_p, ctypes.c_int, ctypes.c_char_p, _float_p]),
+    ("input_gradient", ctypes.c_int, [ctypes.c_void_p, _float_p, ctypes.c_int, _int32_p, _float_p]),
 ]
 
 
@@ -218,17 +219,30 @@ class Model:
                                                   layer.encode(), out.ctypes.data_as(_float_p)))
         return out
 
+    def input_gradient(self, x, classes):
+        """d logit[classes[i]] / d input for each image i (saliency), in inference
+        mode: [N, C, H, W] float32. Libraries compiled with --train."""
+        x = self._images(x)
+        classes = self._labels(classes, x.shape[0], "classes")
+        grad = np.empty(x.shape, dtype=np.float32)
+        self._check(self._layer_fn("input_gradient")(self._handle(), x.ctypes.data_as(_float_p), x.shape[0],
+                                                     classes.ctypes.data_as(_int32_p), grad.ctypes.data_as(_float_p)))
+        return grad
+
+    def _labels(self, labels, batch, what="labels"):
+        labels = np.asarray(labels)
+        if labels.shape != (batch,):
+            raise ValueError(f"{what} must have shape [{batch}], got {list(labels.shape)}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(f"{what} must be integers, got dtype {labels.dtype}")
+        if labels.size and (labels.min() < 0 or labels.max() >= 2**31):
+            raise ValueError(f"{what} must be class indices (0 <= label < 2^31)")
+        return np.ascontiguousarray(labels, dtype=np.int32)
+
     def train_step(self, x, labels):
         """One optimiser step on a batch; returns the batch's mean loss."""
         x = self._images(x)
-        labels = np.asarray(labels)
-        if labels.shape != (x.shape[0],):
-            raise ValueError(f"labels must have shape [{x.shape[0]}], got {list(labels.shape)}")
-        if not np.issubdtype(labels.dtype, np.integer):
-            raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
-        if labels.size and (labels.min() < 0 or labels.max() >= 2**31):
-            raise ValueError("labels must be class indices (0 <= label < 2^31)")
-        labels = np.ascontiguousarray(labels, dtype=np.int32)
+        labels = self._labels(labels, x.shape[0])
         loss = ctypes.c_float()
         self._check(self._fn["train_step"](self._handle(), x.ctypes.data_as(_float_p),
                                            labels.ctypes.data_as(_int32_p), x.shape[0], ctypes.byref(loss)))

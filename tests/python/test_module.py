@@ -146,3 +146,40 @@ def test_readme_example_runs(examples, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md", "exec"), {})
     assert (tmp_path / "lenet5.safetensors").stat().st_size > 0
+
+
+def test_layers_and_saliency(lenet5):
+    """Every layer by name; the last is infer's output; the input gradient of a
+    class's logit equals finite differences of infer_layer on that logit."""
+    layers = lenet5.layers
+    names = list(layers)
+    assert "conv1" in names and layers["conv1"] == (6, 28, 28)
+    assert layers[names[-1]] == (10, 1, 1)
+    x = np.random.default_rng(9).random((2, 1, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(lenet5.infer_layer(x, names[-1]).reshape(2, 10), lenet5.infer(x), rtol=1e-5, atol=1e-7)
+    with pytest.raises(cnnc.Error, match="no layer 'nosuch'"):
+        lenet5.infer_layer(x, "nosuch")
+
+    logits = names[-2]  # the softmax's input
+    assert layers[logits] == (10, 1, 1)
+    classes = lenet5.infer_layer(x, logits).reshape(2, 10).argmax(axis=1)
+    grad = lenet5.input_gradient(x, classes)
+    assert grad.shape == x.shape
+    with pytest.raises(ValueError, match=r"classes must have shape \[2\]"):
+        lenet5.input_gradient(x, [1])
+    # Directional derivatives (a small step over the whole image, so that
+    # float32 rounding stays far below the signal): along the gradient itself,
+    # and along a random direction.
+    eps = 0.05
+    rng = np.random.default_rng(4)
+    for sample in range(2):
+        g = grad[sample]
+        for direction in (g / np.linalg.norm(g), rng.standard_normal(g.shape).astype(np.float32)):
+            direction = direction / np.linalg.norm(direction)
+            up, down = x.copy(), x.copy()
+            up[sample] += eps * direction
+            down[sample] -= eps * direction
+            c = classes[sample]
+            numeric = (lenet5.infer_layer(up, logits)[sample].ravel()[c] -
+                       lenet5.infer_layer(down, logits)[sample].ravel()[c]) / (2 * eps)
+            assert abs(numeric - float((g * direction).sum())) <= 0.05 * np.linalg.norm(g), (numeric, g.sum())
