@@ -180,6 +180,10 @@ namespace cnnrt {
 // Sets this thread's last error message (what cnnrt_last_error returns).
 void set_error(std::string msg);
 void clear_error();
+// Routes Halide's error messages to this thread's halide_message() (once per process).
+void install_halide_error_handler();
+// The last message Halide's error handler gave on this thread.
+std::string &halide_message();
 
 // An error to report to the caller; thrown inside the runtime, caught at the API edge.
 struct Error : std::exception {
@@ -189,6 +193,19 @@ struct Error : std::exception {
 };
 
 int64_t param_numel(const cnnrt_param_desc &p);
+
+constexpr int64_t kI32Max = INT32_MAX;
+
+// Checks that a desc is self-consistent (ValidateDesc.cpp); fills tdims,
+// kTensorInfo values per tensor.
+void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims);
+// The tile side t of a Winograd-prepared parameter (4 or 6), from its shape.
+int winograd_tile_side(const cnnrt_param_desc &p);
+
+// A new parameter's initial values (WeightInit.cpp): `index` seeds them.
+void init_param(const cnnrt_param_desc &p, int index, std::vector<float> &v);
+// The dropout seed of training step `step`.
+uint32_t step_seed(uint64_t step);
 
 // Per tensor in cnnrt_model::tensor_dims: W, H, C, inner_offset, sample stride (resolved).
 constexpr size_t kTensorInfo = 5;
