@@ -26,8 +26,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 
 from torch_export import MODELS, load_library, randomized  # exits 77 without torch/onnx
+from train_conformance import step_error, weights_error
 
-import numpy as np
 import safetensors_io
 import torch
 
@@ -72,13 +72,7 @@ def main():
             ref_loss = torch.nn.functional.nll_loss(torch.log(model(x)), y)  # the output is softmax(logits)
             ref_loss.backward()
             opt.step()
-            loss = ctypes.c_float()
-            xin = np.ascontiguousarray(x.numpy(), np.float32)
-            yin = np.ascontiguousarray(y.numpy(), np.int32)
-            ok(f("train_step")(handle, xin.ctypes.data, yin.ctypes.data, args.batch, ctypes.byref(loss)), "train_step")
-            err = abs(loss.value - ref_loss.item()) / max(abs(ref_loss.item()), 1e-12)
-            worst = max(worst, err)
-            print(f"step {step + 1}: loss cnnc {loss.value:.6f} torch {ref_loss.item():.6f} (rel err {err:.2e})")
+            worst = max(worst, step_error(f, handle, ok, x, y, ref_loss, step))
 
         out = os.path.join(tmp, "after.safetensors")
         ok(f("save_weights")(handle, out.encode()), "save_weights")
@@ -87,12 +81,7 @@ def main():
         if sorted(after) != sorted(state):
             print(f"parameter names differ: cnnc {sorted(after)}, torch {sorted(state)}")
             return 1
-        for key, ref in state.items():
-            ref = ref.detach().numpy()
-            err = float(np.abs(after[key] - ref).max()) / max(float(np.abs(ref).max()), 1e-12)
-            worst = max(worst, err)
-            if err > args.tol:
-                print(f"  {key}: max rel err {err:.2e}")
+        worst = max(worst, weights_error(after, state, args.tol))
         print(f"{args.model} from its ONNX weights: worst relative error {worst:.2e} (tol {args.tol:g})")
         f("destroy")(handle)
     return 0 if worst <= args.tol else 1

@@ -35,7 +35,7 @@ except ImportError as e:
 
 import ir_reference
 import safetensors_io
-from conformance import random_weights
+from conformance import load_model, random_weights
 
 
 def summary_names(cnnc, model):
@@ -46,12 +46,7 @@ def summary_names(cnnc, model):
 
 
 def bind(so, name):
-    lib = ctypes.CDLL(so)
-    f = lambda n: getattr(lib, f"{name}_{n}")
-    f("create").restype = ctypes.c_void_p
-    f("last_error").restype = ctypes.c_char_p
-    f("load_weights").argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    f("destroy").argtypes = [ctypes.c_void_p]
+    _, f = load_model(so, name)
     f("layer_name").restype = ctypes.c_char_p
     f("layer_dims").argtypes = [ctypes.c_int, ctypes.c_void_p]
     f("layer_field").argtypes = [ctypes.c_int, ctypes.c_void_p]

@@ -42,6 +42,31 @@ import ir_reference
 import safetensors_io
 
 
+def step_error(f, model, ok, x, y, ref_loss, step):
+    """One cnnc train_step on (x, y); prints its loss beside PyTorch's `ref_loss`
+    and returns their relative difference."""
+    loss = ctypes.c_float()
+    xin = np.ascontiguousarray(x.numpy(), np.float32)
+    yin = np.ascontiguousarray(y.numpy(), np.int32)
+    ok(f("train_step")(model, xin.ctypes.data, yin.ctypes.data, len(yin), ctypes.byref(loss)), "train_step")
+    err = abs(loss.value - ref_loss.item()) / max(abs(ref_loss.item()), 1e-12)
+    print(f"step {step + 1}: loss cnnc {loss.value:.6f} torch {ref_loss.item():.6f} (rel err {err:.2e})")
+    return err
+
+
+def weights_error(after, reference, tol):
+    """The largest relative difference between cnnc's weights `after` and PyTorch's
+    `reference` tensors (each against its largest magnitude); prints those over tol."""
+    worst = 0.0
+    for name, ref in reference.items():
+        ref = ref.detach().numpy()
+        err = float(np.abs(after[name] - ref).max()) / max(float(np.abs(ref).max()), 1e-12)
+        worst = max(worst, err)
+        if err > tol:
+            print(f"  {name}: max rel err {err:.2e}")
+    return worst
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--cnnc", required=True)
@@ -102,23 +127,11 @@ def main():
                            for w, z in graph.training_heads(x, params))
             ref_loss.backward()
             opt.step()
-            loss = ctypes.c_float()
-            xin = np.ascontiguousarray(x.numpy(), np.float32)
-            yin = np.ascontiguousarray(y.numpy(), np.int32)
-            ok(f("train_step")(model, xin.ctypes.data, yin.ctypes.data, args.batch, ctypes.byref(loss)), "train_step")
-            err = abs(loss.value - ref_loss.item()) / max(abs(ref_loss.item()), 1e-12)
-            worst = max(worst, err)
-            print(f"step {step + 1}: loss cnnc {loss.value:.6f} torch {ref_loss.item():.6f} (rel err {err:.2e})")
+            worst = max(worst, step_error(f, model, ok, x, y, ref_loss, step))
 
         out = os.path.join(tmp, "after.safetensors")
         ok(f("save_weights")(model, out.encode()), "save_weights")
-        after = safetensors_io.load(out)
-        for name, ref in params.items():
-            ref = ref.detach().numpy()
-            err = float(np.abs(after[name] - ref).max()) / max(float(np.abs(ref).max()), 1e-12)
-            worst = max(worst, err)
-            if err > args.tol:
-                print(f"  {name}: max rel err {err:.2e}")
+        worst = max(worst, weights_error(safetensors_io.load(out), params, args.tol))
         print(f"{graph.name}: worst relative error {worst:.2e} (tol {args.tol:g})")
         f("destroy")(model)
     return 0 if worst <= args.tol else 1
