@@ -130,6 +130,24 @@ void checkEmbeddedWeights(const std::string &library, const std::string &network
     if (!error.empty()) throw std::runtime_error("weights '" + source + "': " + error);
 }
 
+// A cnnrt_kernel_desc row of a generated table (fields by name: the C
+// follows ModelDesc.h's names, not its order).
+std::string kernelRow(const std::string &label, const std::string &fn, size_t numArgs, const std::string &args,
+                      int minBatch, int maxBatch, const std::string &portableFn) {
+    return fmt::format("    {{.name = {}, .fn = {}_argv, .num_args = {}, .args = {}, .min_batch = {}, .max_batch = {}, "
+                       ".portable_fn = {}}},\n",
+                       cString(label), fn, numArgs, args, minBatch, maxBatch,
+                       portableFn.empty() ? std::string("0") : portableFn + "_argv");
+}
+
+// A cnnrt_tensor_desc row.
+std::string tensorRow(int storage, int index, int64_t offset, int64_t w, int64_t h, int64_t c, int64_t innerOffset,
+                      int64_t sampleStride) {
+    return fmt::format("{{.storage = {}, .index = {}, .offset = {}, .dims = {{{}, {}, {}}}, .inner_offset = {}, "
+                       ".sample_stride = {}}}",
+                       storage, index, offset, w, h, c, innerOffset, sampleStride);
+}
+
 class ModuleWriter {
 public:
     // params: every parameter of the library, the inference graph's first.
@@ -195,10 +213,10 @@ private:
             out << "static const int " << prefix << k << "_args[] = {";
             for (size_t i = 0; i < pk.args.size(); ++i) out << (i ? ", " : "") << tensorRef(pk.args[i]);
             out << "};\n";
-            rows << "    {" << cString(pk.label) << ", " << layerFns_[firstFn + k] << "_argv, " << pk.args.size() << ", "
-                 << prefix << k << "_args, 0, 0, 0},\n";
+            rows << kernelRow(pk.label, layerFns_[firstFn + k], pk.args.size(), prefix + std::to_string(k) + "_args", 0,
+                              0, "");
         }
-        out << "\nstatic const cnnrt_kernel_desc " << table << "[] = {\n" << rows.str() << "    {0, 0, 0, 0, 0, 0, 0}\n};\n\n";
+        out << "\nstatic const cnnrt_kernel_desc " << table << "[] = {\n" << rows.str() << "    {0}\n};\n\n";
     }
 
     void emitLayerTables(std::ostringstream &out) {
@@ -206,11 +224,10 @@ private:
         emitPlannedTable(out, "gradient_kernels", "g", layers_->gradientKernels, layers_->kernels.size());
         std::ostringstream rows;
         for (const PlannedLayer &l : layers_->layers)
-            rows << "    {" << cString(l.name) << ", " << tensorRef(l.tensor) << ", " << l.kernels << ", {"
-                 << fmt::format("{}, {}, {}, {}, {}, {}", l.field.size.h, l.field.size.w, l.field.jump.h,
-                                l.field.jump.w, l.field.start.h, l.field.start.w)
-                 << "}},\n";
-        out << "static const cnnrt_layer_desc layers[] = {\n" << rows.str() << "    {0, 0, 0, {0}}\n};\n\n";
+            rows << fmt::format("    {{.name = {}, .tensor = {}, .kernels = {}, .field = {{{}, {}, {}, {}, {}, {}}}}},\n",
+                                cString(l.name), tensorRef(l.tensor), l.kernels, l.field.size.h, l.field.size.w,
+                                l.field.jump.h, l.field.jump.w, l.field.start.h, l.field.start.w);
+        out << "static const cnnrt_layer_desc layers[] = {\n" << rows.str() << "    {0}\n};\n\n";
         if (!layers_->gradientKernels.empty()) inputGradientTensor_ = tensorRef(layers_->inputGradient);
     }
 
@@ -239,11 +256,6 @@ private:
         return u;
     }
 
-    // A kernel table's portable_fn: none where `fn` is portable already.
-    static std::string portableEntry(const std::string &portableFn) {
-        return portableFn.empty() ? std::string("0") : portableFn + "_argv";
-    }
-
     // Whether any kernel's `fn` needs more than the portable target.
     bool usesWide() const {
         for (const KernelInstance &k : instances_)
@@ -254,8 +266,7 @@ private:
     }
 
     int tensorRef(const TensorRef &r) {
-        return tensor(fmt::format("{{{}, {}, {}, {{{}, {}, {}}}, 0, 0}}", r.storage, r.index, r.offset, r.dims[0],
-                                  r.dims[1], r.dims[2]));
+        return tensor(tensorRow(r.storage, r.index, r.offset, r.dims[0], r.dims[1], r.dims[2], 0, 0));
     }
 
     void emitTrainTable(std::ostringstream &out) {
@@ -265,14 +276,14 @@ private:
             out << "static const int t" << k << "_args[] = {";
             for (size_t i = 0; i < pk.args.size(); ++i) out << (i ? ", " : "") << tensorRef(pk.args[i]);
             out << "};\n";
-            table << "    {" << cString(pk.label) << ", " << trainFns_[k] << "_argv, " << pk.args.size() << ", t" << k
-                  << "_args, 0, 0, " << portableEntry(trainPortableFns_[k]) << "},\n";
+            table << kernelRow(pk.label, trainFns_[k], pk.args.size(), "t" + std::to_string(k) + "_args", 0, 0,
+                               trainPortableFns_[k]);
         }
-        out << "\nstatic const cnnrt_kernel_desc train_kernels[] = {\n" << table.str() << "    {0, 0, 0, 0, 0, 0, 0}\n};\n\n";
+        out << "\nstatic const cnnrt_kernel_desc train_kernels[] = {\n" << table.str() << "    {0}\n};\n\n";
         out << "static const cnnrt_loss_term loss_terms[] = {\n";
         for (auto &[ref, weight] : training_->lossTerms)
-            out << "    {" << tensorRef(ref) << ", (float)" << fmt::format("{:.9g}", weight) << "},\n";
-        out << "    {0, 0.0f}\n};\n\n";
+            out << fmt::format("    {{.tensor = {}, .weight = (float){:.9g}}},\n", tensorRef(ref), weight);
+        out << "    {0}\n};\n\n";
     }
 
     int tensor(const std::string &row) {
@@ -289,12 +300,11 @@ private:
                                                                   : CNNRT_STORAGE_ACTIVATION;
         int64_t offset = kind == CNNRT_STORAGE_ACTIVATION ? plan_.offset.at(ref.root) : 0;
         int64_t sampleStride = ref.dense(g_, node) ? 0 : ref.sampleFloats;
-        return tensor(fmt::format("{{{}, 0, {}, {{{}, {}, {}}}, {}, {}}}", kind, offset, t.width(), t.height(),
-                                  t.channels(), ref.offset, sampleStride));
+        return tensor(tensorRow(kind, 0, offset, t.width(), t.height(), t.channels(), ref.offset, sampleStride));
     }
 
     int param(const Param *p) {
-        return tensor(fmt::format("{{{}, {}, 0, {{0, 0, 0}}, 0, 0}}", int(CNNRT_STORAGE_PARAM), paramIndex_.at(p)));
+        return tensor(tensorRow(CNNRT_STORAGE_PARAM, paramIndex_.at(p), 0, 0, 0, 0, 0, 0));
     }
 
     void emitKernelTable(std::ostringstream &out) {
@@ -314,12 +324,11 @@ private:
                 label += " [batch " + std::to_string(instance.minBatch) + "-" + std::to_string(instance.maxBatch) + "]";
             else if (instance.maxBatch) label += " [batch<=" + std::to_string(instance.maxBatch) + "]";
             else if (instance.minBatch > 1) label += " [batch>=" + std::to_string(instance.minBatch) + "]";
-            table << "    {" << cString(label) << ", " << instance.fn << "_argv, " << args.size() << ", k" << k
-                  << "_args, " << instance.minBatch << ", " << instance.maxBatch << ", "
-                  << portableEntry(instance.portableFn) << "},\n";
+            table << kernelRow(label, instance.fn, args.size(), "k" + std::to_string(k) + "_args", instance.minBatch,
+                               instance.maxBatch, instance.portableFn);
         }
         resultTensor_ = activation(g_.result);
-        out << "\nstatic const cnnrt_kernel_desc kernels[] = {\n" << table.str() << "    {0, 0, 0, 0, 0, 0, 0}\n};\n\n";
+        out << "\nstatic const cnnrt_kernel_desc kernels[] = {\n" << table.str() << "    {0}\n};\n\n";
     }
     int resultTensor_ = 0;
 
@@ -337,11 +346,12 @@ private:
                                                             : paramIndex_.at(siblingParam(p, src));
                 sources += (i ? ", " : "") + std::to_string(index);
             }
-            s += fmt::format("    {{{}, {}, {{{}}}, {}, {}, {}, {{{}}}, (float){:.9g}, {}}},\n", cString(p->name),
-                             shape.size(), dims, int(p->decl.init), p->decl.fanIn, deriveKind(p->decl.derivation),
-                             sources, p->decl.eps, p->decl.buffer ? 1 : 0);
+            s += fmt::format("    {{.name = {}, .rank = {}, .shape = {{{}}}, .init = {}, .fan_in = {}, .derive = {}, "
+                             ".sources = {{{}}}, .eps = (float){:.9g}, .buffer = {}}},\n",
+                             cString(p->name), shape.size(), dims, int(p->decl.init), p->decl.fanIn,
+                             deriveKind(p->decl.derivation), sources, p->decl.eps, p->decl.buffer ? 1 : 0);
         }
-        return s + "    {0, 0, {0, 0, 0, 0}, 0, 0, 0, {0, 0, 0, 0, 0, 0}, 0.0f, 0}\n};\n\n";
+        return s + "    {0}\n};\n\n";
     }
 
     // The parameter at `index` in the same node's list as `p`.
