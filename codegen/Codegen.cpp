@@ -532,6 +532,8 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
             if (!keep) fs::remove_all(dir, ec);
         }
     } cleanup{scratch, options.keepTemps};
+    // Checked before any kernel compiles, which can take minutes.
+    const EmbeddedFile weights = embedFile(options.embeddedWeights, scratch);
 
     const KernelTargets targets = kernelTargets();
     KernelCache cache(options.cacheDir, options.noCache, scratch);
@@ -657,7 +659,6 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     stats.arenaFloatsPerSample = plan.arenaFloats;
 
     std::string glue = scratch + "/" + graph.name + "_model.c";
-    const EmbeddedFile weights = embedFile(options.embeddedWeights, scratch);
     ModuleWriter writer(graph, kernels, instances, preparedFrom, plan, options.ignoredParams, params, training.get(),
                         trainFns, trainPortableFns, targets, weights);
     writer.withLayers(layers.get(), std::move(layerFns));

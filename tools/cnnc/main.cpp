@@ -224,17 +224,13 @@ int compile(const Options &opt) {
         return status;
     };
     if (!opt.output.empty() && !outputDirectoryExists(opt.output)) return 1;
-    std::error_code ec;
-    if (!opt.weights.empty() && !std::filesystem::is_regular_file(opt.weights, ec)) {
-        std::fprintf(stderr, "cnnc: error: cannot read weights '%s'\n", opt.weights.c_str());
-        return 1;
-    }
 
     std::string source;
+    const bool isOnnx = endsWith(opt.input, ".onnx");
     std::error_code sizeError;
     uint64_t size = std::filesystem::file_size(opt.input, sizeError);
     try {
-        if (endsWith(opt.input, ".onnx") && !sizeError) checkOnnxFileSize(size); // before reading it all
+        if (isOnnx && !sizeError) checkOnnxFileSize(size); // before reading it all
     } catch (const OnnxImportError &e) {
         std::fprintf(stderr, "cnnc: error: %s: %s\n", opt.input.c_str(), e.what());
         return 1;
@@ -244,7 +240,6 @@ int compile(const Options &opt) {
         return 1;
     }
     Graph graph, sourceGraph;
-    const bool isOnnx = endsWith(opt.input, ".onnx");
     OnnxImport onnx; // an .onnx input's weights
     try {
         bool isIR = !isOnnx && (endsWith(opt.input, ".ir") || source.find("(%0: f32[") != std::string::npos);
