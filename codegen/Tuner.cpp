@@ -1,11 +1,16 @@
 #include "codegen/Tuner.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <set>
+#include <thread>
 #include <unistd.h>
+
+#include <immintrin.h>
 
 #include <Halide.h>
 
@@ -37,26 +42,23 @@ void fillRandom(float *data, size_t count, uint32_t seed) {
 // candidates look better than they are (ResNet-18's 7x7x512 Winograd, 16 MB
 // of transformed filters: 1.3 ms per call at batch 1 in the loop, 3.1 ms in
 // the network, against 1.6 ms for the direct conv). So before each timed run
-// the caches are flushed and the activations read back in.
-class CacheState {
-public:
-    CacheState() {
-        long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-        size_t bytes = size_t(std::clamp<long>(l3 > 0 ? 2 * l3 : 64l << 20, 16l << 20, 256l << 20));
-        scratch_.assign(bytes / sizeof(float), 0.0f);
-    }
-    void prepare(const std::vector<Buffer<float>> &warm) {
-        for (float &v : scratch_) v += 1.0f; // read and write every line: evicts everything else
-        float sum = 0;
-        for (const Buffer<float> &b : warm)
-            for (size_t i = 0; i < b.number_of_elements(); i += 16) sum += b.data()[i];
-        sink_ = sum;
-    }
+// the weights' cache lines are flushed (clflush: every cache level, every
+// core) and the activations read back in. Flushing only the weights costs a
+// fraction of evicting the whole cache by sweeping a buffer twice its size,
+// which took most of a search's time on kernels of 0.1-1 ms.
+volatile float touchedSum = 0; // keeps the reads of prepareCaches
 
-private:
-    std::vector<float> scratch_;
-    volatile float sink_ = 0;
-};
+void prepareCaches(const std::vector<Buffer<float>> &cold, const std::vector<Buffer<float>> &warm) {
+    for (const Buffer<float> &b : cold) {
+        const char *bytes = reinterpret_cast<const char *>(b.data());
+        for (size_t i = 0; i < b.size_in_bytes(); i += 64) _mm_clflush(bytes + i);
+    }
+    _mm_mfence();
+    float sum = 0;
+    for (const Buffer<float> &b : warm)
+        for (size_t i = 0; i < b.number_of_elements(); i += 16) sum += b.data()[i];
+    touchedSum = sum;
+}
 
 // The index of the fastest candidate by `scores`; a candidate replaces the
 // default (the first) only when clearly faster, so noise does not churn the
@@ -86,6 +88,7 @@ double sum(const std::vector<double> &values) {
 // there and saves this much per call: each variant is one more kernel to
 // compile and, for Winograd, one more set of prepared filters in memory.
 constexpr double kVariantGain = 0.8;
+
 constexpr double kVariantMinSavingMicros = 200;
 
 // "%12 relu layer1.0.conv1", with " @512-bit" (the target's vectors) where
@@ -98,13 +101,20 @@ std::string tunedLabel(const Graph &graph, const KernelSpec &spec, const Target 
 
 } // namespace
 
-std::vector<double> timeKernelPerBatch(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
-                                       const std::vector<int> &batches, int runs, const Target &target) {
+namespace {
+
+BuiltKernel compileCandidate(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
+                             const Target &target) {
     KernelBuildOptions options;
     options.choice = choice;
     BuiltKernel kernel = buildKernel(graph, spec, target, options);
     kernel.pipeline.compile_jit(target.without_feature(Target::NoRuntime));
-    static CacheState cache;
+    return kernel;
+}
+
+// Time per sample of a JIT-compiled kernel at each of `batches`.
+std::vector<double> timeCompiled(BuiltKernel &kernel, const Graph &graph, const KernelSpec &spec,
+                                 const std::vector<int> &batches, int runs) {
     std::vector<double> perSample;
     for (int batch : batches) {
         std::vector<Buffer<float>> inputs;
@@ -129,6 +139,7 @@ std::vector<double> timeKernelPerBatch(const Graph &graph, const KernelSpec &spe
         Buffer<float> output(storage.data(), 4, shape);
         kernel.pipeline.realize(output); // warm-up: thread pool, page faults
         std::vector<Buffer<float>> activations(inputs.begin(), inputs.begin() + long(spec.externals.size()));
+        std::vector<Buffer<float>> weights(inputs.begin() + long(spec.externals.size()), inputs.end());
         activations.push_back(output);
         // The median of the runs (at least `runs`, and at least 20 ms of them,
         // up to 100 runs). The fastest run ranked candidates by their best
@@ -139,7 +150,7 @@ std::vector<double> timeKernelPerBatch(const Graph &graph, const KernelSpec &spe
         std::vector<double> times;
         double spent = 0;
         for (int r = 0; r < std::max(1, runs) || (spent < 0.02 && r < 100); ++r) {
-            cache.prepare(activations);
+            prepareCaches(weights, activations);
             auto start = Clock::now();
             kernel.pipeline.realize(output);
             double t = secondsSince(start);
@@ -148,6 +159,76 @@ std::vector<double> timeKernelPerBatch(const Graph &graph, const KernelSpec &spe
         perSample.push_back(median(times) * 1e6 / batch);
     }
     return perSample;
+}
+
+// A candidate compiled, or why Halide refused it.
+struct Compiled {
+    std::optional<BuiltKernel> kernel;
+    std::string error;
+};
+
+// Compiles the candidates on `workers` threads (Halide's compiler is
+// thread-safe for pipelines that share no Funcs; each candidate builds its
+// own): compiling, not timing, is most of a search, and timing must have the
+// cores to itself, so the kernels are all compiled first and timed one by one.
+std::vector<Compiled> compileCandidates(const Graph &graph, const KernelSpec &spec,
+                                        const std::vector<ScheduleChoice> &space, const Target &target,
+                                        int workers) {
+    std::vector<Compiled> compiled(space.size());
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+        for (size_t c; (c = next++) < space.size();) {
+            try {
+                compiled[c].kernel = compileCandidate(graph, spec, space[c], target);
+            } catch (const Halide::Error &e) {
+                compiled[c].error = e.what();
+            } catch (const std::exception &e) {
+                compiled[c].error = e.what();
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    for (int w = 1; w < std::min<int>(workers, int(space.size())); ++w) threads.emplace_back(work);
+    work();
+    for (std::thread &t : threads) t.join();
+    return compiled;
+}
+
+// Threads compiling candidates: one per core, as many as a Halide compile of
+// a conv kernel (about 100-300 MB) leaves memory for.
+int compileWorkers() {
+    const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
+    const long memoryMiB = pages > 0 && pageSize > 0 ? long((uint64_t(pages) * uint64_t(pageSize)) >> 20) : 0;
+    const long memoryWorkers = std::max(1l, memoryMiB / 2 / 512);
+    return int(std::clamp<long>(long(std::thread::hardware_concurrency()), 1, memoryWorkers));
+}
+
+} // namespace
+
+std::vector<double> timeKernelPerBatch(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
+                                       const std::vector<int> &batches, int runs, const Target &target) {
+    BuiltKernel kernel = compileCandidate(graph, spec, choice, target);
+    return timeCompiled(kernel, graph, spec, batches, runs);
+}
+
+std::vector<size_t> searchFinalists(const std::vector<std::vector<double>> &times) {
+    std::vector<size_t> order(times.size());
+    for (size_t c = 0; c < order.size(); ++c) order[c] = c;
+    auto finite = [&](size_t c) { return sum(times[c]) < std::numeric_limits<double>::infinity(); };
+    std::vector<size_t> finalists{0};
+    auto take = [&](auto &&score, size_t count) {
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score(a) < score(b); });
+        for (size_t k = 0, taken = 0; k < order.size() && taken < count; ++k) {
+            if (!finite(order[k])) break;
+            if (std::find(finalists.begin(), finalists.end(), order[k]) == finalists.end())
+                finalists.push_back(order[k]);
+            ++taken;
+        }
+    };
+    take([&](size_t c) { return sum(times[c]); }, kFinalists);
+    take([&](size_t c) { return times[c].empty() ? 0.0 : times[c].back(); }, kLargeBatchFinalists);
+    std::sort(finalists.begin(), finalists.end());
+    return finalists;
 }
 
 double timeKernel(const Graph &graph, const KernelSpec &spec, const ScheduleChoice &choice,
@@ -223,8 +304,11 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
     // Each kernel at each target: the library takes, per kernel, the target
     // whose best schedule is faster (codegen/Codegen.cpp).
     const KernelTargets targets = kernelTargets();
+    // The wide target first where this CPU has one (its FMAs measured
+    // faster, so most kernels take it): its search covers every candidate;
+    // the other width's then covers its default and the first's finalists.
     std::vector<Target> tuned{targets.portable};
-    if (targets.hasWide()) tuned.push_back(targets.wide);
+    if (targets.hasWide()) tuned.insert(tuned.begin(), targets.wide);
     // In kernel order, each kernel's targets one after the other: a search
     // of the candidates, or the known entries timed again (`retime`).
     struct Work {
@@ -274,11 +358,23 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
     }
 
     int totalCandidates = 0, timed = 0;
-    for (const Work &w : work) totalCandidates += int(w.space.size());
+    std::set<std::string> searched;
+    for (const Work &w : work) // a second width's search: its default and the first's finalists
+        totalCandidates += searched.insert(w.spec->signature).second ? int(w.space.size()) : int(1 + kFinalists + kLargeBatchFinalists);
+    // Per kernel, the first width's finalists, which the other width's search times.
+    std::map<std::string, std::vector<ScheduleChoice>> finalistsOfFirstWidth;
     auto start = Clock::now();
     for (size_t i = 0; i < work.size(); ++i) {
         const KernelSpec &spec = *work[i].spec;
-        const std::vector<ScheduleChoice> &space = work[i].space;
+        std::vector<ScheduleChoice> space = work[i].space;
+        if (auto first = finalistsOfFirstWidth.find(spec.signature); first != finalistsOfFirstWidth.end()) {
+            const std::vector<ScheduleChoice> &finalists = first->second;
+            space.erase(std::remove_if(space.begin() + 1, space.end(),
+                                       [&](const ScheduleChoice &c) {
+                                           return std::find(finalists.begin(), finalists.end(), c) == finalists.end();
+                                       }),
+                        space.end());
+        }
         const Target &target = work[i].target;
         if (work[i].retime) {
             results.push_back(retimeEntries(graph, spec, target, db, options));
@@ -288,25 +384,30 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
         result.label = tunedLabel(graph, spec, target, tuned.size() > 1);
         result.candidates = int(space.size());
         TuneProgress progress{int(i + 1), int(work.size()), result.label, 0, result.candidates, 0, 0};
-        // times[c][b]: candidate c's time per sample at options.batches[b].
-        std::vector<std::vector<double>> times;
-        for (const ScheduleChoice &choice : space) {
-            try {
-                times.push_back(timeKernelPerBatch(graph, spec, choice, options.batches, options.runs, target));
-            } catch (const Halide::Error &e) {
-                // A candidate Halide rejects for this kernel's shape loses the
-                // race instead of ending the tuning; the default never may.
-                if (&choice == &space.front()) throw;
-                times.emplace_back(options.batches.size(), std::numeric_limits<double>::infinity());
+        // Every candidate compiled, then timed. times[c][b]: candidate c's
+        // time per sample at options.batches[b], infinite where Halide
+        // rejected the candidate for this kernel's shape: it loses the race
+        // instead of ending the tuning (the default never may).
+        std::vector<Compiled> compiled = compileCandidates(graph, spec, space, target, compileWorkers());
+        std::vector<std::vector<double>> times(space.size(), std::vector<double>(options.batches.size(),
+                                                                               std::numeric_limits<double>::infinity()));
+        for (size_t c = 0; c < space.size(); ++c) {
+            if (!compiled[c].kernel && c == 0)
+                throw std::runtime_error(progress.label + ": the default schedule does not compile: " + compiled[c].error);
+            if (compiled[c].kernel) {
+                times[c] = timeCompiled(*compiled[c].kernel, graph, spec, options.batches, options.runs);
+                compiled[c].kernel.reset(); // its JIT code and buffers
             }
             ++timed;
             progress.candidate++;
-            progress.last = choice, progress.lastMicros = sum(times.back());
+            progress.last = space[c], progress.lastMicros = sum(times[c]);
             progress.bestMicros = progress.candidate == 1 ? progress.lastMicros
                                                           : std::min(progress.bestMicros, progress.lastMicros);
             progress.secondsLeft = secondsSince(start) / timed * (totalCandidates - timed);
             if (options.progress) options.progress(progress);
         }
+        std::vector<ScheduleChoice> &finalists = finalistsOfFirstWidth[spec.signature];
+        for (size_t c : searchFinalists(times)) finalists.push_back(space[c]);
         ScheduleDecision decision = decideSchedules(options.batches, times);
         result.best = space[decision.choice], result.bestMicros = decision.micros;
         result.defaultMicros = decision.defaultMicros;

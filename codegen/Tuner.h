@@ -73,6 +73,17 @@ struct ScheduleDecision {
 // at least 200 us per call, both.
 ScheduleDecision decideSchedules(const std::vector<int> &batches, const std::vector<std::vector<double>> &times);
 
+// The candidates of one width's search that the other width's search times
+// (besides its own default): the default (candidate 0), the kFinalists fastest
+// summed over the batches and the kLargeBatchFinalists fastest at the largest
+// batch (the last), which may win a batch variant; in index order. times[c][b]:
+// candidate c's time per sample at the b-th batch, infinite where rejected.
+// The second search then compiles a few candidates instead of every one, on
+// the premise that the schedules that lead at one width lead at the other (a
+// candidate that wins only at the second width is missed).
+constexpr size_t kFinalists = 4, kLargeBatchFinalists = 2;
+std::vector<size_t> searchFinalists(const std::vector<std::vector<double>> &times);
+
 // Time per sample (microseconds) of one kernel with one schedule, JIT compiled
 // for `target`: the median of `runs` runs at each batch of `batches`, summed.
 double timeKernel(const Graph &graph, const struct KernelSpec &spec, const ScheduleChoice &choice,

@@ -59,5 +59,18 @@ TEST(TunerDecision, NoVariantForSmallGains) {
     EXPECT_FALSE(decideSchedules({8}, {{3000}, {1000}}).largeBatchChoice);
 }
 
+// The other width's search: the default, the fastest in sum, the fastest at
+// the largest batch; never a rejected candidate.
+TEST(TunerDecision, FinalistsForTheOtherWidth) {
+    const double inf = std::numeric_limits<double>::infinity();
+    // Sums: 200, 150, inf, 120, 175, 190, 130, 160; at batch 8: 100, 80, inf, 70, 20, 95, 65, 90.
+    std::vector<std::vector<double>> times{{100, 100}, {70, 80}, {inf, inf}, {50, 70},
+                                           {155, 20}, {95, 95}, {65, 65}, {70, 90}};
+    // Default 0; the four fastest in sum 3, 6, 1, 7; the two fastest at batch 8, 4 and 6.
+    EXPECT_EQ(searchFinalists(times), (std::vector<size_t>{0, 1, 3, 4, 6, 7}));
+    // Fewer candidates than finalists: all that compiled.
+    EXPECT_EQ(searchFinalists({{100, 100}, {inf, inf}, {90, 90}}), (std::vector<size_t>{0, 2}));
+}
+
 } // namespace
 } // namespace cnnc
