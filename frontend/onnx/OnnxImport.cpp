@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <queue>
 
 #include "frontend/Diagnostics.h"
@@ -264,9 +265,12 @@ void Importer::readInputs() {
                     throw OnnxImportError("graph input '" + in.name() + "' needs a fixed size in dimension " +
                                           std::to_string(i) + " (only the batch may be symbolic)");
             declaredBatch_ = symbolic[0] ? 0 : dims[0];
-            if (declaredBatch_ > 1)
-                notes_.push_back("input '" + in.name() + "' has the fixed batch size " + std::to_string(declaredBatch_) +
-                                 "; the library accepts any batch size");
+            // A symbolic batch, or 1, becomes any batch; another is the only
+            // batch the library accepts.
+            if (declaredBatch_ > std::numeric_limits<int32_t>::max() || (!symbolic[0] && declaredBatch_ < 1))
+                throw OnnxImportError("graph input '" + in.name() + "' has the batch size " +
+                                      std::to_string(declaredBatch_) + " (1 to 2^31-1, or symbolic)");
+            if (declaredBatch_ > 1) graph_.fixedBatch = declaredBatch_;
             Node n;
             n.name = identifier(in.name(), "input");
             n.type.dims.assign(dims.begin() + 1, dims.end());
