@@ -89,11 +89,33 @@ class EveryOp(torch.nn.Module):
         return self.head(self.drop(torch.clamp(self.fc(x), min=0.0)))
 
 
+class AsymmetricPad(torch.nn.Module):
+    """Padding whose begin and end differ, as exporters write it: a zero Pad
+    before a conv (the conv keeps the symmetric part, a pad op the rest), a
+    constant Pad of another value, and a zero Pad before a max pool (the
+    zeros are values the max sees)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(6, 6, 2)
+        self.fc = nn.Linear(120, 10)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        x = torch.relu(self.conv1(F.pad(x, (0, 1, 0, 1))))               # pads [1, 1, 2, 2]: [6, 8, 8]
+        x = torch.tanh(self.conv2(F.pad(x, (1, 0, 2, 0), value=-0.5)))   # [6, 9, 8]
+        x = F.max_pool2d(F.pad(x, (1, 0, 0, 1)), 2)                      # [6, 5, 4]
+        return torch.softmax(self.fc(torch.flatten(x, 1)), 1)
+
+
 # Input shapes and trainable-parameter counts (torchvision's published ones;
 # GoogLeNet and Inception-v3 without their auxiliary heads, which eval mode drops).
 MODELS = {
     "lenet5": dict(build=LeNet5, shape=[1, 28, 28], params=61_706),
     "every_op": dict(build=EveryOp, shape=[3, 15, 15], params=713),
+    "asymmetric_pad": dict(build=AsymmetricPad, shape=[3, 15, 15], params=1528),
     "alexnet": dict(build=lambda: torchvision.models.alexnet(weights=None), shape=[3, 224, 224], params=61_100_840),
     "resnet18": dict(build=lambda: torchvision.models.resnet18(weights=None), shape=[3, 224, 224], params=11_689_512),
     "googlenet": dict(build=lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False,
