@@ -408,7 +408,7 @@ private:
                          "    .result_tensor = {},\n    .arena_floats_per_sample = {},\n"
                          "    .num_ignored_params = {},\n    .ignored_params = ignored_params,\n"
                          "{}"
-                         "    .isa_level = {},\n    .portable_isa_level = {},\n{}{}}};\n\n",
+                         "    .isa_level = {},\n    .portable_isa_level = {},\n{}{}{}}};\n\n",
                          cString(g_.name), C, H, W, g_.node(g_.result).type.elementsPerSample(), params_.size(),
                          tensors_.size(), instances_.size(), resultTensor_, plan_.arenaFloats, ignored_.size(), train,
                          usesWide() ? isaLevel(targets_.wide) : portableLevel, portableLevel,
@@ -416,7 +416,8 @@ private:
                                                : fmt::format("    .embedded_weights = cnnc_embedded_weights,\n"
                                                              "    .embedded_weights_size = {}ull,\n",
                                                              weights_.size),
-                         layerFields());
+                         layerFields(),
+                         g_.fixedBatch > 0 ? fmt::format("    .fixed_batch = {},\n", g_.fixedBatch) : std::string());
         return s;
     }
 

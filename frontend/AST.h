@@ -89,6 +89,7 @@ struct NetworkDef {
     SourceLoc inputLoc;
     std::vector<int64_t> shape;
     SourceLoc shapeLoc;
+    int64_t fixedBatch = 0; // `batch=N` after the input: the only batch accepted (Graph::fixedBatch); 0: any
     std::vector<Stmt> body;
     SourceLoc endLoc;
 };

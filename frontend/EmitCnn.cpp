@@ -19,7 +19,8 @@ std::string emitCnn(const Graph &g) {
     const Node &in = g.input();
     std::string prefix = variablePrefix(in.name);
     auto var = [&](int id) { return id == 0 ? in.name : prefix + std::to_string(id); };
-    std::string s = "network " + g.name + "(" + in.name + ": " + in.type.shapeStr() + ") {\n";
+    std::string s = "network " + g.name + "(" + in.name + ": " + in.type.shapeStr() +
+                    (g.fixedBatch > 0 ? ", batch=" + std::to_string(g.fixedBatch) : "") + ") {\n";
     for (size_t i = 1; i < g.nodes.size(); ++i) {
         const Node &n = g.nodes[i];
         std::string args;

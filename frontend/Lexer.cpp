@@ -59,6 +59,15 @@ public:
                 push(std::move(t));
                 continue;
             }
+            // `-inf`: negative infinity, as the IR printer writes it (a max
+            // pool's padding value, pad(..., value=-inf)).
+            if (c == '-' && peek(1) == 'i' && peek(2) == 'n' && peek(3) == 'f' && !isIdentChar(peek(4))) {
+                Token t; t.kind = Tok::Float; t.text = "-inf"; t.loc = loc;
+                t.floatValue = -HUGE_VAL;
+                advance(4);
+                push(std::move(t));
+                continue;
+            }
             if (isDigit(c) || (c == '.' && isDigit(peek(1))) ||
                 (c == '-' && (isDigit(peek(1)) || (peek(1) == '.' && isDigit(peek(2)))))) {
                 number();

@@ -91,6 +91,7 @@ public:
         checkExpandedSize(net);
 
         g_.name = net.name;
+        g_.fixedBatch = net.fixedBatch;
         Node in;
         in.name = net.inputName;
         in.type.dims = net.shape;

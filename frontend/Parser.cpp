@@ -1,5 +1,7 @@
 #include "frontend/Parser.h"
 
+#include <cstdint>
+
 #include "frontend/Lexer.h"
 #include "ir/TensorType.h"
 
@@ -105,6 +107,19 @@ private:
         for (int64_t d : net.shape) n = checkedMul(n, d);
         if (n < 0)
             throw CompileError(net.shapeLoc, "input shape is too large (more than 2^40 elements per sample)");
+        // `, batch=N`: the library accepts batches of exactly N (N >= 2), as
+        // an ONNX model exported with a fixed batch does.
+        if (at(Tok::Comma) && next().kind == Tok::Ident && next().text == "batch") {
+            take();
+            take();
+            expect(Tok::Equal, "after 'batch'");
+            if (!at(Tok::Int)) fail("expected an integer batch size");
+            const Token &b = take();
+            if (b.intValue < 2 || b.intValue > INT32_MAX)
+                throw CompileError(b.loc, "a fixed batch must be 2 to 2^31-1, got " + std::to_string(b.intValue) +
+                                              " (leave it out for any batch)");
+            net.fixedBatch = b.intValue;
+        }
         if (at(Tok::Comma)) throw CompileError(cur().loc, "a network takes exactly one input");
         expect(Tok::RParen, "after network input");
         body(net.body, net.endLoc, true);

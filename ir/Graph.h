@@ -46,6 +46,10 @@ struct Graph {
     int result = -1;            // the node the network returns
     std::vector<AuxHead> aux;
     int64_t arenaFloats = -1;   // planned arena size per sample (-1: memory not planned yet)
+    // The only batch size the library accepts, or 0: any batch >= 1. An ONNX
+    // model's fixed first input dimension above 1 (a symbolic one, or 1,
+    // becomes any batch); the runtime refuses other sizes with an error.
+    int64_t fixedBatch = 0;
 
     const Node &input() const { return nodes.front(); }
     const std::string &inputName() const { return nodes.front().name; }

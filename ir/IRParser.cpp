@@ -119,6 +119,14 @@ public:
         keyword("input");
         punct('=');
         in.name = string();
+        if (isIdent("batch")) { // the only batch the library accepts (Graph::fixedBatch)
+            take();
+            punct('=');
+            SourceLoc loc = cur().loc;
+            g_.fixedBatch = integer();
+            if (g_.fixedBatch < 2 || g_.fixedBatch > std::numeric_limits<int32_t>::max())
+                throw CompileError(loc, "bad fixed batch " + std::to_string(g_.fixedBatch) + " (2 to 2^31-1)");
+        }
         if (isIdent("arena")) { // floats per sample, from the plan-memory pass
             take();
             punct('=');

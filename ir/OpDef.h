@@ -117,6 +117,9 @@ struct OpTraits {
     // size, stride, pad (and dilation, where declared) place (conv, maxpool, avgpool).
     bool positionwise = false;
     bool slidingWindow = false;
+    // Output position (y, x) is its operand's (y - top, x - left), a constant
+    // outside the operand (pad): a field moved by the attributes top and left.
+    bool border = false;
 };
 
 using LowerFn = Halide::Func (*)(LowerCtx &);

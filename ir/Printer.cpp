@@ -27,6 +27,7 @@ std::string printGraph(const Graph &g) {
     if (!g.nodes.empty()) {
         const Node &in = g.nodes.front();
         s += "%" + std::to_string(in.id) + ": " + in.type.str() + ") input=" + formatAttr(AttrValue(in.name));
+        if (g.fixedBatch > 0) s += " batch=" + std::to_string(g.fixedBatch);
         if (g.arenaFloats >= 0) s += " arena=" + std::to_string(g.arenaFloats);
     } else {
         s += ")";

@@ -34,6 +34,9 @@ std::vector<ReceptiveField> receptiveFields(const Graph &g) {
         if (traits.slidingWindow) {
             const Pair dilation = n.attrs.has("dilation") ? n.attrs.getPair("dilation") : Pair{1, 1};
             f = windowed(in, n.attrs.getPair("size"), n.attrs.getPair("stride"), n.attrs.getPair("pad"), dilation);
+        } else if (traits.border) {
+            f = in;
+            f.start = {in.start.h - n.attrs.getInt("top") * in.jump.h, in.start.w - n.attrs.getInt("left") * in.jump.w};
         } else if (traits.elementwise || traits.positionwise) {
             f = in;
             for (int o : n.operands) {

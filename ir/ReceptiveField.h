@@ -17,9 +17,10 @@ struct ReceptiveField {
 };
 
 // Per node id. Sliding windows (convs, pools) widen and stride the field of
-// their operand; elementwise and positionwise ops (OpTraits) take the union
-// of their operands' (add, concat) or keep it (relu, batchnorm, lrn); any
-// other op sees the whole input.
+// their operand; a border (pad) moves it by its top and left widths;
+// elementwise and positionwise ops (OpTraits) take the union of their
+// operands' (add, concat) or keep it (relu, batchnorm, lrn); any other op
+// sees the whole input.
 std::vector<ReceptiveField> receptiveFields(const Graph &graph);
 
 } // namespace cnnc

@@ -52,7 +52,8 @@ std::string formatSummary(const Graph &g, const Graph &compiled) {
     const std::vector<std::string> names = layerNames(g);
     for (auto &n : g.nodes) {
         const std::string &name = names[size_t(n.id)];
-        std::string shape = "[N" + (n.type.dims.empty() ? "" : ", " + n.type.shapeStr().substr(1));
+        std::string batch = g.fixedBatch > 0 ? std::to_string(g.fixedBatch) : "N";
+        std::string shape = "[" + batch + (n.type.dims.empty() ? "" : ", " + n.type.shapeStr().substr(1));
         if (shape.back() != ']') shape += "]";
         std::snprintf(line, sizeof line, "%-28s %-16s %-20s %14s %10.3f\n", name.c_str(), n.opName().c_str(),
                       shape.c_str(), withCommas(paramCount(n)).c_str(), double(nodeFlops(g, n)) / 1e6);
@@ -65,6 +66,8 @@ std::string formatSummary(const Graph &g, const Graph &compiled) {
     out += line;
     if (!g.aux.empty() || t.auxParameters)
         out += "parameters in auxiliary heads (training only): " + withCommas(t.auxParameters) + "\n";
+    if (g.fixedBatch > 0)
+        out += "batch: fixed at " + std::to_string(g.fixedBatch) + " (the library refuses other sizes)\n";
     out += "kernels: " + std::to_string(partitionKernels(compiled).size()) + "\n";
     // The library's layer plan (codegen/LayerPlan.h): an unfused kernel per op the result needs.
     int layerKernels = 0;

@@ -13,6 +13,7 @@ void defineDense();
 void defineDropout();
 void defineFlatten();
 void defineLRN();
+void definePad();
 void definePools();
 void defineSoftmax();
 } // namespace ops
@@ -29,6 +30,7 @@ void registerAllOps() {
         ops::defineDropout();
         ops::defineFlatten();
         ops::defineLRN();
+        ops::definePad();
         ops::definePools();
         ops::defineSoftmax();
         return true;

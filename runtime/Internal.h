@@ -235,6 +235,11 @@ struct Buffers {
 // Builds each kernel's halide_buffer_t arguments and runs the kernels in order.
 void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int n, const Buffers &io);
 
+// Checks a call's batch argument: at least 1, and the model's fixed batch
+// where it has one (cnnrt_model_desc::fixed_batch). Every entry point taking
+// a batch calls it first.
+void require_batch(const cnnrt_model_desc *d, int batch);
+
 // Checks that every buffer Halide sees at `batch` has extents and strides
 // that fit int32, and that an arena of arena_per_sample floats per sample
 // fits memory and the model's limit; sets arena_floats to its size.

@@ -91,6 +91,14 @@ void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int
     }
 }
 
+void require_batch(const cnnrt_model_desc *d, int batch) {
+    if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
+    if (d->fixed_batch > 0 && batch != d->fixed_batch)
+        throw Error("model '" + std::string(d->network ? d->network : "?") + "' takes batches of exactly " +
+                    std::to_string(d->fixed_batch) + " (its fixed batch size), got " +
+                    std::to_string(batch));
+}
+
 void check_batch(const cnnrt_model *model, int batch, int64_t arena_per_sample,
                  int64_t &arena_floats) {
     const cnnrt_model_desc *d = model->desc;

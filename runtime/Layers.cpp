@@ -183,7 +183,7 @@ int cnnrt_infer_layer(cnnrt_model *model, const float *input, int batch, const c
         if (!input) throw Error("input is NULL");
         if (!layer) throw Error("layer is NULL");
         if (!output) throw Error("output is NULL");
-        if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
+        require_batch(model->desc, batch);
         const cnnrt_layer_desc &l = model->desc->layers[find_layer(model->desc, layer)];
         run_layers(model, input, batch, l.kernels, nullptr, l.tensor, output);
     });
@@ -195,7 +195,7 @@ int cnnrt_input_gradient(cnnrt_model *model, const float *input, int batch, cons
         if (!input) throw Error("input is NULL");
         if (!classes) throw Error("classes is NULL");
         if (!grad) throw Error("grad is NULL");
-        if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
+        require_batch(model->desc, batch);
         const cnnrt_model_desc *d = model->desc;
         if (d->num_gradient_kernels == 0)
             throw Error("model '" + std::string(d->network ? d->network : "?") + "' was compiled " +

@@ -196,6 +196,10 @@ typedef struct {
     int num_gradient_kernels;
     const cnnrt_kernel_desc *gradient_kernels;
     int input_gradient_tensor;
+    /* The only batch size the model accepts (an ONNX model exported with a
+     * fixed batch above 1), or 0: any batch >= 1. infer, train_step,
+     * infer_layer and input_gradient refuse other sizes with an error. */
+    int fixed_batch;
 } cnnrt_model_desc;
 
 #ifdef __cplusplus

@@ -98,7 +98,7 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         if (!model) throw Error("model is NULL");
         if (!input) throw Error("input is NULL");
         if (!output) throw Error("output is NULL");
-        if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
+        require_batch(model->desc, batch);
         install_halide_error_handler();
         const cnnrt_model_desc *d = model->desc;
         CallPlacement placement;
@@ -150,7 +150,7 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
         if (!input) throw Error("input is NULL");
         if (!labels) throw Error("labels is NULL");
         if (!loss) throw Error("loss is NULL");
-        if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
+        require_batch(model->desc, batch);
         const cnnrt_model_desc *d = model->desc;
         require_training(d);
         for (int i = 0; i < batch; ++i)

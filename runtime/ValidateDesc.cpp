@@ -124,6 +124,7 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
     if (d->output_size <= 0 || d->output_size > kI32Max)
         throw Error("desc output_size must be in [1, 2^31)");
     if (d->arena_floats_per_sample < 0) throw Error("desc arena_floats_per_sample is negative");
+    if (d->fixed_batch < 0 || d->fixed_batch == 1) throw Error("desc fixed_batch must be 0 (any) or at least 2");
     if (d->embedded_weights_size && !d->embedded_weights) throw Error("desc embedded_weights is NULL");
 
     std::set<std::string> names;

@@ -23,7 +23,7 @@ constexpr int64_t kBatchDim = INT64_MIN;
 struct Value {
     enum Kind { Tensor, Constant } kind = Tensor;
     int node = -1;                       // Tensor: IR node id
-    std::vector<int64_t> pad;            // Tensor: pending zero pad [top, left, bottom, right], or empty
+    std::vector<int64_t> pad;            // Tensor: pending zero pad [top, left, bottom, right] on `node`, or empty
     std::vector<int64_t> dims;           // Constant: ONNX dims
     bool isInt = false;                  // Constant: integer data in `ints`, else floats in `floats`
     std::vector<float> floats;
@@ -54,7 +54,9 @@ public:
     size_t inputCount() const;               // trailing empty names excluded
     bool hasInput(size_t i) const;           // present and not the empty name
     const Value &input(size_t i) const;
-    int tensorInput(size_t i) const;         // a computed tensor without pending pad: its IR node
+    // A computed tensor's IR node. A pending zero Pad on it becomes a pad op
+    // here, which the Pad's other users then share.
+    int tensorInput(size_t i);
     const Value &constantInput(size_t i, bool needData = true) const;
     const TensorType &type(int irNode) const { return graph_.node(irNode).type; }
     // The ONNX shape of a computed tensor: [batch, per-sample dims...].
@@ -71,6 +73,10 @@ public:
     std::vector<int64_t> attrInts(const std::string &name, std::vector<int64_t> dflt = {}) const;
     std::string attrString(const std::string &name, const std::string &dflt) const;
     Value attrTensor(const std::string &name) const; // a present TENSOR attribute, decoded
+    // The IR node of a computed tensor: a pending zero pad becomes a pad op.
+    int materialize(const Value &v);
+    // Appends a pad op of `pads` ([top, left, bottom, right]) filled with `value` on irNode.
+    int addPad(int irNode, const std::vector<int64_t> &pads, double value);
 
     // Appends an IR op. `params` gives each parameter's value by suffix
     // ("weight", "bias", "running_mean", ...); the node's name (its params'

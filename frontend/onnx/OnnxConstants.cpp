@@ -70,9 +70,16 @@ Value intConstant(std::vector<int64_t> dims, std::vector<int64_t> ints) {
     return v;
 }
 
+// The shape of a computed tensor (batch symbolic; a pending zero Pad counted,
+// so that a Conv after it still folds it) or of a constant (F.pad's exports
+// without constant folding take the Shape of their pads tensor).
 void shape(Importer &im) {
-    int x = im.tensorInput(0);
-    std::vector<int64_t> d = im.onnxDims(x);
+    const Value &v = im.input(0);
+    std::vector<int64_t> d = v.kind == Value::Constant ? v.dims : im.onnxDims(v.node);
+    if (v.kind == Value::Tensor && !v.pad.empty()) { // [N, C, H, W]; pad [top, left, bottom, right]
+        d[2] += v.pad[0] + v.pad[2];
+        d[3] += v.pad[1] + v.pad[3];
+    }
     int64_t r = int64_t(d.size());
     auto clampIndex = [&](int64_t i) { return std::min(r, std::max<int64_t>(0, i < 0 ? i + r : i)); };
     int64_t start = clampIndex(im.attrInt("start", 0)), end = clampIndex(im.attrInt("end", r));

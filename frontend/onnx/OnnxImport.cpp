@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <queue>
 
 #include "frontend/Diagnostics.h"
@@ -68,12 +69,21 @@ const Value &Importer::input(size_t i) const {
     return values_.at(node_->input(int(i))); // orderNodes() checked every name is defined
 }
 
-int Importer::tensorInput(size_t i) const {
+int Importer::tensorInput(size_t i) {
     const Value &v = input(i);
     if (v.kind != Value::Tensor)
         fail("input '" + node_->input(int(i)) + "' is a constant; cnnc supports this op on computed tensors only");
-    if (!v.pad.empty()) fail("a Pad is only supported right before Conv or AveragePool");
-    return v.node;
+    if (v.pad.empty()) return v.node;
+    Value padded;
+    padded.node = materialize(v);
+    values_[node_->input(int(i))] = padded;
+    return padded.node;
+}
+
+int Importer::materialize(const Value &v) { return v.pad.empty() ? v.node : addPad(v.node, v.pad, 0.0); }
+
+int Importer::addPad(int irNode, const std::vector<int64_t> &p, double value) {
+    return addOp("pad", {irNode}, {{"left", p[1]}, {"right", p[3]}, {"top", p[0]}, {"bottom", p[2]}, {"value", value}});
 }
 
 const Value &Importer::constantInput(size_t i, bool needData) const {
@@ -264,9 +274,12 @@ void Importer::readInputs() {
                     throw OnnxImportError("graph input '" + in.name() + "' needs a fixed size in dimension " +
                                           std::to_string(i) + " (only the batch may be symbolic)");
             declaredBatch_ = symbolic[0] ? 0 : dims[0];
-            if (declaredBatch_ > 1)
-                notes_.push_back("input '" + in.name() + "' has the fixed batch size " + std::to_string(declaredBatch_) +
-                                 "; the library accepts any batch size");
+            // A symbolic batch, or 1, becomes any batch; another is the only
+            // batch the library accepts.
+            if (declaredBatch_ > std::numeric_limits<int32_t>::max() || (!symbolic[0] && declaredBatch_ < 1))
+                throw OnnxImportError("graph input '" + in.name() + "' has the batch size " +
+                                      std::to_string(declaredBatch_) + " (1 to 2^31-1, or symbolic)");
+            if (declaredBatch_ > 1) graph_.fixedBatch = declaredBatch_;
             Node n;
             n.name = identifier(in.name(), "input");
             n.type.dims.assign(dims.begin() + 1, dims.end());
@@ -405,10 +418,11 @@ OnnxImport Importer::run() {
             if (!n->output(i).empty() && usesOf(n->output(i)) && !values_.count(n->output(i)))
                 fail("output " + std::to_string(i + 1) + " ('" + n->output(i) + "') is not supported");
     }
+    // A zero Pad as the graph's output: its pad op.
+    if (values_.at(output_).kind == Value::Tensor) values_.at(output_).node = materialize(values_.at(output_));
+    values_.at(output_).pad.clear();
     node_ = nullptr;
     const Value &out = values_.at(output_);
-    if (!out.pad.empty())
-        throw OnnxImportError("graph output '" + output_ + "' is a Pad, which cnnc supports only right before Conv or AveragePool");
     if (out.kind != Value::Tensor || out.node == 0)
         throw OnnxImportError("graph output '" + output_ + "' is not computed from the input by any supported op");
     graph_.result = out.node;

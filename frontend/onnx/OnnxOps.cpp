@@ -62,9 +62,12 @@ Pair pairAttr(Importer &im, const std::string &name, int64_t dflt) {
     return Pair{v[0], v[1]};
 }
 
-// The symmetric padding of a window op: explicit pads or auto_pad, plus a
-// zero Pad folded in from before ([top, left, bottom, right] each).
-Pair windowPads(Importer &im, const TensorType &in, Pair k, Pair s, Pair d, const std::vector<int64_t> &extra) {
+// A window op's padding [top, left, bottom, right]: explicit pads or
+// auto_pad (SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the
+// start), plus a zero Pad folded in from before (`extra`, the same order).
+// Every side is non-negative; begin and end may differ.
+std::vector<int64_t> windowPads(Importer &im, const TensorType &in, Pair k, Pair s, Pair d,
+                                const std::vector<int64_t> &extra) {
     std::string autoPad = im.attrString("auto_pad", "NOTSET");
     std::vector<int64_t> p = windowInts(im, "pads", {0, 0, 0, 0});
     if (p.size() != 4) im.fail("'pads' " + dimsStr(p) + " must have 4 values");
@@ -87,17 +90,19 @@ Pair windowPads(Importer &im, const TensorType &in, Pair k, Pair s, Pair d, cons
         for (size_t i = 0; i < 4; ++i) p[i] += extra[i];
     for (int64_t x : p)
         if (x < 0) im.fail("negative padding " + dimsStr(p) + " is not supported");
-    if (p[0] != p[2] || p[1] != p[3])
-        im.fail("asymmetric padding " + dimsStr(p) + " ([top, left, bottom, right]) is not supported");
-    return Pair{p[0], p[1]};
+    return p;
 }
+
+bool symmetric(const std::vector<int64_t> &p) { return p[0] == p[2] && p[1] == p[3]; }
 
 // --- convolution, pooling, normalization ---
 
+// A conv keeps the symmetric part of its padding (min of begin and end per
+// axis); the rest, on one side of each axis, is a zero pad op before it.
 void conv(Importer &im) {
-    const Value &xv = im.input(0);
+    const Value xv = im.input(0);
     if (xv.kind != Value::Tensor) im.fail("input 'X' must be computed by the network");
-    const TensorType &in = requireMapInput(im, xv.node);
+    const TensorType in = requireMapInput(im, xv.node);
     Value w = im.constantInput(1, false);
     if (w.dims.size() != 4) im.fail("weight " + dimsStr(w.dims) + ": only 2-D convolutions are supported");
     Pair k{w.dims[2], w.dims[3]};
@@ -105,45 +110,67 @@ void conv(Importer &im) {
     if (im.attr("kernel_shape") && !(ks == k))
         im.fail("kernel_shape " + formatAttr(ks) + " does not match the weight's " + dimsStr(w.dims));
     Pair s = pairAttr(im, "strides", 1), d = pairAttr(im, "dilations", 1);
-    Pair pad = windowPads(im, in, k, s, d, xv.pad);
+    std::vector<int64_t> p = windowPads(im, in, k, s, d, xv.pad);
+    Pair pad{std::min(p[0], p[2]), std::min(p[1], p[3])};
+    int x = xv.node;
+    if (!symmetric(p)) x = im.addPad(x, {p[0] - pad.h, p[1] - pad.w, p[2] - pad.h, p[3] - pad.w}, 0.0);
     ParamValues params{{"weight", w}};
     bool bias = im.hasInput(2);
     if (bias) params.push_back({"bias", im.constantInput(2, false)});
-    int node = im.addOp("conv", {xv.node},
+    int node = im.addOp("conv", {x},
                         {{"filters", w.dims[0]}, {"size", k}, {"stride", s}, {"pad", pad}, {"bias", bias},
                          {"groups", im.attrInt("group", 1)}, {"dilation", d}},
                         params);
     im.setOutput(0, tensorValue(node));
 }
 
+// A pool keeps symmetric padding. Asymmetric padding (or more than half a
+// window, which the pool ops refuse) becomes a pad op of all of it before a
+// pool without padding: -inf before MaxPool, which pads so itself and whose
+// windows never select it; zeros before AveragePool where the padding counts
+// in the average (count_include_pad=1). With count_include_pad=0 the divisor
+// would have to exclude the pad op's border, which the IR cannot say: an error.
 void pool(Importer &im, bool avg) {
-    const Value &xv = im.input(0);
+    Value xv = im.input(0);
     if (xv.kind != Value::Tensor) im.fail("input 'X' must be computed by the network");
-    const TensorType &in = requireMapInput(im, xv.node);
     if (!im.attr("kernel_shape")) im.fail("'kernel_shape' is required");
     Pair k = pairAttr(im, "kernel_shape", 1), s = pairAttr(im, "strides", 1), d = pairAttr(im, "dilations", 1);
     if (!(d == Pair{1, 1})) im.fail("dilations " + formatAttr(d) + " are not supported for pooling");
     bool countPad = im.attrInt("count_include_pad", 0) != 0;
     if (!xv.pad.empty()) {
-        if (!avg) im.fail("a zero Pad before MaxPool is not supported (MaxPool pads with -inf)");
-        std::vector<int64_t> own = im.attrInts("pads", {0, 0, 0, 0});
-        if (!countPad && own != std::vector<int64_t>{0, 0, 0, 0})
-            im.fail("a zero Pad before AveragePool with pads and count_include_pad=0 is not supported");
-        countPad = true; // the padded zeros are values the average counts
+        if (avg) {
+            std::vector<int64_t> own = im.attrInts("pads", {0, 0, 0, 0});
+            if (!countPad && own != std::vector<int64_t>{0, 0, 0, 0})
+                im.fail("a zero Pad before AveragePool with pads and count_include_pad=0 is not supported");
+            countPad = true; // the padded zeros are values the average counts
+        } else {
+            xv = tensorValue(im.tensorInput(0)); // the zeros are values the max sees: a pad op of its own
+        }
     }
-    Pair pad = windowPads(im, in, k, s, Pair{1, 1}, xv.pad);
+    const TensorType in = requireMapInput(im, xv.node);
+    std::vector<int64_t> p = windowPads(im, in, k, s, Pair{1, 1}, xv.pad);
+    bool beyondHalf = 2 * std::max(p[0], p[2]) > k.h || 2 * std::max(p[1], p[3]) > k.w;
+    int x = xv.node;
+    Pair pad{p[0], p[1]};
+    if (!symmetric(p) || (beyondHalf && (!avg || countPad))) {
+        if (avg && !countPad)
+            im.fail("asymmetric pads " + dimsStr(p) + " ([top, left, bottom, right]) with count_include_pad=0 are "
+                    "not supported");
+        x = im.addPad(x, p, avg ? 0.0 : -std::numeric_limits<double>::infinity());
+        pad = Pair{0, 0};
+    }
     bool ceil = im.attrInt("ceil_mode", 0) != 0;
     std::vector<Attr> attrs{{"size", k}, {"stride", s}, {"pad", pad}, {"ceil", ceil}};
     if (avg) attrs.push_back({"count_pad", countPad});
-    int node = im.addOp(avg ? "avgpool" : "maxpool", {xv.node}, attrs);
-    // ONNX's ceil mode keeps a last window that starts in the right padding;
+    int node = im.addOp(avg ? "avgpool" : "maxpool", {x}, attrs);
+    // ONNX's ceil mode keeps a last window that starts in the end padding;
     // PyTorch's, which the IR follows, drops it.
-    auto onnxExtent = [&](int64_t in, int64_t k, int64_t s, int64_t p) {
-        int64_t num = in + 2 * p - k;
+    auto onnxExtent = [&](int64_t in, int64_t k, int64_t s, int64_t padding) {
+        int64_t num = in + padding - k;
         return (ceil ? (num + s - 1) / s : num / s) + 1;
     };
     const TensorType &out = im.type(node);
-    int64_t h = onnxExtent(in.height(), k.h, s.h, pad.h), w = onnxExtent(in.width(), k.w, s.w, pad.w);
+    int64_t h = onnxExtent(in.height(), k.h, s.h, p[0] + p[2]), w = onnxExtent(in.width(), k.w, s.w, p[1] + p[3]);
     if (out.height() != h || out.width() != w)
         im.fail("ceil_mode gives a last window starting in the padding (output " + std::to_string(h) + "x" +
                 std::to_string(w) + "), which is not supported");
@@ -390,7 +417,7 @@ void pad(Importer &im) {
     if (xv.kind != Value::Tensor) im.fail("input 'data' must be computed by the network");
     requireMapInput(im, xv.node);
     std::string mode = im.attrString("mode", "constant");
-    if (mode != "constant") im.fail("mode '" + mode + "' is not supported (only constant zeros)");
+    if (mode != "constant") im.fail("mode '" + mode + "' is not supported (only constant)");
     std::vector<int64_t> p;
     float value = 0.0f;
     if (im.opset() < 11) {
@@ -407,13 +434,21 @@ void pad(Importer &im) {
         }
         if (im.hasInput(3)) im.fail("the 'axes' input is not supported");
     }
-    if (value != 0.0f) im.fail("padding with " + std::to_string(value) + " is not supported (only zeros)");
     if (p.size() != 8) im.fail("pads " + dimsStr(p) + " must have 8 values");
     for (int64_t x : p)
         if (x > (int64_t(1) << 30) || x < 0) im.fail("pads " + dimsStr(p) + " are not supported");
     if (p[0] || p[1] || p[4] || p[5]) im.fail("padding the batch or channels " + dimsStr(p) + " is not supported");
-    Value out = xv;
     std::vector<int64_t> add{p[2], p[3], p[6], p[7]};
+    // Another value than zero is a pad op now; zeros wait for the consumer: a
+    // Conv or AveragePool folds them into its padding, anything else makes
+    // the pad op (Importer::tensorInput).
+    if (value != 0.0f) {
+        if (std::isnan(value) || value == std::numeric_limits<float>::infinity())
+            im.fail("padding with " + std::to_string(value) + " is not supported (a finite value or -inf)");
+        im.setOutput(0, tensorValue(im.addPad(im.tensorInput(0), add, decimal(value))));
+        return;
+    }
+    Value out = xv;
     if (out.pad.empty()) out.pad = {0, 0, 0, 0};
     for (size_t i = 0; i < 4; ++i) out.pad[i] += add[i];
     im.setOutput(0, out);

@@ -254,5 +254,48 @@ TEST(Concurrency, FourThreadsOneModelMatchSerial) {
     }
 }
 
+// A network with a fixed batch (`batch=2`, as an ONNX model exported with
+// that batch imports) takes exactly that batch in every entry point that
+// takes one: other sizes fail with one message and leave outputs, the loss
+// and the weights alone.
+TEST(FixedBatch, EveryEntryPointRefusesOtherSizes) {
+    CompiledModel m = compileModel("network fixedb(x: [1, 4, 4], batch=2) {\n"
+                                   "    return x -> conv(2, 3, pad=1) -> flatten -> dense(3)\n}\n",
+                                   "fixedb", {"--train"});
+    ASSERT_TRUE(m.ok()) << m.error();
+    void *lib = dlopen(m.soPath().c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(lib, nullptr) << dlerror();
+    auto trainStep = reinterpret_cast<int (*)(void *, const float *, const int32_t *, int, float *)>(
+        dlsym(lib, "fixedb_train_step"));
+    auto inferLayer =
+        reinterpret_cast<int (*)(void *, const float *, int, const char *, float *)>(dlsym(lib, "fixedb_infer_layer"));
+    auto inputGradient = reinterpret_cast<int (*)(void *, const float *, int, const int32_t *, float *)>(
+        dlsym(lib, "fixedb_input_gradient"));
+    ASSERT_TRUE(trainStep && inferLayer && inputGradient);
+    std::vector<float> x(3 * 16, 0.5f), out(3 * 32, 42.0f);
+    std::vector<int32_t> labels(3, 1);
+    float loss = 42.0f;
+    const std::vector<float> before = m.infer(std::vector<float>(x.begin(), x.begin() + 32), 2);
+    for (int batch : {1, 3}) {
+        SCOPED_TRACE("batch " + std::to_string(batch));
+        const std::string expected =
+            "model 'fixedb' takes batches of exactly 2 (its fixed batch size), got " + std::to_string(batch);
+        EXPECT_NE(m.api().infer(m.model(), x.data(), batch, out.data()), 0);
+        EXPECT_EQ(m.lastError(), expected);
+        EXPECT_NE(inferLayer(m.model(), x.data(), batch, "conv1", out.data()), 0);
+        EXPECT_EQ(m.lastError(), expected);
+        EXPECT_NE(inputGradient(m.model(), x.data(), batch, labels.data(), out.data()), 0);
+        EXPECT_EQ(m.lastError(), expected);
+        EXPECT_NE(trainStep(m.model(), x.data(), labels.data(), batch, &loss), 0);
+        EXPECT_EQ(m.lastError(), expected);
+    }
+    EXPECT_EQ(out, std::vector<float>(3 * 32, 42.0f)) << "a refused call wrote to its output";
+    EXPECT_EQ(loss, 42.0f);
+    EXPECT_EQ(m.infer(std::vector<float>(x.begin(), x.begin() + 32), 2), before) << "a refused step moved the weights";
+    EXPECT_EQ(inferLayer(m.model(), x.data(), 2, "conv1", out.data()), 0) << m.lastError();
+    EXPECT_EQ(trainStep(m.model(), x.data(), labels.data(), 2, &loss), 0) << m.lastError();
+    dlclose(lib);
+}
+
 }  // namespace
 }  // namespace cnnc_test

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "frontend/EmitCnn.h"
 #include "ir/IRParser.h"
 #include "ir/OpDef.h"
 #include "ir/Verifier.h"
@@ -68,6 +69,46 @@ network resnetish(image: [3, 32, 32]) {
     EXPECT_NE(std::find(names.begin(), names.end(), "layer1.1.bn2.running_var"), names.end());
     EXPECT_NE(std::find(names.begin(), names.end(), "mix.conv3.weight"), names.end());
     ASSERT_EQ(g.aux.size(), 1u);
+}
+
+// pad, with a -inf border, and a fixed batch: printed, parsed back, and
+// written as .cnn source that compiles to the same graph.
+TEST_F(RealOps, PadAndFixedBatchRoundTrip) {
+    Graph g = compileSource("network padded(image: [2, 6, 5], batch=4) {\n"
+                            "    x = image -> pad(0, 1, 0, 1) -> conv(3, 2)\n"
+                            "    return x -> pad(left=1, top=2, value=-inf) -> maxpool(2)\n"
+                            "}\n");
+    EXPECT_EQ(g.fixedBatch, 4);
+    std::string s = printGraph(g);
+    EXPECT_EQ(s.substr(0, s.find('\n') + 1), "network padded(%0: f32[N,2,6,5]) input=\"image\" batch=4 {\n");
+    EXPECT_NE(s.find("%1 = pad(%0) {left=0, right=1, top=0, bottom=1, value=0.0} : f32[N,2,7,6]\n"), std::string::npos)
+        << s;
+    EXPECT_NE(s.find("%3 = pad(%2) {left=1, right=0, top=2, bottom=0, value=-inf} : f32[N,3,8,6]\n"),
+              std::string::npos)
+        << s;
+    roundTrip(g);
+    std::string source = emitCnn(g);
+    EXPECT_NE(source.find("network padded(image: [2, 6, 5], batch=4) {"), std::string::npos) << source;
+    EXPECT_EQ(printGraph(compileSource(source)), s);
+}
+
+TEST_F(RealOps, PadAndFixedBatchDiagnostics) {
+    EXPECT_EQ(diag("network n(x: [3, 8, 8]) {\n    return x -> pad(left=-1)\n}\n"),
+              "t.cnn:2:17: error: 'left' must be at least 0, got -1\n"
+              "    return x -> pad(left=-1)\n"
+              "                ^\n");
+    EXPECT_NE(diag("network n(x: [3, 8, 8]) {\n    return x -> flatten -> pad(1)\n}\n")
+                  .find("error: pad expects a [C, H, W] feature map, got [192]"),
+              std::string::npos);
+    EXPECT_EQ(diag("network n(x: [3, 8, 8], batch=1) { return x }"),
+              "t.cnn:1:31: error: a fixed batch must be 2 to 2^31-1, got 1 (leave it out for any batch)\n"
+              "network n(x: [3, 8, 8], batch=1) { return x }\n"
+              "                              ^\n");
+    // +inf has no spelling; -inf, and numbers, are the fills.
+    EXPECT_NE(diag("network n(x: [3, 8, 8]) {\n    return x -> pad(1, value=inf)\n}\n").find("error:"),
+              std::string::npos);
+    // IR text: a fixed batch below 2 is refused where it is read.
+    EXPECT_THROW(parseIR("network n(%0: f32[N,3]) input=\"x\" batch=1 {\n  return %0\n}\n"), CompileError);
 }
 
 TEST_F(RealOps, ShapeErrorBecomesDiagnostic) {

@@ -83,6 +83,24 @@ def ceil_pool_model():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
+def pool_model(op="AveragePool", **attrs):
+    """x [N, 1, 5, 5] -> a 2x2 pool -> y."""
+    n = helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[2, 2], **attrs)
+    graph = helper.make_graph([n], "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 5, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def pad_model(value, batch="N"):
+    """x [batch, 1, 5, 5] -> Pad(constant `value`, one column on the right) -> y."""
+    inits = [numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 0, 0, 1], np.int64), "pads"),
+             numpy_helper.from_array(np.array(value, np.float32), "value")]
+    n = helper.make_node("Pad", ["x", "pads", "value"], ["y"], name="pad", mode="constant")
+    graph = helper.make_graph([n], "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 1, 5, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
 CASES = [
     # (file name, bytes or model, expected message after "cnnc: error: <file>: ")
     ("text.onnx", b"this is not an ONNX model\n", "not an ONNX model (the file is not a valid ModelProto)"),
@@ -93,8 +111,18 @@ CASES = [
     ("cycle.onnx", cycle_model, "node 'first' (Relu, opset 13): is part of a cycle"),
     ("short_data.onnx", lambda: conv_model(weight=short_weight()),
      "initializer 'w' holds 212 bytes of data; its dims [3, 2, 3, 3] need 216"),
-    ("asymmetric.onnx", lambda: conv_model(pads=(0, 0, 1, 1)),
-     "node 'conv' (Conv, opset 13): asymmetric padding [0, 0, 1, 1] ([top, left, bottom, right]) is not supported"),
+    ("negative_pads.onnx", lambda: conv_model(pads=(0, -1, 1, 1)),
+     "node 'conv' (Conv, opset 13): negative padding [0, -1, 1, 1] is not supported"),
+    # The divisor would have to leave out the border a pad op adds.
+    ("asymmetric_avgpool.onnx", lambda: pool_model(pads=[0, 0, 1, 1]),
+     "node 'pool' (AveragePool, opset 13): asymmetric pads [0, 0, 1, 1] ([top, left, bottom, right]) with "
+     "count_include_pad=0 are not supported"),
+    ("pad_inf.onnx", lambda: pad_model(np.inf),
+     "node 'pad' (Pad, opset 13): padding with inf is not supported (a finite value or -inf)"),
+    ("pad_nan.onnx", lambda: pad_model(np.nan),
+     "node 'pad' (Pad, opset 13): padding with nan is not supported (a finite value or -inf)"),
+    ("batch_zero.onnx", lambda: pad_model(0.0, batch=0),
+     "graph input 'x' has the batch size 0 (1 to 2^31-1, or symbolic)"),
     ("unsupported_op.onnx", lambda: conv_model(op="ConvTranspose"), "node 'conv' (ConvTranspose, opset 13): operator not supported"),
     ("ceil_pool.onnx", ceil_pool_model,
      "node 'pool' (MaxPool, opset 13): ceil_mode gives a last window starting in the padding (output 4x4), "

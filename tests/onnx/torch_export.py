@@ -3,7 +3,7 @@
 
     torch_export.py --cnnc build/cnnc --model lenet5|resnet18|alexnet|googlenet|inception_v3
         [--opset 11 13] [--batch 1 3] [--tol 1e-4] [--seed 0] [--eval-export] [--modes]
-        [--same-ir-as examples/resnet18.cnn]
+        [--same-ir-as examples/resnet18.cnn] [--fixed-batch 2]
 
 For each opset: exports the network (random weights and batchnorm statistics,
 eval mode, dynamic batch), checks that `cnnc --summary` reports the network's
@@ -14,7 +14,9 @@ max |cnnc - torch| / max |torch| <= tol at each batch size. --eval-export
 exports as PyTorch does by default (TrainingMode.EVAL: batchnorm folded into
 the convolutions, under generated names), where the count is not compared.
 --same-ir-as checks that the import's IR is the .cnn file's, byte for byte
-(with the .cnn network's name). --modes also runs the driver's other modes on the export (--emit=header and
+(with the .cnn network's name). --fixed-batch N exports with that batch instead of a
+dynamic one: --summary and the header say so, the library matches PyTorch at
+batch N and refuses N - 1 and N + 1 with a message. --modes also runs the driver's other modes on the export (--emit=header and
 dot, --print-after-all, --train) and checks --name reaches the header (`cnnc
 tune` on an import is left out: it compiles every candidate, minutes here).
 
@@ -87,11 +89,33 @@ class EveryOp(torch.nn.Module):
         return self.head(self.drop(torch.clamp(self.fc(x), min=0.0)))
 
 
+class AsymmetricPad(torch.nn.Module):
+    """Padding whose begin and end differ, as exporters write it: a zero Pad
+    before a conv (the conv keeps the symmetric part, a pad op the rest), a
+    constant Pad of another value, and a zero Pad before a max pool (the
+    zeros are values the max sees)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(6, 6, 2)
+        self.fc = nn.Linear(120, 10)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        x = torch.relu(self.conv1(F.pad(x, (0, 1, 0, 1))))               # pads [1, 1, 2, 2]: [6, 8, 8]
+        x = torch.tanh(self.conv2(F.pad(x, (1, 0, 2, 0), value=-0.5)))   # [6, 9, 8]
+        x = F.max_pool2d(F.pad(x, (1, 0, 0, 1)), 2)                      # [6, 5, 4]
+        return torch.softmax(self.fc(torch.flatten(x, 1)), 1)
+
+
 # Input shapes and trainable-parameter counts (torchvision's published ones;
 # GoogLeNet and Inception-v3 without their auxiliary heads, which eval mode drops).
 MODELS = {
     "lenet5": dict(build=LeNet5, shape=[1, 28, 28], params=61_706),
     "every_op": dict(build=EveryOp, shape=[3, 15, 15], params=713),
+    "asymmetric_pad": dict(build=AsymmetricPad, shape=[3, 15, 15], params=1528),
     "alexnet": dict(build=lambda: torchvision.models.alexnet(weights=None), shape=[3, 224, 224], params=61_100_840),
     "resnet18": dict(build=lambda: torchvision.models.resnet18(weights=None), shape=[3, 224, 224], params=11_689_512),
     "googlenet": dict(build=lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False,
@@ -115,11 +139,17 @@ def check(args, spec, model, opset, tmp):
     # PRESERVE keeps BatchNormalization nodes (EVAL folds them into the
     # convolutions under anonymous names), so parameters keep PyTorch's names.
     mode = torch.onnx.TrainingMode.EVAL if args.eval_export else torch.onnx.TrainingMode.PRESERVE
-    torch.onnx.export(model, torch.zeros([1] + spec["shape"]), path, opset_version=opset,
+    fixed = args.fixed_batch
+    torch.onnx.export(model, torch.zeros([fixed or 1] + spec["shape"]), path, opset_version=opset,
                       input_names=["image"], output_names=["output"],
-                      dynamic_axes={"image": {0: "N"}, "output": {0: "N"}}, training=mode)
+                      dynamic_axes=None if fixed else {"image": {0: "N"}, "output": {0: "N"}}, training=mode)
     ok = True
     summary = run([args.cnnc, path, "--summary"])
+    if fixed:
+        shown = f"batch: fixed at {fixed}" in summary and f"batch must be {fixed}" in run(
+            [args.cnnc, path, "--emit=header"])
+        print(f"{args.model} opset {opset}: --summary and the header show the fixed batch {fixed}: {shown}")
+        ok &= shown
     m = re.search(r"total parameters: ([\d,]+)", summary)
     count = int(m.group(1).replace(",", "")) if m else -1
     trainable = sum(p.numel() for p in model.parameters())
@@ -150,7 +180,7 @@ def check(args, spec, model, opset, tmp):
         print("create failed:", f("last_error")().decode())
         return False
     gen = torch.Generator().manual_seed(args.seed + opset)
-    for batch in args.batch:
+    for batch in [fixed] if fixed else args.batch:
         x = torch.randn([batch] + spec["shape"], generator=gen)
         with torch.no_grad():
             ref = model(x).reshape(batch, -1).numpy()
@@ -167,6 +197,16 @@ def check(args, spec, model, opset, tmp):
         err = float(np.abs(out - ref).max()) / scale
         print(f"{args.model} opset {opset} batch {batch}: max |cnnc - torch| / max |torch| = {err:.3e} (tol {args.tol:g})")
         ok &= err <= args.tol
+    # A fixed batch is the only one the library takes: other sizes are an
+    # error through last_error, and the output is left alone.
+    for batch in [b for b in (fixed - 1, fixed + 1) if fixed and b >= 1]:
+        xin = np.zeros([batch] + spec["shape"], np.float32)
+        out = np.full((batch, f("output_size")()), 7.0, np.float32)
+        rc = f("infer")(handle, xin.ctypes.data, batch, out.ctypes.data)
+        message = f("last_error")().decode()
+        refused = rc != 0 and f"takes batches of exactly {fixed}" in message and (out == 7.0).all()
+        print(f"{args.model} opset {opset} batch {batch}: refused ({message!r}): {refused}")
+        ok &= refused
     f("destroy")(handle)
     return ok
 
@@ -197,6 +237,8 @@ def main():
     ap.add_argument("--eval-export", action="store_true", help="export with TrainingMode.EVAL (batchnorm folded)")
     ap.add_argument("--modes", action="store_true", help="also run the driver's other modes on the export")
     ap.add_argument("--same-ir-as", help="a .cnn file whose IR the import must equal")
+    ap.add_argument("--fixed-batch", type=int, default=0, metavar="N",
+                    help="export with the fixed batch N (N >= 2): infer at N matches, N - 1 and N + 1 are refused")
     args = ap.parse_args()
     spec = MODELS[args.model]
     model = randomized(spec["build"](), args.seed)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fine-tuning an imported model: three SGD steps from the ONNX file's own weights.
 
-    train_imported.py --cnnc build/cnnc [--model lenet5] [--steps 3] [--batch 5] [--tol 1e-3]
+    train_imported.py --cnnc build/cnnc [--model lenet5|asymmetric_pad] [--steps 3] [--batch 5] [--tol 1e-3]
+        [--constant-folding]
 
 Exports the network (random weights) with torch.onnx.export, compiles the
 file with `cnnc --train`, and creates the model: it starts with the weights
@@ -35,10 +36,13 @@ import torch
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cnnc", required=True)
-    ap.add_argument("--model", default="lenet5", choices=["lenet5"])
+    ap.add_argument("--model", default="lenet5", choices=["lenet5", "asymmetric_pad"])
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=5)
     ap.add_argument("--tol", type=float, default=1e-3)
+    ap.add_argument("--constant-folding", action="store_true",
+                    help="export with torch's constant folding (F.pad's pads arithmetic needs it: Mul and Sub "
+                         "of constants, which cnnc does not evaluate)")
     args = ap.parse_args()
 
     spec = MODELS[args.model]
@@ -48,7 +52,7 @@ def main():
         path = os.path.join(tmp, "model.onnx")
         torch.onnx.export(model, torch.zeros([1] + spec["shape"]), path, opset_version=13, input_names=["x"],
                           dynamic_axes={"x": {0: "N"}}, training=torch.onnx.TrainingMode.PRESERVE,
-                          do_constant_folding=False)
+                          do_constant_folding=args.constant_folding)
         name = "imported"
         so = os.path.join(tmp, name + ".so")
         subprocess.run([args.cnnc, path, "--train", "-q", f"--name={name}", "-o", so], check=True)

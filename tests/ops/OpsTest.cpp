@@ -1,5 +1,7 @@
 // Every op and option of cnnc, compiled through the real cnnc binary and run
 // from the generated library, against the naive references of tests/support.
+#include <limits>
+
 #include "tests/ops/OpsCommon.h"
 
 namespace cnnc_test {
@@ -225,6 +227,44 @@ TEST(AdaptiveAvgPool, Variants) {
         SCOPED_TRACE(c.op);
         CompiledModel m = compileNet(c.net, c.in, std::string("return x -> ") + c.op);
         expectMatchesReference(m, c.in, c.fn);
+    }
+}
+
+// ---- pad -------------------------------------------------------------------------------
+
+TEST(Pad, Variants) {
+    struct Case {
+        const char *net, *body;
+        Shape in;
+        RefFn fn;
+    };
+    std::vector<Case> cases = {
+        // nn.ZeroPad2d((0, 1, 0, 1)): SAME padding of an even kernel.
+        {"pad_a", "return x -> pad(0, 1, 0, 1)", {3, 5, 7}, [](const Arr &x) { return ref::pad(x, 0, 1, 0, 1); }},
+        // Every side different, a constant other than zero, a width below a vector.
+        {"pad_b", "return x -> pad(left=2, right=1, top=3, bottom=0, value=-1.5)", {2, 4, 3},
+         [](const Arr &x) { return ref::pad(x, 2, 1, 3, 0, -1.5); }},
+        // Rows of several vectors and a tail.
+        {"pad_c", "return x -> pad(right=5, bottom=2)", {4, 6, 19},
+         [](const Arr &x) { return ref::pad(x, 0, 5, 0, 2); }},
+        // -inf then a max pool without padding is a max pool with asymmetric padding.
+        {"pad_d", "return x -> pad(1, 0, 0, 2, value=-inf) -> maxpool(3, stride=2)", {2, 8, 9},
+         [](const Arr &x) { return ref::maxpool(ref::pad(x, 1, 0, 0, 2, -std::numeric_limits<double>::infinity()), 3, 2); }},
+        // A zero border before a conv, and an activation fused after the pad.
+        {"pad_e", "return x -> pad(0, 1, 1, 0) -> relu -> conv(3, 2, name=\"c\")", {2, 6, 6}, nullptr},
+    };
+    for (const Case &c : cases) {
+        SCOPED_TRACE(c.body);
+        CompiledModel m = compileNet(c.net, c.in, c.body);
+        if (c.fn) {
+            expectMatchesReference(m, c.in, c.fn);
+            continue;
+        }
+        ASSERT_TRUE(m.ok()) << m.error();
+        TensorMap w;
+        addConv(w, "c", 3, 2, 2);
+        ASSERT_EQ(m.setWeights(w), 0) << m.lastError();
+        expectMatchesReference(m, c.in, [&](const Arr &x) { return conv(ref::relu(ref::pad(x, 0, 1, 1, 0)), w, "c", 3, 2); });
     }
 }
 

@@ -103,6 +103,19 @@ Arr maxpool(const Arr &x, Pair size, Pair stride, Pair pad, bool ceil) {
     return y;
 }
 
+Arr pad(const Arr &x, int left, int right, int top, int bottom, double value) {
+    Arr y(x.n, x.c, x.h + top + bottom, x.w + left + right);
+    for (int n = 0; n < y.n; ++n)
+        for (int c = 0; c < y.c; ++c)
+            for (int oy = 0; oy < y.h; ++oy)
+                for (int ox = 0; ox < y.w; ++ox) {
+                    int iy = oy - top, ix = ox - left;
+                    bool inside = iy >= 0 && iy < x.h && ix >= 0 && ix < x.w;
+                    y.at(n, c, oy, ox) = inside ? x.at(n, c, iy, ix) : value;
+                }
+    return y;
+}
+
 Arr avgpool(const Arr &x, Pair size, Pair stride, Pair pad, bool ceil, bool countPad) {
     int oh = poolOutput(x.h, size.h, stride.h, pad.h, ceil), ow = poolOutput(x.w, size.w, stride.w, pad.w, ceil);
     Arr y(x.n, x.c, oh, ow);

@@ -44,6 +44,8 @@ int poolOutput(int in, int k, int s, int p, bool ceil);
 Arr maxpool(const Arr &x, Pair size, Pair stride, Pair pad = 0, bool ceil = false);
 Arr avgpool(const Arr &x, Pair size, Pair stride, Pair pad = 0, bool ceil = false, bool countPad = true);
 Arr adaptiveAvgpool(const Arr &x, Pair out);
+// torch.nn.functional.pad(x, (left, right, top, bottom), value=value).
+Arr pad(const Arr &x, int left, int right, int top, int bottom, double value = 0.0);
 Arr flatten(const Arr &x);
 Arr softmax(const Arr &x);  // over channels, at every (n, y, x)
 Arr dropout(const Arr &x);  // identity at inference

@@ -201,6 +201,7 @@ _OPS = {
     "avgpool": lambda i, a, g: F.avg_pool2d(i[0], a["size"], a["stride"], a["pad"], ceil_mode=a["ceil"],
                                             count_include_pad=a["count_pad"]),
     "adaptive_avgpool": lambda i, a, g: F.adaptive_avg_pool2d(i[0], a["size"]),
+    "pad": lambda i, a, g: F.pad(i[0], (a["left"], a["right"], a["top"], a["bottom"]), value=a["value"]),
     "flatten": lambda i, a, g: torch.flatten(i[0], 1),
     "softmax": lambda i, a, g: F.softmax(i[0], dim=1),
     "dropout": lambda i, a, g: i[0],
