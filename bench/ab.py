@@ -28,6 +28,8 @@ def main():
     p.add_argument("b", help="tuning database B")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     p.add_argument("--runs", type=int, default=15, help="timed calls of each library per batch")
+    p.add_argument("--pause", type=float, default=0.05,
+                   help="idle seconds before each call: the other library's Halide workers spin a while after its call")
     args = p.parse_args()
     name = os.path.basename(args.model).replace(".cnn", "")
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,7 +41,7 @@ def main():
         for batch in args.batches:
             x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
             # Back to back: no PyTorch here, whose spinning workers the pause is for.
-            t = bench.alternate(variants, x, args.runs, pause=0)
+            t = bench.alternate(variants, x, args.runs, pause=args.pause)
             a, b = t["A"] * 1e3, t["B"] * 1e3
             print(f"batch {batch}: A {a:.2f} ms  B {b:.2f} ms  B/A {b / a:.3f}", flush=True)
 
