@@ -24,8 +24,6 @@ TensorType inferType(const OpCall &call) {
     return out;
 }
 
-int64_t noFlops(const OpCall &, const TensorType &) { return 0; }
-
 Func lower(LowerCtx &ctx) {
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
     // Walk the inputs from last to first so the first matching slice wins.

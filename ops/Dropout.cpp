@@ -14,8 +14,6 @@ TensorType inferType(const OpCall &call) {
     return call.inputs.at(0);
 }
 
-int64_t noFlops(const OpCall &, const TensorType &) { return 0; }
-
 // Training keeps each element with probability 1 - p and scales it by
 // 1 / (1 - p); the mask is a hash of (seed, position), so the backward kernel
 // recomputes exactly the same one.

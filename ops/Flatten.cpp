@@ -16,8 +16,6 @@ TensorType inferType(const OpCall &call) {
     return TensorType{{k}};
 }
 
-int64_t noFlops(const OpCall &, const TensorType &) { return 0; }
-
 // Used only when a flatten sits inside a fused kernel.
 Func lower(LowerCtx &ctx) {
     const TensorType &in = ctx.inputTypes[0];

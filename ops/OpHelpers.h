@@ -48,6 +48,10 @@ inline TensorType mapType(int64_t c, int64_t h, int64_t w) {
     return t;
 }
 
+// OpDef::flops of ops that move or drop values but compute none (views,
+// concatenation, dropout at inference, padding).
+inline int64_t noFlops(const OpCall &, const TensorType &) { return 0; }
+
 } // namespace cnnc::ops
 
 namespace cnnc::ops {

@@ -124,12 +124,38 @@ void conv(Importer &im) {
     im.setOutput(0, tensorValue(node));
 }
 
+// An AveragePool with count_include_pad=0 and asymmetric pads p ([top, left,
+// bottom, right]): the pool pads each axis by the larger of its two pads
+// itself (its divisor then counts only the map, as ONNX's does) and a pad op
+// crops the windows ONNX does not have. Exact where the extra padding at the
+// start is a whole number of strides, and the pool's padding at most half
+// its window; otherwise an error. Returns the cropped node.
+int averagePoolCropped(Importer &im, int x, const std::vector<int64_t> &p, Pair k, Pair s, bool ceil) {
+    Pair pad{std::max(p[0], p[2]), std::max(p[1], p[3])};
+    if ((pad.h - p[0]) % s.h != 0 || (pad.w - p[1]) % s.w != 0 || 2 * pad.h > k.h || 2 * pad.w > k.w)
+        im.fail("asymmetric pads " + dimsStr(p) + " ([top, left, bottom, right]) with count_include_pad=0 are "
+                "not supported for this window and stride");
+    const TensorType in = im.type(x);
+    int pooled = im.addOp("avgpool", {x}, {{"size", k}, {"stride", s}, {"pad", pad}, {"ceil", ceil}, {"count_pad", false}});
+    auto onnxExtent = [&](int64_t extent, int64_t size, int64_t stride, int64_t padding) {
+        int64_t num = extent + padding - size;
+        return (ceil ? (num + stride - 1) / stride : num / stride) + 1;
+    };
+    const TensorType &out = im.type(pooled);
+    int64_t top = (pad.h - p[0]) / s.h, left = (pad.w - p[1]) / s.w;
+    int64_t bottom = out.height() - top - onnxExtent(in.height(), k.h, s.h, p[0] + p[2]);
+    int64_t right = out.width() - left - onnxExtent(in.width(), k.w, s.w, p[1] + p[3]);
+    if (bottom < 0 || right < 0)
+        im.fail("ceil_mode gives a last window starting in the padding, which is not supported");
+    return im.addPad(pooled, {-top, -left, -bottom, -right}, 0.0);
+}
+
 // A pool keeps symmetric padding. Asymmetric padding (or more than half a
 // window, which the pool ops refuse) becomes a pad op of all of it before a
 // pool without padding: -inf before MaxPool, which pads so itself and whose
 // windows never select it; zeros before AveragePool where the padding counts
-// in the average (count_include_pad=1). With count_include_pad=0 the divisor
-// would have to exclude the pad op's border, which the IR cannot say: an error.
+// in the average (count_include_pad=1). With count_include_pad=0 the pool
+// pads symmetrically and its extra windows are cropped (averagePoolCropped).
 void pool(Importer &im, bool avg) {
     Value xv = im.input(0);
     if (xv.kind != Value::Tensor) im.fail("input 'X' must be computed by the network");
@@ -152,14 +178,15 @@ void pool(Importer &im, bool avg) {
     bool beyondHalf = 2 * std::max(p[0], p[2]) > k.h || 2 * std::max(p[1], p[3]) > k.w;
     int x = xv.node;
     Pair pad{p[0], p[1]};
+    bool ceil = im.attrInt("ceil_mode", 0) != 0;
+    if (avg && !countPad && !symmetric(p)) {
+        im.setOutput(0, tensorValue(averagePoolCropped(im, x, p, k, s, ceil)));
+        return;
+    }
     if (!symmetric(p) || (beyondHalf && (!avg || countPad))) {
-        if (avg && !countPad)
-            im.fail("asymmetric pads " + dimsStr(p) + " ([top, left, bottom, right]) with count_include_pad=0 are "
-                    "not supported");
         x = im.addPad(x, p, avg ? 0.0 : -std::numeric_limits<double>::infinity());
         pad = Pair{0, 0};
     }
-    bool ceil = im.attrInt("ceil_mode", 0) != 0;
     std::vector<Attr> attrs{{"size", k}, {"stride", s}, {"pad", pad}, {"ceil", ceil}};
     if (avg) attrs.push_back({"count_pad", countPad});
     int node = im.addOp(avg ? "avgpool" : "maxpool", {x}, attrs);

@@ -93,9 +93,11 @@ TEST_F(RealOps, PadAndFixedBatchRoundTrip) {
 }
 
 TEST_F(RealOps, PadAndFixedBatchDiagnostics) {
-    EXPECT_EQ(diag("network n(x: [3, 8, 8]) {\n    return x -> pad(left=-1)\n}\n"),
-              "t.cnn:2:17: error: 'left' must be at least 0, got -1\n"
-              "    return x -> pad(left=-1)\n"
+    // A negative side crops, but not the whole map.
+    EXPECT_EQ(diag("network n(x: [3, 8, 8]) {\n    return x -> pad(left=-1)\n}\n"), "");
+    EXPECT_EQ(diag("network n(x: [3, 8, 8]) {\n    return x -> pad(left=-5, right=-3)\n}\n"),
+              "t.cnn:2:17: error: cropping 8 of the width 8 leaves nothing\n"
+              "    return x -> pad(left=-5, right=-3)\n"
               "                ^\n");
     EXPECT_NE(diag("network n(x: [3, 8, 8]) {\n    return x -> flatten -> pad(1)\n}\n")
                   .find("error: pad expects a [C, H, W] feature map, got [192]"),

@@ -250,6 +250,10 @@ TEST(Pad, Variants) {
         // -inf then a max pool without padding is a max pool with asymmetric padding.
         {"pad_d", "return x -> pad(1, 0, 0, 2, value=-inf) -> maxpool(3, stride=2)", {2, 8, 9},
          [](const Arr &x) { return ref::maxpool(ref::pad(x, 1, 0, 0, 2, -std::numeric_limits<double>::infinity()), 3, 2); }},
+        // Negative sides crop: F.pad(x, (-1, 2, -2, -1)), and a crop alone.
+        {"pad_f", "return x -> pad(-1, 2, -2, -1)", {2, 7, 6}, [](const Arr &x) { return ref::pad(x, -1, 2, -2, -1); }},
+        {"pad_g", "return x -> pad(left=-3, top=-1, bottom=-2)", {3, 9, 21},
+         [](const Arr &x) { return ref::pad(x, -3, 0, -1, -2); }},
         // A zero border before a conv, and an activation fused after the pad.
         {"pad_e", "return x -> pad(0, 1, 1, 0) -> relu -> conv(3, 2, name=\"c\")", {2, 6, 6}, nullptr},
     };
