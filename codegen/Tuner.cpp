@@ -88,7 +88,6 @@ double sum(const std::vector<double> &values) {
 // there and saves this much per call: each variant is one more kernel to
 // compile and, for Winograd, one more set of prepared filters in memory.
 constexpr double kVariantGain = 0.8;
-
 constexpr double kVariantMinSavingMicros = 200;
 
 // "%12 relu layer1.0.conv1", with " @512-bit" (the target's vectors) where
@@ -169,8 +168,8 @@ struct Compiled {
 
 // Compiles the candidates on `workers` threads (Halide's compiler is
 // thread-safe for pipelines that share no Funcs; each candidate builds its
-// own): compiling, not timing, is most of a search, and timing must have the
-// cores to itself, so the kernels are all compiled first and timed one by one.
+// own). Timing must have the cores to itself, so every candidate is compiled
+// first and timed after, one by one.
 std::vector<Compiled> compileCandidates(const Graph &graph, const KernelSpec &spec,
                                         const std::vector<ScheduleChoice> &space, const Target &target,
                                         int workers) {
@@ -180,9 +179,7 @@ std::vector<Compiled> compileCandidates(const Graph &graph, const KernelSpec &sp
         for (size_t c; (c = next++) < space.size();) {
             try {
                 compiled[c].kernel = compileCandidate(graph, spec, space[c], target);
-            } catch (const Halide::Error &e) {
-                compiled[c].error = e.what();
-            } catch (const std::exception &e) {
+            } catch (const std::exception &e) { // Halide::Error is one
                 compiled[c].error = e.what();
             }
         }
@@ -194,12 +191,12 @@ std::vector<Compiled> compileCandidates(const Graph &graph, const KernelSpec &sp
     return compiled;
 }
 
-// Threads compiling candidates: one per core, as many as a Halide compile of
-// a conv kernel (about 100-300 MB) leaves memory for.
+// Threads compiling candidates: one per core, at most one per 1 GiB of memory
+// (a Halide compile of a conv kernel takes 100-300 MB).
 int compileWorkers() {
     const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
     const long memoryMiB = pages > 0 && pageSize > 0 ? long((uint64_t(pages) * uint64_t(pageSize)) >> 20) : 0;
-    const long memoryWorkers = std::max(1l, memoryMiB / 2 / 512);
+    const long memoryWorkers = std::max(1l, memoryMiB / 1024);
     return int(std::clamp<long>(long(std::thread::hardware_concurrency()), 1, memoryWorkers));
 }
 
