@@ -124,6 +124,14 @@ void conv(Importer &im) {
     im.setOutput(0, tensorValue(node));
 }
 
+// A pool's output extent as ONNX defines it, `padding` the sum of both ends.
+// ONNX's ceil mode keeps a last window that starts in the end padding;
+// PyTorch's, which the IR follows, drops it: where they differ, the importer fails.
+int64_t onnxPoolExtent(int64_t extent, int64_t size, int64_t stride, int64_t padding, bool ceil) {
+    int64_t num = extent + padding - size;
+    return (ceil ? (num + stride - 1) / stride : num / stride) + 1;
+}
+
 // An AveragePool with count_include_pad=0 and asymmetric pads p ([top, left,
 // bottom, right]): the pool pads each axis by the larger of its two pads
 // itself (its divisor then counts only the map, as ONNX's does) and a pad op
@@ -137,14 +145,10 @@ int averagePoolCropped(Importer &im, int x, const std::vector<int64_t> &p, Pair 
                 "not supported for this window and stride");
     const TensorType in = im.type(x);
     int pooled = im.addOp("avgpool", {x}, {{"size", k}, {"stride", s}, {"pad", pad}, {"ceil", ceil}, {"count_pad", false}});
-    auto onnxExtent = [&](int64_t extent, int64_t size, int64_t stride, int64_t padding) {
-        int64_t num = extent + padding - size;
-        return (ceil ? (num + stride - 1) / stride : num / stride) + 1;
-    };
     const TensorType &out = im.type(pooled);
     int64_t top = (pad.h - p[0]) / s.h, left = (pad.w - p[1]) / s.w;
-    int64_t bottom = out.height() - top - onnxExtent(in.height(), k.h, s.h, p[0] + p[2]);
-    int64_t right = out.width() - left - onnxExtent(in.width(), k.w, s.w, p[1] + p[3]);
+    int64_t bottom = out.height() - top - onnxPoolExtent(in.height(), k.h, s.h, p[0] + p[2], ceil);
+    int64_t right = out.width() - left - onnxPoolExtent(in.width(), k.w, s.w, p[1] + p[3], ceil);
     if (bottom < 0 || right < 0)
         im.fail("ceil_mode gives a last window starting in the padding, which is not supported");
     return im.addPad(pooled, {-top, -left, -bottom, -right}, 0.0);
@@ -190,14 +194,9 @@ void pool(Importer &im, bool avg) {
     std::vector<Attr> attrs{{"size", k}, {"stride", s}, {"pad", pad}, {"ceil", ceil}};
     if (avg) attrs.push_back({"count_pad", countPad});
     int node = im.addOp(avg ? "avgpool" : "maxpool", {x}, attrs);
-    // ONNX's ceil mode keeps a last window that starts in the end padding;
-    // PyTorch's, which the IR follows, drops it.
-    auto onnxExtent = [&](int64_t in, int64_t k, int64_t s, int64_t padding) {
-        int64_t num = in + padding - k;
-        return (ceil ? (num + s - 1) / s : num / s) + 1;
-    };
     const TensorType &out = im.type(node);
-    int64_t h = onnxExtent(in.height(), k.h, s.h, p[0] + p[2]), w = onnxExtent(in.width(), k.w, s.w, p[1] + p[3]);
+    int64_t h = onnxPoolExtent(in.height(), k.h, s.h, p[0] + p[2], ceil);
+    int64_t w = onnxPoolExtent(in.width(), k.w, s.w, p[1] + p[3], ceil);
     if (out.height() != h || out.width() != w)
         im.fail("ceil_mode gives a last window starting in the padding (output " + std::to_string(h) + "x" +
                 std::to_string(w) + "), which is not supported");
