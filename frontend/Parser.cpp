@@ -1,8 +1,7 @@
 #include "frontend/Parser.h"
 
-#include <cstdint>
-
 #include "frontend/Lexer.h"
+#include "ir/Graph.h"
 #include "ir/TensorType.h"
 
 namespace cnnc {
@@ -115,7 +114,7 @@ private:
             expect(Tok::Equal, "after 'batch'");
             if (!at(Tok::Int)) fail("expected an integer batch size");
             const Token &b = take();
-            if (b.intValue < 2 || b.intValue > INT32_MAX)
+            if (!Graph::validFixedBatch(b.intValue))
                 throw CompileError(b.loc, "a fixed batch must be 2 to 2^31-1, got " + std::to_string(b.intValue) +
                                               " (leave it out for any batch)");
             net.fixedBatch = b.intValue;

@@ -50,6 +50,8 @@ struct Graph {
     // model's fixed first input dimension above 1 (a symbolic one, or 1,
     // becomes any batch); the runtime refuses other sizes with an error.
     int64_t fixedBatch = 0;
+    // What a network may fix its batch at: 2 to 2^31-1 (1 is any batch).
+    static constexpr bool validFixedBatch(int64_t batch) { return batch >= 2 && batch <= INT32_MAX; }
 
     const Node &input() const { return nodes.front(); }
     const std::string &inputName() const { return nodes.front().name; }

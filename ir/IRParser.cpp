@@ -124,7 +124,7 @@ public:
             punct('=');
             SourceLoc loc = cur().loc;
             g_.fixedBatch = integer();
-            if (g_.fixedBatch < 2 || g_.fixedBatch > std::numeric_limits<int32_t>::max())
+            if (!Graph::validFixedBatch(g_.fixedBatch))
                 throw CompileError(loc, "bad fixed batch " + std::to_string(g_.fixedBatch) + " (2 to 2^31-1)");
         }
         if (isIdent("arena")) { // floats per sample, from the plan-memory pass
