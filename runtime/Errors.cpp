@@ -1,5 +1,5 @@
-// cnnrt: this thread's last error (what cnnrt_last_error returns), and
-// Halide's error messages caught into it.
+// cnnrt: this thread's last error (what cnnrt_last_error returns), Halide's error
+// messages caught into it, and the hooks into Halide's runtime installed once.
 #include <HalideRuntime.h>
 
 #include <mutex>
@@ -36,10 +36,11 @@ void halide_error_to_thread(void *, const char *msg) {
 
 std::string &halide_message() { return t_halide_msg; }
 
-void install_halide_error_handler() {
+void install_halide_hooks() {
     static std::once_flag once;
     std::call_once(once, [] {
         if (&halide_set_error_handler != nullptr) halide_set_error_handler(halide_error_to_thread);
+        install_scratch_memory();
     });
 }
 

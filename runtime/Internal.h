@@ -180,8 +180,12 @@ namespace cnnrt {
 // Sets this thread's last error message (what cnnrt_last_error returns).
 void set_error(std::string msg);
 void clear_error();
-// Routes Halide's error messages to this thread's halide_message() (once per process).
-void install_halide_error_handler();
+// Routes Halide's error messages to this thread's halide_message() and its
+// kernels' scratch buffers to install_scratch_memory's cache (once per process).
+void install_halide_hooks();
+// Halide's halide_malloc and halide_free keep freed blocks of 64 KiB or more
+// for the next calls (ScratchMemory.cpp); CNNRT_SCRATCH=malloc leaves them to malloc.
+void install_scratch_memory();
 // The last message Halide's error handler gave on this thread.
 std::string &halide_message();
 

@@ -29,7 +29,7 @@ extern "C" {
 cnnrt_model *cnnrt_create(const cnnrt_model_desc *desc) {
     cnnrt_model *result = nullptr;
     guarded([&] {
-        install_halide_error_handler();
+        install_halide_hooks();
         auto m = std::make_unique<cnnrt_model>();
         validate_desc(desc, m->tensor_dims);
         m->desc = desc;
@@ -99,7 +99,7 @@ int cnnrt_infer(cnnrt_model *model, const float *input, int batch, float *output
         if (!input) throw Error("input is NULL");
         if (!output) throw Error("output is NULL");
         require_batch(model->desc, batch);
-        install_halide_error_handler();
+        install_halide_hooks();
         const cnnrt_model_desc *d = model->desc;
         CallPlacement placement;
         FlushDenormals float_mode;
@@ -157,7 +157,7 @@ int cnnrt_train_step(cnnrt_model *model, const float *input, const int32_t *labe
             if (labels[i] < 0 || labels[i] >= d->num_classes)
                 throw Error("label " + std::to_string(labels[i]) + " at index " + std::to_string(i) +
                             " is out of range [0, " + std::to_string(d->num_classes) + ")");
-        install_halide_error_handler();
+        install_halide_hooks();
         CallPlacement placement;
         FlushDenormals float_mode;
 
