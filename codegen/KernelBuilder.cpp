@@ -176,7 +176,8 @@ BuiltKernel buildKernel(const Graph &graph, const KernelSpec &spec, const Target
         return built;
     }
     if (anchorCtx) {
-        ScheduleCtx sctx{*anchorCtx, value.at(anchor->id), output, last.type, target, anchorCtx->vectorWidth, x, y, c, n};
+        ScheduleCtx sctx{*anchorCtx, value.at(anchor->id), output, last.type, target, anchorCtx->vectorWidth, x, y, c, n,
+                          value.at(last.id)};
         anchor->def->schedule(sctx);
     } else {
         scheduleElementwiseOutput(output, last.type, target.natural_vector_size<float>(), x, y, c, n);

@@ -51,6 +51,9 @@ struct ScheduleCtx {
     Halide::Target target;
     int vectorWidth = 8; // floats per SIMD register
     Halide::Var x, y, c, n; // the output's pure vars
+    // What `output` copies: the last fused op's Func (a pool after a conv),
+    // which the anchor may compute at its own loops; undefined where unknown.
+    Halide::Func last;
 };
 
 // NaN on the bits of a float. Halide compiles float arithmetic assuming no NaN

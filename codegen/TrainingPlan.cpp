@@ -135,7 +135,7 @@ BuiltKernel buildForward(const Graph &g, int id, int activation, const Target &t
     constrainActivation(out.output_buffer(), n.type);
     // The op's inference schedule serves its training forward too.
     if (n.def->schedule) {
-        ScheduleCtx sctx{ctx, value, out, n.type, target, ctx.vectorWidth, x, y, c, b};
+        ScheduleCtx sctx{ctx, value, out, n.type, target, ctx.vectorWidth, x, y, c, b, result};
         n.def->schedule(sctx);
     } else {
         out.parallel(b);

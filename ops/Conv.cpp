@@ -331,8 +331,9 @@ ScheduleChoice defaultSchedule(const OpCall &call, const TensorType &out, int ve
 // Tasks of a few output rows (with a fused pool: pooled rows) per sample; in
 // each, the conv rows they need for every filter, in register tiles of 2
 // filter vectors x 7 positions (14 accumulators) over the whole reduction.
-// The output, fewer elements than the conv with a pool, is vectorized over
-// filters too so it reads the tile contiguously.
+// The output is vectorized over filters too, so that it reads the tile
+// contiguously; a fused pool instead runs across channels at the task
+// (poolAcrossChannels) and the output, along x, reads its result.
 void scheduleFilterVectors(ScheduleCtx &s, const ConvGeometry &g) {
     Func acc = s.op.stages.at("acc_filter_inner");
     Func padded = s.op.stages.at("padded");
@@ -341,12 +342,16 @@ void scheduleFilterVectors(ScheduleCtx &s, const ConvGeometry &g) {
     const int vw = s.vectorWidth;
     // 4 output rows (with a 3x3 stride-2 pool, 9 conv rows per 8 needed).
     int rows = std::max(1, std::min(s.op.choice.get("rows", 4), int(t.height())));
-    s.output.split(y, yo, yi, rows, TailStrategy::GuardWithIf)
-        .split(c, co, ci, vw, TailStrategy::GuardWithIf)
-        .reorder(ci, x, co, yi, yo, n)
-        .vectorize(ci)
-        .fuse(yo, n, task)
-        .parallel(task);
+    const bool pooledOut = s.last.defined() && (t.height() != g.oh || t.width() != g.ow);
+    s.output.split(y, yo, yi, rows, TailStrategy::GuardWithIf).split(c, co, ci, vw, TailStrategy::GuardWithIf);
+    if (pooledOut) {
+        s.output.reorder(x, ci, co, yi, yo, n);
+        if (int lanes = fittingLanes(t.width(), vw)) s.output.vectorize(x, lanes, TailStrategy::GuardWithIf);
+    } else {
+        s.output.reorder(ci, x, co, yi, yo, n).vectorize(ci);
+    }
+    s.output.fuse(yo, n, task).parallel(task);
+    if (pooledOut) poolAcrossChannels(s.last, s.output, task, vw);
     s.op.stages.at("weights_filter_inner").compute_root();
     padded.compute_root();
     parallelOverRows(padded, s.op.y, s.op.c, g.w + 2 * g.pad.w);
@@ -366,6 +371,18 @@ void scheduleFilterVectors(ScheduleCtx &s, const ConvGeometry &g) {
         .unroll(xi);
     if (g.size.w <= 11) update.unroll(r[0]);
 }
+
+} // namespace
+
+void poolAcrossChannels(Func pool, Func output, Var level, int lanes) {
+    std::vector<Var> v = pool.args(); // x, y, c, n
+    pool.compute_at(output, level)
+        .reorder_storage(v[2], v[0], v[1], v[3])
+        .reorder(v[2], v[0], v[1], v[3])
+        .vectorize(v[2], lanes, TailStrategy::GuardWithIf);
+}
+
+namespace {
 
 std::vector<PreparedParam> preparedParams(const OpCall &call, const TensorType &kernelOutput,
                                           const ScheduleChoice &choice) {

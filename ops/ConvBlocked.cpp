@@ -194,6 +194,7 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     else if (inputBytes >= weightBytes) s.output.reorder(x, yi, cv, yo, cb, n).fuse(cb, n, task).parallel(task);
     else s.output.reorder(x, yi, cv, yo, n, cb).fuse(n, cb, task).parallel(task);
     if (int lanes = fittingLanes(g.ow, s.vectorWidth)) s.output.vectorize(x, lanes, TailStrategy::GuardWithIf);
+    if (pooled && s.last.defined()) poolAcrossChannels(s.last, s.output, yo, filterVector);
     if (s.op.stages.count("padded")) {
         Func padded = s.op.stages.at("padded");
         if (samplePadded) padded.compute_at(s.output, n);
