@@ -1,6 +1,7 @@
 // maxpool(size, stride=size, pad=0, ceil=false)
 // avgpool(size, stride=size, pad=0, ceil=false, count_pad=true)
 // PyTorch's MaxPool2d (pads with -inf) and AvgPool2d (count_include_pad).
+#include <functional>
 #include <limits>
 
 #include "codegen/LowerCtx.h"
@@ -47,18 +48,40 @@ int64_t flops(const OpCall &call, const TensorType &out) {
     return out.elementsPerSample() * k.h * k.w;
 }
 
+// The window's maximum, NaN where the window holds one (as in PyTorch: a
+// float max() drops a NaN operand or keeps it, depending on its side). Small
+// windows are written out tap by tap, one expression whose loads Halide
+// shares between the two reductions: as inline reductions they were two loops
+// a vector, each loading every tap (GoogLeNet's standalone 3x3 pools).
+Expr windowMax(const std::function<Expr(Expr, Expr)> &tap, const PoolGeometry &g, const std::string &rname) {
+    // Above +inf's bits, with the sign cleared, lie only NaNs.
+    auto magnitude = [](Expr v) { return reinterpret<uint32_t>(v) & Expr(0x7fffffffu); };
+    Expr best, largestBits;
+    if (g.size.w * g.size.h <= 64) {
+        for (int ky = 0; ky < g.size.h; ++ky)
+            for (int kx = 0; kx < g.size.w; ++kx) {
+                Expr v = tap(kx, ky);
+                best = best.defined() ? max(best, v) : v;
+                largestBits = largestBits.defined() ? max(largestBits, magnitude(v)) : magnitude(v);
+            }
+    } else {
+        RDom r(0, int(g.size.w), 0, int(g.size.h), rname);
+        best = maximum(tap(r.x, r.y));
+        largestBits = maximum(magnitude(tap(r.x, r.y)));
+    }
+    return reinterpret<float>(select(largestBits > Expr(0x7f800000u), Expr(0x7fc00000u), reinterpret<uint32_t>(best)));
+}
+
 Func lowerMax(LowerCtx &ctx) {
     PoolGeometry g = geometry(OpCall{ctx.inputTypes, ctx.attrs()}, "maxpool");
     Func in = padSpatial(ctx.inputs[0], ctx.inputTypes[0], Expr(-std::numeric_limits<float>::infinity()),
                          ctx.fname("padded"));
-    RDom r(0, int(g.size.w), 0, int(g.size.h), ctx.fname("r"));
     Func pool(ctx.fname("maxpool"));
-    Expr v = in(ctx.x * int(g.stride.w) - int(g.pad.w) + r.x, ctx.y * int(g.stride.h) - int(g.pad.h) + r.y, ctx.c, ctx.n);
-    // A window holding a NaN gives NaN, as in PyTorch (float max() drops a
-    // NaN operand or keeps it, depending on its side).
-    Expr anyNaN = maximum(select(isNaN(v), 1, 0)) != 0;
-    pool(ctx.x, ctx.y, ctx.c, ctx.n) =
-        reinterpret<float>(select(anyNaN, Expr(0x7fc00000u), reinterpret<uint32_t>(maximum(v))));
+    auto tap = [&](Expr kx, Expr ky) {
+        return in(ctx.x * int(g.stride.w) - int(g.pad.w) + kx, ctx.y * int(g.stride.h) - int(g.pad.h) + ky, ctx.c,
+                  ctx.n);
+    };
+    pool(ctx.x, ctx.y, ctx.c, ctx.n) = windowMax(tap, g, ctx.fname("r"));
     ctx.stages["padded"] = in;
     return pool;
 }
