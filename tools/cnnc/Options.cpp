@@ -106,6 +106,8 @@ ENVIRONMENT:
   HL_NUM_THREADS       threads the kernels use (default: the cores the process may use)
   CNNRT_THREAD_POOL    halide: Halide's thread pool instead of cnnrt's
   CNNRT_PIN_THREADS    0: leave the worker threads unpinned
+  CNNRT_SCRATCH        malloc: free the kernels' scratch buffers after each call
+                       instead of keeping them for the next
   CNNRT_PROFILE        1: time every kernel, print the table to stderr at exit
 )";
 
