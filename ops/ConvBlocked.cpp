@@ -87,21 +87,42 @@ int positionVectors(const ConvGeometry &g, const ScheduleChoice &choice, bool tr
     return pointwise(g) && !training ? choice.get("pvec", 0) : 0;
 }
 
+// Whether chunks of `rows` rows fill whole position tiles: at least 4 tiles
+// a chunk, at most 5% of the positions rounded up.
+bool wholeTiles(const ConvGeometry &g, int64_t rows, int positionTile) {
+    int64_t positions = rows * g.ow, tiles = (positions + positionTile - 1) / positionTile;
+    return g.oh % rows == 0 && positions >= 4 * positionTile && tiles * positionTile * 20 <= positions * 21;
+}
+
 // Rows of the map whose accumulators are computed and read out together. The
 // output reads a block's accumulators back with a stride of B floats; for the
 // whole map they leave L1 above a few tens of KB (56x56 positions x 32
 // filters: 400 KB), and each read-out vector then gathers from 16 lines of L2.
-// Chunks of rows that divide the map and fill whole position tiles (at most
-// 5% rounded up) keep them in L1; maps with no such chunk stay whole.
-int chunkRows(const ConvGeometry &g, int block, int positionTile) {
-    constexpr int64_t kL1Accumulators = 32 << 10;
-    if (4 * block * g.oh * g.ow <= kL1Accumulators) return int(g.oh);
-    for (int64_t rows = 1; rows < g.oh && 4 * block * rows * g.ow <= kL1Accumulators; ++rows) {
-        int64_t positions = rows * g.ow, tiles = (positions + positionTile - 1) / positionTile;
-        if (g.oh % rows == 0 && positions >= 4 * positionTile && tiles * positionTile * 20 <= positions * 21)
-            return int(rows);
+// Chunks of rows that divide the map into whole tiles keep them in L1; maps
+// with no such chunk stay whole.
+//
+// Where the filters make few blocks (GoogLeNet's 1x1 convs onto 32 or 64
+// channels: one or two blocks of 32), the chunks are also tasks of their own
+// (`*rowTasks`), enough for a sample to make kTasksPerSample tasks: one task a
+// block left a core of two idle at batch 1.
+int chunkRows(const ConvGeometry &g, int block, int positionTile, bool *rowTasks) {
+    constexpr int64_t kL1Accumulators = 32 << 10, kTasksPerSample = 4;
+    const int64_t blocks = g.filters / block, wantedChunks = (kTasksPerSample + blocks - 1) / blocks;
+    *rowTasks = wantedChunks > 1;
+    int64_t rows = g.oh;
+    if (4 * block * g.oh * g.ow > kL1Accumulators)
+        for (int64_t r = 1; r < g.oh && 4 * block * r * g.ow <= kL1Accumulators; ++r)
+            if (wholeTiles(g, r, positionTile)) {
+                rows = r;
+                break;
+            }
+    if (*rowTasks && g.oh / rows < wantedChunks) {
+        int64_t r = g.oh / wantedChunks;
+        while (r > 0 && !wholeTiles(g, r, positionTile)) --r;
+        if (r > 0) rows = r;
     }
-    return int(g.oh);
+    *rowTasks = *rowTasks && rows < g.oh;
+    return int(rows);
 }
 
 } // namespace
@@ -187,12 +208,27 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     // A fused pool reads the block's map whole; otherwise the output is
     // written a chunk of rows at a time, each chunk's accumulators just made.
     const bool pooled = s.outputType.height() != g.oh || s.outputType.width() != g.ow;
-    const int rows = pooled || positionVectors(g, s.op.choice, training) ? int(s.outputType.height()) : chunkRows(g, B, P);
-    Var yo("yo"), yi("yi");
+    bool rowTasks = false;
+    const int rows = pooled || positionVectors(g, s.op.choice, training) ? int(s.outputType.height())
+                                                                         : chunkRows(g, B, P, &rowTasks);
+    Var yo("yo"), yi("yi"), rowsAndBlock("rows_and_block"), rowsAndSample("rows_and_sample");
     s.output.split(c, cb, cv, B).split(y, yo, yi, rows);
-    if (samplePadded) s.output.reorder(x, yi, cv, yo, cb, n).parallel(cb);
-    else if (inputBytes >= weightBytes) s.output.reorder(x, yi, cv, yo, cb, n).fuse(cb, n, task).parallel(task);
-    else s.output.reorder(x, yi, cv, yo, n, cb).fuse(n, cb, task).parallel(task);
+    // The accumulators are computed per chunk of rows: at yo, or at the task
+    // where the chunks are tasks.
+    Var accLevel = rowTasks ? task : yo;
+    if (samplePadded) {
+        s.output.reorder(x, yi, cv, yo, cb, n);
+        if (rowTasks) s.output.fuse(yo, cb, task).parallel(task);
+        else s.output.parallel(cb);
+    } else if (inputBytes >= weightBytes) {
+        s.output.reorder(x, yi, cv, yo, cb, n);
+        if (rowTasks) s.output.fuse(yo, cb, rowsAndBlock).fuse(rowsAndBlock, n, task).parallel(task);
+        else s.output.fuse(cb, n, task).parallel(task);
+    } else {
+        s.output.reorder(x, yi, cv, yo, n, cb);
+        if (rowTasks) s.output.fuse(yo, n, rowsAndSample).fuse(rowsAndSample, cb, task).parallel(task);
+        else s.output.fuse(n, cb, task).parallel(task);
+    }
     if (int lanes = fittingLanes(g.ow, s.vectorWidth)) s.output.vectorize(x, lanes, TailStrategy::GuardWithIf);
     if (pooled && s.last.defined()) poolAcrossChannels(s.last, s.output, yo, filterVector);
     if (s.op.stages.count("padded")) {
@@ -212,7 +248,7 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     std::vector<RVar> r = acc.rvars(0);
     Var po("po"), pi("pi"), cvo("cvo"), cvi("cvi");
     Stage update = acc.update();
-    acc.compute_at(s.output, yo);
+    acc.compute_at(s.output, accLevel);
     if (const int V = positionVectors(g, s.op.choice, training)) {
         // Positions in vectors: V vectors x F filters (F dividing the block),
         // each filter's weight broadcast; the accumulators lie
