@@ -108,7 +108,6 @@ bool wholeTiles(const ConvGeometry &g, int64_t rows, int positionTile) {
 int chunkRows(const ConvGeometry &g, int block, int positionTile, bool *rowTasks) {
     constexpr int64_t kL1Accumulators = 32 << 10, kTasksPerSample = 4;
     const int64_t blocks = g.filters / block, wantedChunks = (kTasksPerSample + blocks - 1) / blocks;
-    *rowTasks = wantedChunks > 1;
     int64_t rows = g.oh;
     if (4 * block * g.oh * g.ow > kL1Accumulators)
         for (int64_t r = 1; r < g.oh && 4 * block * r * g.ow <= kL1Accumulators; ++r)
@@ -116,12 +115,12 @@ int chunkRows(const ConvGeometry &g, int block, int positionTile, bool *rowTasks
                 rows = r;
                 break;
             }
-    if (*rowTasks && g.oh / rows < wantedChunks) {
+    if (wantedChunks > 1 && g.oh / rows < wantedChunks) {
         int64_t r = g.oh / wantedChunks;
         while (r > 0 && !wholeTiles(g, r, positionTile)) --r;
         if (r > 0) rows = r;
     }
-    *rowTasks = *rowTasks && rows < g.oh;
+    *rowTasks = wantedChunks > 1 && rows < g.oh;
     return int(rows);
 }
 

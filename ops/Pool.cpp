@@ -54,7 +54,7 @@ int64_t flops(const OpCall &call, const TensorType &out) {
 // shares between the two reductions: as inline reductions they were two loops
 // a vector, each loading every tap (GoogLeNet's standalone 3x3 pools).
 Expr windowMax(const std::function<Expr(Expr, Expr)> &tap, const PoolGeometry &g, const std::string &rname) {
-    // Above +inf's bits, with the sign cleared, lie only NaNs.
+    // The taps' bits with the sign cleared: their maximum is a NaN's where one is.
     auto magnitude = [](Expr v) { return reinterpret<uint32_t>(v) & Expr(0x7fffffffu); };
     Expr best, largestBits;
     if (g.size.w * g.size.h <= 64) {
@@ -69,7 +69,7 @@ Expr windowMax(const std::function<Expr(Expr, Expr)> &tap, const PoolGeometry &g
         best = maximum(tap(r.x, r.y));
         largestBits = maximum(magnitude(tap(r.x, r.y)));
     }
-    return reinterpret<float>(select(largestBits > Expr(0x7f800000u), Expr(0x7fc00000u), reinterpret<uint32_t>(best)));
+    return reinterpret<float>(select(isNaN(reinterpret<float>(largestBits)), Expr(0x7fc00000u), reinterpret<uint32_t>(best)));
 }
 
 Func lowerMax(LowerCtx &ctx) {

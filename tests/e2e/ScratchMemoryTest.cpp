@@ -4,7 +4,6 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
-#include <cstdio>
 #include <cstdlib>
 
 #include "tests/e2e/E2ECommon.h"
@@ -54,7 +53,6 @@ TEST(ScratchMemory, CallsAfterTheFirstTouchNoNewPages) {
     // The caller's own allocations (none here) and the profiler's are all
     // that may fault: a few pages at most, against hundreds for the buffers.
     EXPECT_LE(withCache, 4.0) << "malloc alone: " << withMalloc << " faults per call";
-    std::fprintf(stderr, "faults per call: %.1f cached, %.1f malloc\n", withCache, withMalloc);
     RecordProperty("faults_per_call_malloc", std::to_string(withMalloc));
 }
 
