@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "tests/e2e/E2ECommon.h"
@@ -50,9 +51,12 @@ TEST(ScratchMemory, CallsAfterTheFirstTouchNoNewPages) {
     unsetenv("CNNRT_SCRATCH");
     ASSERT_TRUE(plain.ok()) << plain.error();
     double withMalloc = faultsPerCall(plain, 1, 10);
-    // The caller's own allocations (none here) and the profiler's are all
-    // that may fault: a few pages at most, against hundreds for the buffers.
-    EXPECT_LE(withCache, 4.0) << "malloc alone: " << withMalloc << " faults per call";
+    // The buffers' pages are kept: what still faults is not theirs (the
+    // caller's allocations, a host's NUMA balancing unmapping pages to sample
+    // them), a small share of what the buffers cost when left to malloc.
+    EXPECT_GT(withMalloc, 100.0) << "this host's malloc keeps the pages itself: nothing to compare";
+    EXPECT_LE(withCache, std::max(4.0, withMalloc / 20)) << "malloc alone: " << withMalloc << " faults per call";
+    RecordProperty("faults_per_call", std::to_string(withCache));
     RecordProperty("faults_per_call_malloc", std::to_string(withMalloc));
 }
 
