@@ -1,5 +1,6 @@
 // concat(a, b, ...): along channels. Maps must agree in H and W.
 #include "codegen/LowerCtx.h"
+#include "codegen/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;
@@ -41,6 +42,22 @@ Func lower(LowerCtx &ctx) {
     return f;
 }
 
+// Each operand's gradient is its slice of dy's channels: a read of the
+// slice, where Halide's derivative of the select chain above scatters every
+// channel of dy into every operand (Inception-v3's concats at batch 8: 442 ms
+// of a 2.3 s training step).
+void backward(BackwardCtx &b) {
+    const LowerCtx &ctx = b.forward;
+    Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n;
+    int begin = 0;
+    for (size_t i = 0; i < b.inputGrads.size(); ++i) {
+        Func slice(ctx.fname("concat_slice" + std::to_string(i)));
+        slice(x, y, c, n) = b.dy(x, y, c + begin, n);
+        b.inputGrads[i] = slice;
+        begin += int(ctx.inputTypes[i].channels());
+    }
+}
+
 } // namespace
 
 void defineConcat() {
@@ -56,6 +73,7 @@ void defineConcat() {
     d.inferType = inferType;
     d.flops = noFlops;
     d.lower = lower;
+    d.backward = backward;
     OpRegistry::get().add(std::move(d));
 }
 
