@@ -127,6 +127,11 @@ BuiltKernel buildForward(const Graph &g, int id, int activation, const Target &t
     ctx.forTarget(target);
     TrainingMode mode{in.seed, n.operands.empty() ? Expr(1) : in.operands[0].dim(3).extent(), {}};
     if (training) ctx.training = &mode;
+    // Training is not tuned: the op's untuned inference schedule, where the
+    // training lowering takes it (a conv's filters in vectors, blocked in the
+    // kernel from the step's weights).
+    if (training && n.def->defaultSchedule)
+        ctx.choice = n.def->defaultSchedule(OpCall{g.operandTypes(n), n.attrs}, n.type, ctx.vectorWidth);
     Func value = n.def->lower(ctx);
     Func result = applyActivation(g, activation, value, mode, target);
     Var x("x"), y("y"), c("c"), b("b");

@@ -83,8 +83,8 @@ BlockedTiling tilingFor(const ConvGeometry &g, const TensorType &kernelOutput, c
 // pointwise conv (1x1, stride 1, unpadded) reads its input as the flattened
 // map, so V vectors of consecutive positions load densely, against 24 / V
 // broadcast weights, and no accumulator needs transposing on the way out.
-int positionVectors(const ConvGeometry &g, const ScheduleChoice &choice, bool training) {
-    return pointwise(g) && !training ? choice.get("pvec", 0) : 0;
+int positionVectors(const ConvGeometry &g, const ScheduleChoice &choice) {
+    return pointwise(g) ? choice.get("pvec", 0) : 0;
 }
 
 // Whether chunks of `rows` rows fill whole position tiles: at least 4 tiles
@@ -136,7 +136,7 @@ bool blockedApplies(const ConvGeometry &g, const TensorType &kernelOutput, int f
 
 bool blockedChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice,
                    bool training, int vectorWidth) {
-    if (training) return trainingDefault(g, kernelOutput) && g.filters % (2 * vectorWidth) == 0;
+    if (training && trainingDefault(g, kernelOutput) && g.filters % (2 * vectorWidth) == 0) return true;
     return blockedApplies(g, kernelOutput, choice.get("fblock", 0));
 }
 
@@ -208,7 +208,7 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     // written a chunk of rows at a time, each chunk's accumulators just made.
     const bool pooled = s.outputType.height() != g.oh || s.outputType.width() != g.ow;
     bool rowTasks = false;
-    const int rows = pooled || positionVectors(g, s.op.choice, training) ? int(s.outputType.height())
+    const int rows = pooled || positionVectors(g, s.op.choice) ? int(s.outputType.height())
                                                                          : chunkRows(g, B, P, &rowTasks);
     Var yo("yo"), yi("yi"), rowsAndBlock("rows_and_block"), rowsAndSample("rows_and_sample");
     s.output.split(c, cb, cv, B).split(y, yo, yi, rows);
@@ -248,7 +248,7 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     Var po("po"), pi("pi"), cvo("cvo"), cvi("cvi");
     Stage update = acc.update();
     acc.compute_at(s.output, accLevel);
-    if (const int V = positionVectors(g, s.op.choice, training)) {
+    if (const int V = positionVectors(g, s.op.choice)) {
         // Positions in vectors: V vectors x F filters (F dividing the block),
         // each filter's weight broadcast; the accumulators lie
         // position-major, so the output reads them back as dense rows. Only
