@@ -88,7 +88,11 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     // Strided convs on larger maps too (phases without taps cost nothing).
     bool strided = g.stride.w > 1 || g.stride.h > 1;
     bool undilated = g.dilation.w == 1 && g.dilation.h == 1;
-    if (W >= (strided ? 64 : 16) || !undilated || g.groups != 1 || g.cin < 16) return Func();
+    // Unstrided, maps whose rows fill x vectors to less than 3/4 (17 of 32
+    // lanes on Inception's 17x17 maps at 16 lanes) take it too.
+    const int vw = ctx.vectorWidth;
+    const bool rowsFillVectors = W * 4 >= (W + vw - 1) / vw * vw * 3;
+    if ((strided ? W >= 64 : W >= 16 && rowsFillVectors) || !undilated || g.groups != 1 || g.cin < 16) return Func();
     int sx = int(g.stride.w), sy = int(g.stride.h), K = int(g.size.w), KY = int(g.size.h);
     int px = int(g.pad.w), py = int(g.pad.h);
     // The register tile's positions are spread a phase's tap count apart
@@ -108,7 +112,6 @@ Func smallMapInputGradient(LowerCtx &ctx, const ConvGeometry &g, Func dyp) {
     // 3 x 4, spilled two accumulators, and LLVM rotated the other twelve
     // through registers every step: 14 FMAs took ~45 instructions in the 1x1
     // downsamples' gradient.)
-    const int vw = ctx.vectorWidth;
     int vectors = std::clamp(std::min<int>((ctx.vectorRegisters - 1) / (xTile + 1), int(g.cin + vw - 1) / vw), 2, 4);
     const int B = vw * vectors;
     Var x = ctx.x, y = ctx.y, c = ctx.c, n = ctx.n, kx("kx"), ky("ky"), co("co"), cv("cv"), block("block");
