@@ -16,9 +16,10 @@
 // the block's weights, which stay in L2, or, where a sample's input is the
 // larger, the sample.
 //
-// Training (not tuned) takes it for strided convs onto maps of up to 16x16
-// and maps of up to 7x7 with many input channels, blocking the step's filters
-// in the kernel (9.4 MB for ResNet's 3x3 512-channel layers). ResNet-18 at
+// Training (not tuned) takes it where the untuned inference schedule does
+// (TrainingPlan.cpp), and with its own tiles for strided convs onto maps of up
+// to 16x16 and maps of up to 7x7 with many input channels, blocking the step's
+// filters in the kernel (9.4 MB for ResNet's 3x3 512-channel layers). ResNet-18 at
 // batch 8, fastest calls: the forward of layer3.0.conv1 went from 6.05 ms
 // (input deinterleaved, `phases`) to 4.79, of a 7x7x512 layer from 12.8 (the
 // direct default) to 10.0. On layer2.0.conv1 (56x56x64 onto 28x28x128) it
