@@ -51,8 +51,21 @@ void scheduleElementwiseOutput(Func out, const TensorType &type, int vectorWidth
     if (type.width() >= 4) {
         int vw = tileFactor(type.width(), vectorWidth);
         out.vectorize(x, vw);
-        Var yn("yn");
-        out.fuse(y, n, yn).parallel(yn);
+        if (type.width() >= 64) {
+            Var yn("yn");
+            out.fuse(y, n, yn).parallel(yn);
+            return;
+        }
+        // Rows of less than four cache lines: tasks of whole planes, at least
+        // 4096 values each. A task per row of every plane shares each line
+        // with the next row's task, and two cores writing one line take turns
+        // owning it: AlexNet's 6x6 adaptive pool at batch 8 took 3.0 ms on
+        // two threads, 0.3 on one (AMD EPYC Zen 5, Halide profiler).
+        const int64_t planesPerTask = std::max<int64_t>(1, 4096 / (type.width() * type.height()));
+        Var cn("cn"), task("task"), plane("plane");
+        out.fuse(c, n, cn);
+        if (planesPerTask > 1) out.split(cn, task, plane, int(planesPerTask), TailStrategy::GuardWithIf).parallel(task);
+        else out.parallel(cn);
     } else {
         // Vectors and 1x1 maps: the channel dimension is the long one.
         int vw = tileFactor(type.channels(), vectorWidth);

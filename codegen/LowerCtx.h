@@ -66,7 +66,8 @@ Halide::Expr keepNaN(Halide::Expr v, Halide::Expr result); // v where v is NaN, 
 Halide::Func padSpatial(const Halide::Func &in, const TensorType &type, Halide::Expr value, const std::string &name);
 
 // Generic parallel + vectorized schedule for an output Func with no anchor:
-// vectorize the innermost non-trivial dimension, parallelize rows x batch.
+// vectorize the innermost non-trivial dimension, parallelize rows x batch
+// (planes x batch where rows are short).
 void scheduleElementwiseOutput(Halide::Func out, const TensorType &type, int vectorWidth,
                                Halide::Var x, Halide::Var y, Halide::Var c, Halide::Var n);
 
