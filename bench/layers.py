@@ -27,6 +27,7 @@ import bench  # noqa: E402
 # name: (input C, H, W, filters, kernel (h, w), stride, pad (h, w)[, "maxpool(2)": a fused pool])
 LAYERS = {
     "vgg_224x224_c3": (3, 224, 224, 64, (3, 3), 1, (1, 1)),
+    "incv3_299x299_c3_s2": (3, 299, 299, 32, (3, 3), 2, (0, 0)),
     "resnet_conv1_pool": (3, 224, 224, 64, (7, 7), 2, (3, 3), "maxpool(3, stride=2, pad=1)"),
     "vgg_112x112": (64, 112, 112, 128, (3, 3), 1, (1, 1)),
     "incv3_147x147": (32, 147, 147, 64, (3, 3), 1, (1, 1)),
