@@ -346,11 +346,11 @@ ScheduleChoice defaultSchedule(const OpCall &call, const TensorType &out, int ve
                                       : positionTile(positions, 12, {10, 9, 8});
         return ScheduleChoice{{{"fblock", fblock}, {"ptile", tile}}};
     };
-    const bool ownOutput = out.width() == g.ow && out.height() == g.oh;
-    if (ownOutput && g.ow >= 56 && g.cin >= 64 && g.filters >= 64 && winogradApplies(g, out)) return ScheduleChoice{{{"winograd", 1}, {"wino_par", 0}}};
+    const bool pooled = out.height() != g.oh || out.width() != g.ow;
+    if (!pooled && g.ow >= 56 && g.cin >= 64 && g.filters >= 64 && winogradApplies(g, out))
+        return ScheduleChoice{{{"winograd", 1}, {"wino_par", 0}}};
     if (g.cin / g.groups < 16) {
         if (vectorWidth < 16 || g.groups != 1 || g.filters % 32 != 0) return {};
-        const bool pooled = out.height() != g.oh || out.width() != g.ow;
         if (!pooled) return blockedApplies(g, out, 4) ? blocked(4) : ScheduleChoice{};
         if (out.height() >= 4) return ScheduleChoice{{{"filter_vectors", 1}, {"rows", 4}}};
         return {};
