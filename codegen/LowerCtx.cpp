@@ -47,6 +47,19 @@ void parallelOverRows(Func f, Var y, Var c, int64_t rowElements) {
     else f.parallel(yc);
 }
 
+Var parallelOverPlanes(Func f, Var c, Var n, int64_t planeElements) {
+    const int64_t elementsPerTask = 4096;
+    const int64_t planes = std::max<int64_t>(1, elementsPerTask / std::max<int64_t>(1, planeElements));
+    Var cn("cn"), task("task"), plane("plane");
+    f.fuse(c, n, cn);
+    if (planes == 1) {
+        f.parallel(cn);
+        return cn;
+    }
+    f.split(cn, task, plane, int(planes), TailStrategy::GuardWithIf).parallel(task);
+    return plane;
+}
+
 void scheduleElementwiseOutput(Func out, const TensorType &type, int vectorWidth, Var x, Var y, Var c, Var n) {
     if (type.width() >= 4) {
         int vw = tileFactor(type.width(), vectorWidth);
@@ -56,16 +69,12 @@ void scheduleElementwiseOutput(Func out, const TensorType &type, int vectorWidth
             out.fuse(y, n, yn).parallel(yn);
             return;
         }
-        // Rows of less than four cache lines: tasks of whole planes, at least
-        // 4096 values each. A task per row of every plane shares each line
-        // with the next row's task, and two cores writing one line take turns
-        // owning it: AlexNet's 6x6 adaptive pool at batch 8 took 3.0 ms on
-        // two threads, 0.3 on one (AMD EPYC Zen 5, Halide profiler).
-        const int64_t planesPerTask = std::max<int64_t>(1, 4096 / (type.width() * type.height()));
-        Var cn("cn"), task("task"), plane("plane");
-        out.fuse(c, n, cn);
-        if (planesPerTask > 1) out.split(cn, task, plane, int(planesPerTask), TailStrategy::GuardWithIf).parallel(task);
-        else out.parallel(cn);
+        // Rows of less than four cache lines: tasks of whole planes. A task
+        // per row of every plane shares each line with the next row's task,
+        // and two cores writing one line take turns owning it: AlexNet's 6x6
+        // adaptive pool at batch 8 took 3.0 ms on two threads, 0.3 on one
+        // (AMD EPYC Zen 5, Halide profiler).
+        parallelOverPlanes(out, c, n, type.width() * type.height());
     } else {
         // Vectors and 1x1 maps: the channel dimension is the long one.
         int vw = tileFactor(type.channels(), vectorWidth);

@@ -77,6 +77,11 @@ void scheduleElementwiseOutput(Halide::Func out, const TensorType &type, int vec
 // layers cost 0.5 ms per sample when each row was a task).
 void parallelOverRows(Halide::Func f, Halide::Var y, Halide::Var c, int64_t rowElements);
 
+// Parallel over (channel, sample) planes, fused, in tasks of whole planes of
+// at least 4096 values each; the tail is guarded. Returns the loop over
+// single planes (a stage computed there holds one plane).
+Halide::Var parallelOverPlanes(Halide::Func f, Halide::Var c, Halide::Var n, int64_t planeElements);
+
 // Lanes for a vectorized loop over `extent` elements that must not round up
 // (an output, a staged copy): the target's `vectorWidth`, else 8 where that
 // is wider than the loop (AVX-512's 16 on a 14-wide map), else 0 (not

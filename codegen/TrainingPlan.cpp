@@ -258,14 +258,10 @@ BuiltKernel buildBackward(const Graph &g, int id, const std::vector<GradientWrit
         // operandPlane is the loop over single planes: over a task's several
         // planes of the fused loop, Halide bounds the channel (cb % C) by all
         // C channels, and a buffer computed there held every plane of a sample.
-        Var cb("cb"), task("task"), plane("plane");
         int lanes = tileFactor(t.width(), ctx.vectorWidth);
         if (lanes > 1) gi.vectorize(x, lanes, TailStrategy::GuardWithIf);
-        gi.fuse(c, b, cb);
-        const int64_t planesPerTask = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, t.width() * t.height()));
-        if (planesPerTask > 1) gi.split(cb, task, plane, int(planesPerTask), TailStrategy::GuardWithIf).parallel(task);
-        else gi.parallel(cb);
-        if (!planeBound) operandPlane.set(LoopLevel(gi, planesPerTask > 1 ? plane : cb)), planeBound = true;
+        Var plane = parallelOverPlanes(gi, c, b, t.width() * t.height());
+        if (!planeBound) operandPlane.set(LoopLevel(gi, plane)), planeBound = true;
         outputs.push_back(gi);
     }
     for (size_t i = 0; i < n.params.size() && training; ++i) { // inference mode: operand gradients only

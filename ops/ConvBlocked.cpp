@@ -209,8 +209,8 @@ void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g) {
     // written a chunk of rows at a time, each chunk's accumulators just made.
     const bool pooled = s.outputType.height() != g.oh || s.outputType.width() != g.ow;
     bool rowTasks = false;
-    const int rows = pooled || positionVectors(g, s.op.choice) ? int(s.outputType.height())
-                                                                         : chunkRows(g, B, P, &rowTasks);
+    const int rows =
+        pooled || positionVectors(g, s.op.choice) ? int(s.outputType.height()) : chunkRows(g, B, P, &rowTasks);
     Var yo("yo"), yi("yi"), rowsAndBlock("rows_and_block"), rowsAndSample("rows_and_sample");
     s.output.split(c, cb, cv, B).split(y, yo, yi, rows);
     // The accumulators are computed per chunk of rows: at yo, or at the task

@@ -183,13 +183,10 @@ void backwardMax(BackwardCtx &b) {
 void schedulePool(ScheduleCtx &s) {
     PoolGeometry g = geometry(OpCall{s.op.inputTypes, s.op.attrs()}, s.op.node.opName().c_str());
     Func padded = s.op.stages.at("padded");
-    Var plane("plane"), task("task"), pi("pi");
-    const int64_t outputsPerTask = 4096;
-    int planes = int(std::max<int64_t>(1, outputsPerTask / std::max<int64_t>(1, g.oh * g.ow)));
-    s.output.fuse(s.c, s.n, plane).split(plane, task, pi, planes, TailStrategy::GuardWithIf).parallel(task);
+    Var plane = parallelOverPlanes(s.output, s.c, s.n, g.oh * g.ow);
     int vw = tileFactor(g.ow, s.vectorWidth);
     if (vw > 1) s.output.vectorize(s.x, vw);
-    padded.compute_at(s.output, pi);
+    padded.compute_at(s.output, plane);
     int paddedWidth = int(g.w + 2 * g.pad.w);
     if (int lanes = fittingLanes(paddedWidth, s.vectorWidth)) padded.vectorize(s.op.x, lanes);
 }
