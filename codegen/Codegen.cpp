@@ -317,8 +317,9 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     std::vector<std::string> link = {cxx, "-shared", "-o", tmpOut, glue + ".o"};
     for (auto &[fn, obj] : objects) link.push_back(obj);
     link.push_back(cache.runtimeObject(targets.portable));
-    link.insert(link.end(), {toolchain.runtimeLibrary, "-Wl,--version-script=" + versionScript,
-                             "-Wl,-soname," + fs::path(options.outputPath).filename().string()});
+    // -Xlinker passes a path whole, where -Wl would split it at its commas.
+    link.insert(link.end(), {toolchain.runtimeLibrary, "-Xlinker", "--version-script=" + versionScript, "-Xlinker",
+                             "-soname", "-Xlinker", fs::path(options.outputPath).filename().string()});
 #ifdef CNNC_SANITIZER_LINK
     // A sanitized build's runtime: the sanitizers' own symbols come from the
     // (sanitized) process that loads the library.

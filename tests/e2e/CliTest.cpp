@@ -1,4 +1,5 @@
 // The cnnc command line.
+#include <dlfcn.h>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -164,6 +165,23 @@ TEST(Cli, MissingOutputDirectoryIsOneLine) {
     EXPECT_EQ(r.status, 1);
     EXPECT_EQ(r.err, "cnnc: error: cannot write '" + out + "': there is no directory '" + tmp.file("no/such/dir") +
                          "'\n");
+}
+
+// A library's file name may hold commas and spaces (the linker takes it whole).
+TEST(Cli, OutputNameWithCommaAndSpace) {
+    TempDir tmp;
+    const std::string out = tmp.file("lenet 5,b=1.so");
+    ProcResult r = runCnnc({sourceDir() + "/examples/lenet5.cnn", "-o", out, "-q"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    void *handle = dlopen(out.c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(handle, nullptr) << dlerror();
+    auto create = reinterpret_cast<void *(*)()>(dlsym(handle, "lenet5_create"));
+    auto destroy = reinterpret_cast<void (*)(void *)>(dlsym(handle, "lenet5_destroy"));
+    ASSERT_TRUE(create && destroy);
+    void *model = create();
+    EXPECT_NE(model, nullptr);
+    if (model) destroy(model);
+    dlclose(handle);
 }
 
 // -o with --emit writes the text there instead of standard output; --name renames the API.
