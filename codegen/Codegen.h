@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen/ScheduleChoice.h"
+#include "lowering/ScheduleChoice.h"
 #include "ir/Graph.h"
 
 namespace cnnc {

@@ -7,7 +7,7 @@
 #include <map>
 #include <thread>
 
-#include "codegen/LowerCtx.h"
+#include "lowering/LowerCtx.h"
 
 using namespace Halide;
 

@@ -7,7 +7,7 @@
 
 #include <Halide.h>
 
-#include "codegen/ScheduleChoice.h"
+#include "lowering/ScheduleChoice.h"
 #include "ir/Kernels.h"
 
 namespace cnnc {

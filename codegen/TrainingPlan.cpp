@@ -5,9 +5,9 @@
 #include <stdexcept>
 
 #include "codegen/KernelBuilder.h"
-#include "codegen/LowerCtx.h"
+#include "lowering/LowerCtx.h"
 #include "codegen/OpKernels.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/TrainingMode.h"
 #include "ir/Kernels.h"
 #include "runtime/ModelDesc.h"
 

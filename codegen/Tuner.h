@@ -8,7 +8,7 @@
 
 #include <Halide.h>
 
-#include "codegen/ScheduleChoice.h"
+#include "lowering/ScheduleChoice.h"
 #include "codegen/TuningDb.h"
 #include "ir/Graph.h"
 

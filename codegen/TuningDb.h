@@ -25,7 +25,7 @@
 
 #include <Halide.h>
 
-#include "codegen/ScheduleChoice.h"
+#include "lowering/ScheduleChoice.h"
 
 namespace cnnc {
 

@@ -1,6 +1,6 @@
 // Pointwise activations: relu, leaky_relu(slope=0.01), clip(min, max), sigmoid, tanh.
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

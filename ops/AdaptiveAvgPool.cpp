@@ -1,7 +1,7 @@
 // adaptive_avgpool(size): PyTorch's AdaptiveAvgPool2d. Output cell i averages
 // input rows [floor(i*H/OH), ceil((i+1)*H/OH)).
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

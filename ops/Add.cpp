@@ -1,6 +1,6 @@
 // add(a, b), also written a + b: elementwise sum of two tensors of one shape.
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

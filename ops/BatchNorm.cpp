@@ -2,8 +2,8 @@
 // y = (x - mean) / sqrt(var + eps) * weight + bias, per channel.
 #include <functional>
 
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

@@ -1,6 +1,6 @@
 // concat(a, b, ...): along channels. Maps must agree in H and W.
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

@@ -2,7 +2,7 @@
 // PyTorch's Conv2d: weight [filters, C/groups, kh, kw], zero padding.
 #include <algorithm>
 
-#include "codegen/LowerCtx.h"
+#include "lowering/LowerCtx.h"
 #include "ops/Conv.h"
 #include "ops/OpHelpers.h"
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <functional>
 
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/Conv.h"
 
 using namespace Halide;

@@ -28,7 +28,7 @@
 // forward ran 12.6 ms against 23.3 (medians; fastest calls 11.0 and 11.6).
 #include <algorithm>
 
-#include "codegen/LowerCtx.h"
+#include "lowering/LowerCtx.h"
 #include "ops/Conv.h"
 
 using namespace Halide;

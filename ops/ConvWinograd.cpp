@@ -18,7 +18,7 @@
 #include <algorithm>
 #include <functional>
 
-#include "codegen/LowerCtx.h"
+#include "lowering/LowerCtx.h"
 #include "ops/Conv.h"
 #include "runtime/WinogradMatrices.h"
 

@@ -1,8 +1,8 @@
 // dense(units, bias=true): PyTorch's Linear on a flattened [N, K] input.
 #include <algorithm>
 
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

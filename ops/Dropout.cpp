@@ -1,6 +1,6 @@
 // dropout(p=0.5): identity at inference; training (a later issue) draws masks.
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

@@ -1,7 +1,7 @@
 // flatten: [C, H, W] -> [C*H*W]. A view: the memory layout is unchanged, so
 // codegen aliases the buffer instead of emitting a kernel.
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

@@ -1,6 +1,6 @@
 // lrn(size=5, alpha=1e-4, beta=0.75, k=1.0): torch.nn.LocalResponseNorm,
 // y = x / (k + alpha/size * sum of x^2 over `size` neighbouring channels)^beta.
-#include "codegen/LowerCtx.h"
+#include "lowering/LowerCtx.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

@@ -1,7 +1,7 @@
 // softmax: over channels (the class dimension of [N, K], or C at each pixel),
 // computed stably by subtracting the maximum.
-#include "codegen/LowerCtx.h"
-#include "codegen/TrainingMode.h"
+#include "lowering/LowerCtx.h"
+#include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
 
 using namespace Halide;

@@ -1,6 +1,6 @@
 #include "tools/cnnc/Options.h"
 
-#include "codegen/ScheduleChoice.h"
+#include "lowering/ScheduleChoice.h"
 #include "codegen/Toolchain.h"
 #include "codegen/TuningDb.h"
 

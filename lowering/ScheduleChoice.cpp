@@ -1,4 +1,4 @@
-#include "codegen/ScheduleChoice.h"
+#include "lowering/ScheduleChoice.h"
 
 #include <cctype>
 

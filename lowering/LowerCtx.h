@@ -8,7 +8,7 @@
 
 #include <Halide.h>
 
-#include "codegen/ScheduleChoice.h"
+#include "lowering/ScheduleChoice.h"
 #include "ir/Graph.h"
 
 namespace cnnc {
@@ -21,7 +21,7 @@ struct LowerCtx {
     Halide::Var x{"x"}, y{"y"}, c{"c"}, n{"n"};
     // Intermediate Funcs the op's schedule hook wants back (e.g. "acc").
     std::map<std::string, Halide::Func> stages;
-    // Set when lowering the training-mode forward (see codegen/TrainingMode.h).
+    // Set when lowering the training-mode forward (see lowering/TrainingMode.h).
     struct TrainingMode *training = nullptr;
     // The kernel's tuned schedule (knobs of the anchor's scheduleSpace); read
     // by lowerings that choose an algorithm (direct or Winograd convolution).

@@ -1,6 +1,6 @@
 #include <algorithm>
 
-#include "codegen/LowerCtx.h"
+#include "lowering/LowerCtx.h"
 
 using namespace Halide;
 

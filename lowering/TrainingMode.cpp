@@ -1,4 +1,4 @@
-#include "codegen/TrainingMode.h"
+#include "lowering/TrainingMode.h"
 
 using namespace Halide;
 
