@@ -111,11 +111,22 @@ BuiltKernel compileCandidate(const Graph &graph, const KernelSpec &spec, const S
     return kernel;
 }
 
-// Time per sample of a JIT-compiled kernel at each of `batches`.
+// A candidate whose first call at a batch takes this many times the fastest
+// candidate's time there is timed by that call alone: even if a first call
+// ran twice its usual time (thread pool start, fresh pages), it is at least
+// twice as slow and cannot win. VGG-16's first conv had candidates at 100 to
+// 140 times the fastest (0.1-0.46 s per sample), each timed for seconds.
+constexpr double kHopelessFactor = 4;
+
+// Time per sample of a JIT-compiled kernel at each of `batches`. `fastest`
+// (optional): the fastest candidate's times so far, per batch (see
+// kHopelessFactor).
 std::vector<double> timeCompiled(BuiltKernel &kernel, const Graph &graph, const KernelSpec &spec,
-                                 const std::vector<int> &batches, int runs) {
+                                 const std::vector<int> &batches, int runs,
+                                 const std::vector<double> *fastest = nullptr) {
     std::vector<double> perSample;
-    for (int batch : batches) {
+    for (size_t b = 0; b < batches.size(); ++b) {
+        const int batch = batches[b];
         std::vector<Buffer<float>> inputs;
         for (size_t i = 0; i < kernel.inputs.size(); ++i) {
             std::vector<int> extents;
@@ -136,7 +147,13 @@ std::vector<double> timeCompiled(BuiltKernel &kernel, const Graph &graph, const 
         std::vector<float> storage(size_t(sampleStride) * size_t(batch));
         halide_dimension_t shape[4] = {{0, W, 1}, {0, H, W}, {0, C, W * H}, {0, batch, sampleStride}};
         Buffer<float> output(storage.data(), 4, shape);
+        auto warmupStart = Clock::now();
         kernel.pipeline.realize(output); // warm-up: thread pool, page faults
+        const double warmup = secondsSince(warmupStart) * 1e6 / batch;
+        if (fastest && warmup > kHopelessFactor * (*fastest)[b]) {
+            perSample.push_back(warmup);
+            continue;
+        }
         std::vector<Buffer<float>> activations(inputs.begin(), inputs.begin() + long(spec.externals.size()));
         std::vector<Buffer<float>> weights(inputs.begin() + long(spec.externals.size()), inputs.end());
         activations.push_back(output);
@@ -388,12 +405,15 @@ std::vector<TunedKernel> tuneKernels(const Graph &graph, TuningDb &db, const Tun
         std::vector<Compiled> compiled = compileCandidates(graph, spec, space, target, compileWorkers());
         std::vector<std::vector<double>> times(space.size(), std::vector<double>(options.batches.size(),
                                                                                std::numeric_limits<double>::infinity()));
+        std::vector<double> fastest(options.batches.size(), std::numeric_limits<double>::infinity());
         for (size_t c = 0; c < space.size(); ++c) {
             if (!compiled[c].kernel && c == 0)
                 throw std::runtime_error(progress.label + ": the default schedule does not compile: " + compiled[c].error);
             if (compiled[c].kernel) {
-                times[c] = timeCompiled(*compiled[c].kernel, graph, spec, options.batches, options.runs);
+                times[c] = timeCompiled(*compiled[c].kernel, graph, spec, options.batches, options.runs,
+                                        c == 0 ? nullptr : &fastest);
                 compiled[c].kernel.reset(); // its JIT code and buffers
+                for (size_t b = 0; b < fastest.size(); ++b) fastest[b] = std::min(fastest[b], times[c][b]);
             }
             ++timed;
             progress.candidate++;
