@@ -43,6 +43,7 @@ struct TunedKernel {
     std::optional<ScheduleChoice> largeBatch;
     int largeBatchFrom = 0;
     int candidates = 0;
+    double compileSeconds = 0, timingSeconds = 0; // wall time spent on its candidates
     bool fromDatabase = false; // already tuned: not tuned again
     bool retimed = false;      // ... but its schedules timed again (beside the other width's tuning)
 };

@@ -157,8 +157,9 @@ int tune(const Graph &graph, TuningDb &db, const Options &opt) {
     }
     std::printf("%-36s %10s %12s %12s %7s  %s\n", "kernel", "candidates", "default us", "tuned us", "speedup",
                 "schedule");
-    double before = 0, after = 0;
+    double before = 0, after = 0, compiling = 0, timing = 0;
     for (const TunedKernel &k : results) {
+        compiling += k.compileSeconds, timing += k.timingSeconds;
         std::string schedule = k.best.str();
         if (k.largeBatch) schedule += ", batch>=" + std::to_string(k.largeBatchFrom) + ": " + k.largeBatch->str();
         if (k.fromDatabase) {
@@ -176,6 +177,9 @@ int tune(const Graph &graph, TuningDb &db, const Options &opt) {
         for (size_t i = 0; i < opt.tuneBatches.size(); ++i) std::printf("%s%d", i ? ", " : " ", opt.tuneBatches[i]);
         std::printf("), %.2fx\n", before / after);
     }
+    if (compiling + timing > 0)
+        std::printf("compiling candidates %s, timing them %s\n", formatSeconds(compiling).c_str(),
+                    formatSeconds(timing).c_str());
     std::fprintf(stderr, "cnnc: %zu entries in %s\n", db.size(), db.path().c_str());
     return 0;
 }
