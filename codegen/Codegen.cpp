@@ -37,7 +37,6 @@ namespace cnnc {
 
 namespace {
 
-
 // Runs a program with arguments (no shell); throws with its name on failure.
 void run(const std::vector<std::string> &argv) {
     pid_t pid = fork();
@@ -62,8 +61,6 @@ std::string envOr(const char *name, const char *fallback) {
     const char *v = std::getenv(name);
     return v && *v ? v : fallback;
 }
-
-
 
 // The file `source` as an EmbeddedFile linked from `scratch`; none for "".
 EmbeddedFile embedFile(const std::string &source, const std::string &scratch) {
@@ -92,7 +89,6 @@ void checkEmbeddedWeights(const std::string &library, const std::string &network
     dlclose(handle);
     if (!error.empty()) throw std::runtime_error("weights '" + source + "': " + error);
 }
-
 
 std::string makeScratchDir() {
     std::string tmpl = envOr("TMPDIR", "/tmp") + "/cnnc-XXXXXX";
