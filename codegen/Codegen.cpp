@@ -11,7 +11,6 @@
 #include <memory>
 #include <optional>
 #include <ostream>
-#include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
@@ -29,7 +28,6 @@
 #include "codegen/TrainingPlan.h"
 #include "codegen/TuningDb.h"
 #include "passes/MemoryPlan.h"
-#include "runtime/ModelDesc.h"
 
 namespace fs = std::filesystem;
 
