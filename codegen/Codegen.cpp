@@ -24,6 +24,7 @@
 #include "codegen/LayerPlan.h"
 #include "codegen/ModuleWriter.h"
 #include "codegen/Parallel.h"
+#include "codegen/Preparations.h"
 #include "codegen/Toolchain.h"
 #include "codegen/TrainingPlan.h"
 #include "codegen/TuningDb.h"
@@ -184,17 +185,27 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     std::vector<std::function<void()>> jobs;
     std::set<std::string> countedTuned;
     // Adds the kernel `text` compiled for `target` to the library (once:
-    // identical layers share one kernel) and returns its function's name.
-    auto addKernel = [&](const std::string &text, const Halide::Target &target,
-                         std::function<BuiltKernel(const Halide::Target &)> build) {
+    // identical layers share one kernel) and returns its function's name;
+    // counts it in `distinct` (and `cached`, where the cache has it).
+    auto addKernelCounted = [&](int &distinct, int &cached, const std::string &text, const Halide::Target &target,
+                                std::function<BuiltKernel(const Halide::Target &)> build) {
         std::string key = KernelCache::key(text, target);
         std::string fn = KernelCache::functionName(key);
         if (objects.count(fn)) return fn;
         objects[fn] = cache.objectPath(key);
-        ++stats.uniqueKernels;
-        if (cache.has(key)) ++stats.cachedKernels;
+        ++distinct;
+        if (cache.has(key)) ++cached;
         else jobs.push_back([&cache, target, key, build] { cache.compile([&] { return build(target); }, target, key); });
         return fn;
+    };
+    auto addKernel = [&](const std::string &text, const Halide::Target &target,
+                         std::function<BuiltKernel(const Halide::Target &)> build) {
+        return addKernelCounted(stats.uniqueKernels, stats.cachedKernels, text, target, std::move(build));
+    };
+    int cachedPrepareKernels = 0;
+    auto addPrepareKernel = [&](const std::string &text, const Halide::Target &target,
+                                std::function<BuiltKernel(const Halide::Target &)> build) {
+        return addKernelCounted(stats.prepareKernels, cachedPrepareKernels, text, target, std::move(build));
     };
     // What each kernel reads: parameters, or forms of them its schedule wants
     // prepared (named after their source: "conv1.weight.winograd").
@@ -281,6 +292,8 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     }
     // After every other parameter, so that the runtime computes their sources first.
     for (auto &[name, p] : preparedParams) params.push_back(&p);
+    const std::vector<Preparation> preparations =
+        planPreparations(graph, params, preparedFrom, targets.portable, addPrepareKernel);
     int workers = options.jobs > 0 ? options.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
     runInParallel(jobs, workers, options.progress);
 
@@ -297,7 +310,7 @@ CodegenStats compileToSharedLibrary(const Graph &graph, const CodegenOptions &op
     stats.arenaFloatsPerSample = plan.arenaFloats;
 
     std::string glue = scratch + "/" + graph.name + "_model.c";
-    writeFile(glue, moduleSource(ModuleContents{graph, kernels, instances, preparedFrom, plan, options.ignoredParams,
+    writeFile(glue, moduleSource(ModuleContents{graph, kernels, instances, preparations, plan, options.ignoredParams,
                                                 params, targets, weights, training.get(), std::move(trainFns),
                                                 std::move(trainPortableFns), layers.get(), std::move(layerFns)}));
     std::string versionScript = scratch + "/exports.map";

@@ -50,6 +50,7 @@ struct CodegenStats {
     int uniqueKernels = 0;   // distinct compiled kernels
     int cachedKernels = 0;   // of those, found in the cache
     int tunedKernels = 0;    // distinct kernels scheduled from the tuning database
+    int prepareKernels = 0;  // distinct kernels computing derived parameters (codegen/Preparations.h)
     int64_t arenaFloatsPerSample = 0;
     int layerKernels = 0;    // kernel calls of the layer plan (infer_layer, input_gradient)
 };

@@ -11,6 +11,7 @@
 #include <Halide.h>
 
 #include "codegen/KernelBuilder.h"
+#include "codegen/Preparations.h"
 #include "ir/Graph.h"
 #include "ir/Kernels.h"
 
@@ -45,8 +46,8 @@ struct ModuleContents {
     const Graph &graph;
     const std::vector<KernelSpec> &kernels;
     const std::vector<KernelInstance> &instances;
-    // The source of each prepared form of a parameter (OpDef::preparedParams).
-    const std::map<const Param *, const Param *> &preparedFrom;
+    // The prepare kernel of each derived parameter.
+    const std::vector<Preparation> &preparations;
     const MemoryPlan &plan;
     const std::vector<std::string> &ignoredParams;
     // Every parameter of the library, the inference graph's first.

@@ -20,6 +20,7 @@ struct Expr;
 
 namespace cnnc {
 
+struct Derivation;
 struct LowerCtx;
 struct ScheduleCtx;
 struct BackwardCtx;
@@ -47,28 +48,6 @@ enum class ParamInit {
     Zeros,
 };
 
-// How a derived parameter is computed from loaded ones (after every load).
-enum class ParamDerivation {
-    None,
-    // Batchnorm folded into the producing conv/dense (sources: weight, bias or
-    // none, gamma, beta, mean, var): scale = gamma / sqrt(var + eps) per output
-    // channel; weight' = weight * scale, bias' = (bias - mean) * scale + beta.
-    FoldBatchNormWeight,
-    FoldBatchNormBias,
-    // Winograd F(2x2, 3x3)'s transformed filters G g G^T of a 3x3 weight
-    // [co, ci, 3, 3] (source: that weight, which may itself be folded), shaped
-    // [4, 4, ci, co]: only a schedule reads it (OpDef::preparedParams), so
-    // the runtime computes it when inference first needs it, not each step.
-    WinogradFilter,
-    // The weight [co, ci, kh, kw] regrouped into blocks of B filters, filter
-    // innermost: [co / B, ci, kh * kw, B] (ConvBlocked.cpp). Prepared, like
-    // WinogradFilter.
-    BlockedFilter,
-    // WinogradFilter in blocks of B filters, filter innermost:
-    // [t * t, co / B, ci, B], for the GEMMs vectorized over filters.
-    WinogradBlockedFilter,
-};
-
 struct ParamDecl {
     std::string suffix;          // "weight", "bias", "running_mean", ...
     std::vector<int64_t> shape;  // PyTorch layout
@@ -77,14 +56,17 @@ struct ParamDecl {
     std::string owner;           // name prefix when the parameter belongs to another layer ("bn1")
     bool buffer = false;         // state rather than a learned parameter (running statistics), as in PyTorch
     bool kernelArg = true;       // false: loaded and saved, but the kernel reads a derived form
-    ParamDerivation derivation = ParamDerivation::None; // derived: computed, never loaded or saved
+    // Derived: computed from other parameters by the library
+    // (lowering/Derivation.h: a folded batchnorm, filters in the layout a
+    // schedule reads), never loaded or saved. Null: loaded and saved.
+    const Derivation *derivation = nullptr;
     std::vector<int> sources;    // derived: indices into the same node's params (-1: absent)
-    double eps = 0.0;
-    bool derived() const { return derivation != ParamDerivation::None; }
+    double eps = 0.0;            // a folded batchnorm's
+    bool derived() const { return derivation != nullptr; }
 };
 
 // A kernel argument that a schedule reads in another form, prepared by the
-// runtime from the argument whenever weights change instead of on every call
+// library from the argument whenever weights change instead of on every call
 // (Winograd's transformed filters). `arg` indexes the anchor's kernel
 // arguments (LowerCtx::params); `decl` is the form, a derived parameter whose
 // one source is that argument (codegen fills in the source).

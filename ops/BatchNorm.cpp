@@ -1,7 +1,9 @@
 // batchnorm(eps=1e-5, momentum=0.1): inference uses the running statistics,
 // y = (x - mean) / sqrt(var + eps) * weight + bias, per channel.
+#include <cstdio>
 #include <functional>
 
+#include "lowering/Derivation.h"
 #include "lowering/LowerCtx.h"
 #include "lowering/TrainingMode.h"
 #include "ops/OpHelpers.h"
@@ -151,6 +153,52 @@ Func lower(LowerCtx &ctx) {
 }
 
 } // namespace
+
+namespace {
+
+// Folding's scale per channel, gamma / sqrt(var + eps), in double like a
+// careful offline fold (eps as the float the batchnorm holds).
+Func foldScale(const std::vector<ImageParam> &sources, const ParamDecl &d) {
+    enum { Gamma = 2, Var_ = 5 };
+    Var c("c");
+    Expr gamma = sources.at(Gamma).defined() ? cast<double>(sources[Gamma](c)) : Expr(1.0);
+    Func scale("fold_scale");
+    scale(c) = gamma / sqrt(cast<double>(sources.at(Var_)(c)) + Expr(double(float(d.eps))));
+    return scale;
+}
+
+std::string epsKey(const ParamDecl &d) {
+    char text[32];
+    std::snprintf(text, sizeof text, "eps=%.9g", double(float(d.eps)));
+    return text;
+}
+
+} // namespace
+
+// weight'(k..., c) = weight(k..., c) * scale(c), c the last (outermost) dim.
+const Derivation kFoldBatchNormWeight{
+    "fold_bn_weight", epsKey, [](const std::vector<ImageParam> &sources, const ParamDecl &d) {
+        const ImageParam &weight = sources.at(0);
+        std::vector<Var> v;
+        for (size_t i = 0; i < d.shape.size(); ++i) v.push_back(Var("v" + std::to_string(i)));
+        Func scale = foldScale(sources, d);
+        Func out("fold_bn_weight");
+        out(v) = cast<float>(cast<double>(weight(v)) * scale(v.back()));
+        scale.compute_at(out, v.back());
+        out.parallel(v.back());
+        return out;
+    }};
+
+const Derivation kFoldBatchNormBias{
+    "fold_bn_bias", epsKey, [](const std::vector<ImageParam> &sources, const ParamDecl &d) {
+        enum { Bias = 1, Beta = 3, Mean = 4 };
+        Var c("c");
+        Expr bias = sources.at(Bias).defined() ? cast<double>(sources[Bias](c)) : Expr(0.0);
+        Expr beta = sources.at(Beta).defined() ? cast<double>(sources[Beta](c)) : Expr(0.0);
+        Func out("fold_bn_bias");
+        out(c) = cast<float>((bias - cast<double>(sources.at(Mean)(c))) * foldScale(sources, d)(c) + beta);
+        return out;
+    }};
 
 void defineBatchNorm() {
     OpDef d;

@@ -78,9 +78,12 @@ bool winogradGlobalPooled(const ConvGeometry &g, const TensorType &kernelOutput)
 // tiles or a global pool may follow.
 bool winogradFilterGemmApplies(const ConvGeometry &g, const TensorType &kernelOutput, int filterVectors, int vw);
 // The transformed filters an inference kernel with Winograd reads instead of
-// its weight: a parameter the runtime prepares once per set of weights,
-// [t, t, ci, co] for the choice's F(m x m, 3x3).
+// its weight: a parameter the library prepares once per set of weights,
+// [t, t, ci, co] for the choice's F(m x m, 3x3) (kWinogradFilters), or in
+// blocks of B filters for the GEMMs vectorized over filters, [t * t, co / B,
+// ci, B] (kWinogradBlockedFilters).
 ParamDecl winogradFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice);
+extern const Derivation kWinogradFilters, kWinogradBlockedFilters;
 // The conv as Winograd's transforms and 16 channel GEMMs; returns the output
 // (bias added) over (x, y, c, n), and registers its stages in ctx.stages.
 Halide::Func lowerWinograd(LowerCtx &ctx, const ConvGeometry &g);
@@ -144,8 +147,9 @@ bool blockedApplies(const ConvGeometry &g, const TensorType &kernelOutput, int f
 // `vectorWidth`: the kernel target's (training blocks its filters in vectors of it).
 bool blockedChosen(const ConvGeometry &g, const TensorType &kernelOutput, const ScheduleChoice &choice, bool training,
                    int vectorWidth = 8);
-// [co / B, ci, kh * kw, B], B = 8 x fblock: the weights the runtime prepares for it.
+// [co / B, ci, kh * kw, B], B = 8 x fblock: the weights the library prepares for it (kBlockedFilters).
 ParamDecl blockedFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice);
+extern const Derivation kBlockedFilters;
 Halide::Func lowerBlocked(LowerCtx &ctx, const ConvGeometry &g);
 void scheduleBlocked(ScheduleCtx &s, const ConvGeometry &g);
 

@@ -8,7 +8,7 @@
 // 9 m^2: 2.25x (m = 2) or 4x (m = 4) fewer FLOPs, spent in t^2 independent
 // channel GEMMs (one per position of the transformed tile), at the price of
 // transforms and a larger rounding error (tests/ops compare it with direct
-// convolution). The matrices are runtime/WinogradMatrices.h's.
+// convolution). The matrices are ops/WinogradMatrices.h's.
 //
 // Stages (every tensor is indexed by tiles tx, ty and transformed positions xi, nu):
 //   U(co, xi, nu, ci)         = G g G^T      the filters, transformed once per call
@@ -18,9 +18,10 @@
 #include <algorithm>
 #include <functional>
 
+#include "lowering/Derivation.h"
 #include "lowering/LowerCtx.h"
 #include "ops/Conv.h"
-#include "runtime/WinogradMatrices.h"
+#include "ops/WinogradMatrices.h"
 
 using namespace Halide;
 
@@ -310,15 +311,62 @@ bool winogradChosen(const ConvGeometry &g, const TensorType &kernelOutput, const
     return choice.get("winograd", byDefault ? 1 : 0) == 1 && applies && tileFits;
 }
 
+namespace {
+
+
+// U(co, ci, xi, nu) = (G g G^T)[nu][xi] of a [co, ci, 3, 3] weight, in double
+// like a careful offline transform, rounded once.
+Func transformedFilters(const ImageParam &weight, int t) {
+    const cnnc_winograd::Matrices *f = cnnc_winograd::matricesForTile(t);
+    if (!f) throw std::logic_error("Winograd filters with tile side " + std::to_string(t));
+    Buffer<double> G({3, t}, "wino_g"); // G(k, row) = G[row][k]
+    for (int r = 0; r < t; ++r)
+        for (int k = 0; k < 3; ++k) G(k, r) = f->G[r][k];
+    Var co("co"), ci("ci"), kx("kx"), xi("xi"), nu("nu");
+    auto w = [&](Expr x, int ky) { return cast<double>(weight(x, ky, ci, co)); };
+    Func gg("wino_gg"); // G g: rows along ky transformed (nu), columns kx
+    gg(co, ci, kx, nu) = G(0, nu) * w(kx, 0) + G(1, nu) * w(kx, 1) + G(2, nu) * w(kx, 2);
+    Func u("wino_filters");
+    u(co, ci, xi, nu) = cast<float>(G(0, xi) * gg(co, ci, 0, nu) + G(1, xi) * gg(co, ci, 1, nu) +
+                                    G(2, xi) * gg(co, ci, 2, nu));
+    return u;
+}
+
+} // namespace
+
+// [t, t, ci, co]: out(co, ci, xi, nu).
+const Derivation kWinogradFilters{
+    "winograd_filters", [](const ParamDecl &d) { return "t=" + std::to_string(d.shape[0]); },
+    [](const std::vector<ImageParam> &sources, const ParamDecl &d) {
+        Func out = transformedFilters(sources.at(0), int(d.shape[0]));
+        Var co = out.args()[0], ci = out.args()[1], xi = out.args()[2], nu = out.args()[3];
+        out.reorder(co, xi, nu, ci).parallel(ci).vectorize(co, 8, TailStrategy::GuardWithIf);
+        return out;
+    }};
+
+// [t * t, co / B, ci, B]: out(b, ci, block, pos) = U(block * B + b, ci, pos % t, pos / t).
+const Derivation kWinogradBlockedFilters{
+    "winograd_blocked_filters",
+    [](const ParamDecl &d) { return "tt=" + std::to_string(d.shape[0]) + ",B=" + std::to_string(d.shape[3]); },
+    [](const std::vector<ImageParam> &sources, const ParamDecl &d) {
+        const int t = d.shape[0] == 16 ? 4 : 6, B = int(d.shape[3]);
+        Func u = transformedFilters(sources.at(0), t);
+        Var b("b"), ci("ci"), block("block"), pos("pos");
+        Func out("wino_blocked_filters");
+        out(b, ci, block, pos) = u(block * B + b, ci, pos % t, pos / t);
+        out.bound(b, 0, B).reorder(b, pos, block, ci).parallel(ci).vectorize(b);
+        return out;
+    }};
+
 ParamDecl winogradFilterDecl(const ConvGeometry &g, const ScheduleChoice &choice) {
     WinogradTiling tiling = tilingFor(g, choice); // inference kernels only
     int t = matrices(tiling.m).t;
     ParamDecl d{"winograd", {t, t, g.cin, g.filters}, ParamInit::Zeros, 1};
-    d.derivation = ParamDerivation::WinogradFilter;
+    d.derivation = &kWinogradFilters;
     if (tiling.filterVectors > 0) { // read in blocks of filters (winogradConv)
         int B = filterTile(tiling);
         d.shape = {t * t, g.filters / B, g.cin, B};
-        d.derivation = ParamDerivation::WinogradBlockedFilter;
+        d.derivation = &kWinogradBlockedFilters;
     }
     return d;
 }

@@ -63,6 +63,13 @@ inline std::vector<ArgSpec> batchNormFoldArgs() {
 
 inline bool foldsBatchNorm(const Attrs &a) { return a.has("fold_bn"); }
 
+// A batchnorm folded into its producer's weight and bias (ops/BatchNorm.cpp),
+// from the sources weight, bias, gamma, beta, running_mean, running_var (the
+// weight, bias, gamma and beta may be absent): scale = gamma / sqrt(var + eps)
+// per output channel (dim 0); weight' = weight * scale, bias' = (bias - mean)
+// * scale + beta.
+extern const Derivation kFoldBatchNormWeight, kFoldBatchNormBias;
+
 // A conv's or dense's parameters: weight [+ bias]. With a batchnorm folded in,
 // those and the batchnorm's four tensors are still loaded and saved under their
 // own names, and the kernel reads a derived weight and bias instead.
@@ -81,10 +88,12 @@ inline std::vector<ParamDecl> weightAndBias(const Attrs &a, const std::vector<in
     out.push_back({"running_var", {channels}, ParamInit::Ones, 1, bn, true, false});
     std::vector<int> sources{0, bias ? 1 : -1, stats, stats + 1, stats + 2, stats + 3};
     ParamDecl w{"weight.folded", weightShape, ParamInit::Zeros, 1};
-    w.derivation = ParamDerivation::FoldBatchNormWeight;
+    w.derivation = &kFoldBatchNormWeight;
     ParamDecl b{"bias.folded", {channels}, ParamInit::Zeros, 1};
-    b.derivation = ParamDerivation::FoldBatchNormBias;
+    b.derivation = &kFoldBatchNormBias;
     for (ParamDecl *d : {&w, &b}) d->sources = sources, d->eps = a.getFloat("fold_eps");
+    w.sources[1] = w.sources[3] = w.sources[4] = -1; // the weight's fold reads the weight, gamma and var
+    b.sources[0] = -1;                               // the bias's, all but the weight
     out.push_back(w);
     out.push_back(b);
     return out;

@@ -70,13 +70,13 @@ struct cnnrt_model {
     // Inference kernels tuned per batch range (cnnrt_kernel_desc's min_batch and
     // max_batch) split the batches into classes: class c runs from
     // batch_bounds[c - 1] (1 for c = 0) up to the next bound. Each class reads
-    // its own prepared parameters, computed when a call first needs them, so a
+    // its own derived parameters, computed when a call first needs them, so a
     // library used at batch 1 never holds the filters only batch 8 reads.
     std::vector<int> batch_bounds;          // increasing, each >= 2
     std::vector<std::vector<bool>> needs;   // per class, and one for every batch last: derived
                                             // parameters to compute (see prepare_weights)
-    // Per class (and the last, every batch): the weight set whose derived and
-    // prepared parameters that class needs are up to date, if any: an infer
+    // Per class (and the last, every batch): the weight set whose derived
+    // parameters that class needs are up to date, if any: an infer
     // call computes them for its snapshot under prepare_mutex when this is not
     // its set. Published sets reset them, so an address reused by a later set
     // (recycled or reallocated) is never taken for prepared.
@@ -88,7 +88,7 @@ struct cnnrt_model {
     std::vector<const Weights *> computed_for;
     uint64_t prepared_epoch = 0;
     std::atomic<uint64_t> publishes{0};
-    std::vector<bool> sources_only;  // per parameter: derived, read only to prepare another
+    std::vector<bool> sources_only;  // per parameter: derived, read only by preparations
     void forget_prepared() {
         publishes.fetch_add(1);
         for (size_t c = 0; prepared_sets && c < needs.size(); ++c) prepared_sets[c].store(nullptr);
@@ -203,8 +203,6 @@ constexpr int64_t kI32Max = INT32_MAX;
 // Checks that a desc is self-consistent (ValidateDesc.cpp); fills tdims,
 // kTensorInfo values per tensor.
 void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims);
-// The tile side t of a Winograd-prepared parameter (4 or 6), from its shape.
-int winograd_tile_side(const cnnrt_param_desc &p);
 
 // A new parameter's initial values (WeightInit.cpp): `index` seeds them.
 void init_param(const cnnrt_param_desc &p, int index, std::vector<float> &v);
@@ -328,10 +326,11 @@ struct ProfileScope {
     }
 };
 
+// True for parameters computed by a prepare kernel: never loaded, saved or trained.
+inline bool is_derived(const cnnrt_param_desc &p) { return p.prepare >= 0; }
+
 // True for parameters the optimiser updates: learned (not a buffer) and not derived.
-inline bool is_trainable(const cnnrt_param_desc &p) {
-    return p.derive == CNNRT_DERIVE_NONE && !p.buffer;
-}
+inline bool is_trainable(const cnnrt_param_desc &p) { return !is_derived(p) && !p.buffer; }
 
 // Throws the error for training entry points of a library compiled without --train.
 void require_training(const cnnrt_model_desc *d);
@@ -348,22 +347,10 @@ std::vector<bool> params_with_grad(const cnnrt_model_desc *d);
 // writes the stepped parameters to `out` and the stepped state to `next` (storage kept
 // from earlier steps, resized here), so a step copies neither before updating.
 // Parameters the optimiser does not update are copied, but derived ones (left for
-// compute_derived). grads[i] is the gradient of parameter i, or empty without one.
+// prepare_weights). grads[i] is the gradient of parameter i, or empty without one.
 void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnrt_optimizer &next,
                      const cnnrt_model::Weights &w, cnnrt_model::Weights &out,
                      const std::vector<std::vector<float>> &grads);
-
-// Derived parameters computed from another derived one's result (Winograd's
-// transformed filters of a possibly folded weight): prepare_weights computes
-// them after compute_derived, like every derived parameter, on demand.
-inline bool is_prepared(const cnnrt_param_desc &p) {
-    return p.derive == CNNRT_DERIVE_WINOGRAD_FILTER || p.derive == CNNRT_DERIVE_BLOCKED_FILTER ||
-           p.derive == CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER;
-}
-
-// Recomputes the derived parameters (CNNRT_DERIVE_*) of w flagged in `which`
-// from their sources, except prepared ones.
-void compute_derived(const cnnrt_model_desc *d, cnnrt_model::Weights &w, const std::vector<bool> &which);
 
 // Whether an inference kernel runs at `batch` (its min_batch..max_batch).
 inline bool runs_at(const cnnrt_kernel_desc &k, int batch) {
@@ -384,8 +371,8 @@ inline cnnrt_kernel_fn kernel_entry(const cnnrt_model *model, const cnnrt_kernel
     return model->portable_kernels && k.portable_fn ? k.portable_fn : k.fn;
 }
 
-// Makes the derived and prepared parameters that calls at `batch` (0: every
-// batch) read of `w` (the model's snapshot an infer call runs with) up to
+// Makes the derived parameters that calls at `batch` (0: every batch) read
+// of `w` (the model's snapshot an infer call runs with) up to
 // date, computing them if they are another set's (create, load_weights and
 // train_step leave them to this).
 void prepare_weights(cnnrt_model *model, const std::shared_ptr<const cnnrt_model::Weights> &w, int batch = 0);

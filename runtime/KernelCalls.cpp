@@ -45,7 +45,8 @@ void run_kernels(const cnnrt_model *model, const cnnrt_kernel_desc *kernels, int
             } else if (t.storage == CNNRT_STORAGE_PARAM || t.storage == CNNRT_STORAGE_GRAD ||
                        t.storage == CNNRT_STORAGE_NEW_PARAM) {
                 const cnnrt_param_desc &p = d->params[t.index];
-                // Kernels never write parameters (validated): casting away const is safe.
+                // Only prepare kernels write parameters, the derived one each computes, in a
+                // set no other call reads it from yet (prepare_weights): casting away const is safe.
                 const std::vector<float> &v =
                     t.storage == CNNRT_STORAGE_PARAM ? (*io.weights)[size_t(t.index)]
                     : t.storage == CNNRT_STORAGE_GRAD ? (*io.grads)[size_t(t.index)]

@@ -32,7 +32,7 @@ void validate_layer_kernels(const cnnrt_model_desc *d, const cnnrt_kernel_desc *
             if (ti < 0 || ti >= d->num_tensors) throw Error(label + " refers to a missing tensor");
             const cnnrt_tensor_desc &t = d->tensors[ti];
             const bool ok = t.storage == CNNRT_STORAGE_INPUT || t.storage == CNNRT_STORAGE_LAYER ||
-                            (t.storage == CNNRT_STORAGE_PARAM && d->params[t.index].derive == CNNRT_DERIVE_NONE) ||
+                            (t.storage == CNNRT_STORAGE_PARAM && !is_derived(d->params[t.index])) ||
                             (gradient && t.storage == CNNRT_STORAGE_LABELS);
             if (!ok) throw Error(label + " uses tensor #" + std::to_string(ti) + ", which it may not read or write");
         }

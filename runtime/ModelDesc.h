@@ -24,36 +24,17 @@ enum cnnrt_init {
     CNNRT_INIT_ZEROS = 2
 };
 
-enum cnnrt_derive {
-    CNNRT_DERIVE_NONE = 0,            /* loaded from and saved to weight files */
-    CNNRT_DERIVE_FOLD_BN_WEIGHT = 1,  /* weight * gamma / sqrt(var + eps), per output channel (dim 0) */
-    CNNRT_DERIVE_FOLD_BN_BIAS = 2,    /* (bias - mean) * gamma / sqrt(var + eps) + beta */
-    /* Winograd F(2x2, 3x3)'s transformed filters G g G^T, shape [4, 4, ci, co] (U[nu][xi][ci][co],
-       nu along ky, xi along kx), of source 0: a [co, ci, 3, 3] weight that may itself be derived
-       (with a lower index). Only inference kernels read it: the runtime prepares it when an
-       infer call first uses a new set of weights, not after every train_step. */
-    CNNRT_DERIVE_WINOGRAD_FILTER = 3,
-    /* Source 0's [co, ci, kh, kw] weight regrouped into blocks of B filters, filter innermost:
-       shape [co / B, ci, kh * kw, B]. Prepared like the Winograd filters. */
-    CNNRT_DERIVE_BLOCKED_FILTER = 4,
-    /* Winograd's transformed filters in blocks of B filters, filter innermost, for the GEMMs
-       vectorized over filters: shape [t * t, co / B, ci, B] (U[nu * t + xi][co / B][ci][co % B]).
-       Prepared like the Winograd filters. */
-    CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER = 5
-};
-
 typedef struct {
     const char *name;     /* "features.0.weight" */
     int rank;             /* 1..4 */
     int64_t shape[4];     /* PyTorch layout, outermost first */
     int init;             /* enum cnnrt_init */
     int64_t fan_in;
-    /* Derived parameters are computed from others (indices into params; -1:
-     * absent) after create and after every load, and are never loaded or saved.
-     * Sources: weight, bias, gamma, beta, running_mean, running_var. */
-    int derive;           /* enum cnnrt_derive */
-    int sources[6];
-    float eps;
+    /* A derived parameter (a folded batchnorm, filters in the layout a
+     * schedule reads) is written by prepare_kernels[prepare] from parameters
+     * listed before it, and is never loaded or saved; -1: a parameter of its
+     * own, loaded and saved. */
+    int prepare;
     /* A buffer (batchnorm running statistics) is state, not a learned
      * parameter: no gradient, no optimiser; training updates it through a
      * CNNRT_STORAGE_NEW_PARAM tensor. */
@@ -200,6 +181,13 @@ typedef struct {
      * fixed batch above 1), or 0: any batch >= 1. infer, train_step,
      * infer_layer and input_gradient refuse other sizes with an error. */
     int fixed_batch;
+    /* The kernels that compute derived parameters, one each: its arguments are
+     * PARAM tensors, the sources (parameters listed before the one it
+     * computes), then that parameter's. The runtime runs those an infer call's
+     * kernels need when the call first uses a set of weights (create, load and
+     * train_step leave them to it). No batch range. */
+    int num_prepare_kernels;
+    const cnnrt_kernel_desc *prepare_kernels;
 } cnnrt_model_desc;
 
 #ifdef __cplusplus

@@ -117,7 +117,7 @@ void apply_optimizer(const cnnrt_model_desc *d, const cnnrt_optimizer &opt, cnnr
         const std::vector<float> &p = w[size_t(i)];
         std::vector<float> &q = out[size_t(i)];
         std::vector<float> &m = next.buf1[size_t(i)], &v = next.buf2[size_t(i)];
-        if (d->params[i].derive != CNNRT_DERIVE_NONE) {
+        if (is_derived(d->params[i])) {
             // Left empty: the first infer call with the new set sizes and
             // computes them (prepare_weights), and one with the old set may
             // be releasing the old set's meanwhile, so it is not read here.

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "runtime/Internal.h"
-#include "runtime/WinogradMatrices.h"
 
 namespace cnnrt {
 
@@ -18,9 +17,7 @@ std::string param_label(const cnnrt_model_desc *d, int i) {
     return n ? "parameter '" + std::string(n) + "'" : "parameter #" + std::to_string(i);
 }
 
-void validate_derived(const cnnrt_model_desc *d, int i);
-void validate_winograd_filter(const cnnrt_model_desc *d, int i);
-void validate_winograd_blocked_filter(const cnnrt_model_desc *d, int i);
+void validate_prepare_kernels(const cnnrt_model_desc *d);
 
 bool is_train_only(int storage) {
     return storage == CNNRT_STORAGE_TRAIN || storage == CNNRT_STORAGE_GRAD ||
@@ -50,7 +47,7 @@ void validate_kernels(const cnnrt_model_desc *d, const cnnrt_kernel_desc *kernel
             if (!train && is_train_only(storage))
                 throw Error(label + " uses training-only tensor #" + std::to_string(kd.args[a]));
             if (train && storage == CNNRT_STORAGE_PARAM &&
-                d->params[d->tensors[kd.args[a]].index].derive != CNNRT_DERIVE_NONE)
+                is_derived(d->params[d->tensors[kd.args[a]].index]))
                 throw Error(label + " reads derived " + param_label(d, d->tensors[kd.args[a]].index) +
                             ", which only inference computes");
             if (train && (storage == CNNRT_STORAGE_OUTPUT || storage == CNNRT_STORAGE_ACTIVATION))
@@ -59,6 +56,7 @@ void validate_kernels(const cnnrt_model_desc *d, const cnnrt_kernel_desc *kernel
         }
         const cnnrt_tensor_desc &out = d->tensors[kd.args[kd.num_args - 1]];
         if (out.storage == CNNRT_STORAGE_INPUT) throw Error(label + " writes the input");
+        if (!train && out.storage == CNNRT_STORAGE_PARAM) throw Error(label + " writes a parameter (only prepare kernels do)");
         // Batch ranges: a run of entries for one output, tiling [1, unbounded) in order.
         if (kd.min_batch < 0 || kd.max_batch < 0) throw Error(label + " has a negative batch bound");
         if (train && (kd.min_batch || kd.max_batch)) throw Error(label + " has a batch range");
@@ -143,10 +141,9 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
         if (p.init != CNNRT_INIT_UNIFORM_FAN_IN && p.init != CNNRT_INIT_ONES &&
             p.init != CNNRT_INIT_ZEROS)
             throw Error(param_label(d, i) + " has an unknown init");
-        if (p.init == CNNRT_INIT_UNIFORM_FAN_IN && p.fan_in <= 0 && p.derive == CNNRT_DERIVE_NONE)
+        if (p.init == CNNRT_INIT_UNIFORM_FAN_IN && p.fan_in <= 0 && !is_derived(p))
             throw Error(param_label(d, i) + " needs a positive fan_in");
     }
-    for (int i = 0; i < d->num_params; ++i) validate_derived(d, i);
 
     tdims.assign(size_t(d->num_tensors) * kTensorInfo, 0);
     for (int i = 0; i < d->num_tensors; ++i) {
@@ -161,7 +158,7 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
             if (t.storage == CNNRT_STORAGE_GRAD && !is_trainable(p))
                 throw Error(label + " is the gradient of " + param_label(d, t.index) + ", which is " +
                             (p.buffer ? "a buffer" : "derived") + " and has no gradient");
-            if (t.storage == CNNRT_STORAGE_NEW_PARAM && (!p.buffer || p.derive != CNNRT_DERIVE_NONE))
+            if (t.storage == CNNRT_STORAGE_NEW_PARAM && (!p.buffer || is_derived(p)))
                 throw Error(label + " is a new value of " + param_label(d, t.index) +
                             ", which is not a (non-derived) buffer");
             continue;
@@ -216,6 +213,7 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
     }
 
     validate_kernels(d, d->kernels, d->num_kernels, false);
+    validate_prepare_kernels(d);
     validate_training(d);
     validate_layers(d);
 
@@ -234,94 +232,42 @@ void validate_desc(const cnnrt_model_desc *d, std::vector<int64_t> &tdims) {
 
 namespace {
 
-// A prepared parameter's one source (sources[0]): listed before it, and not prepared itself.
-const cnnrt_param_desc &prepared_source(const cnnrt_model_desc *d, int i, const char *what) {
-    const cnnrt_param_desc &p = d->params[i];
-    const std::string label = param_label(d, i);
-    const int s = p.sources[0];
-    if (s < 0 || s >= i)
-        throw Error(label + " (" + what + ") needs a source parameter listed before it");
-    for (int k = 1; k < 6; ++k)
-        if (p.sources[k] != -1) throw Error(label + " (" + what + ") has more than one source");
-    if (is_prepared(d->params[s])) throw Error(label + " is prepared from prepared " + param_label(d, s));
-    return d->params[s];
-}
-
-// The tile side t of prepared Winograd filters: shape[0] is t, or t * t in blocks; 0 if neither.
-}  // namespace
-
-int winograd_tile_side(const cnnrt_param_desc &p) {
-    if (p.derive != CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER) return int(p.shape[0]);
-    for (int t : {4, 6})
-        if (p.shape[0] == t * t) return t;
-    return 0;
-}
-
-// Transformed filters [t, t, ci, co] (F(2x2, 3x3): t = 4, F(4x4, 3x3): t = 6) of a [co, ci, 3, 3] weight computed before them.
-
-namespace {
-
-void validate_winograd_filter(const cnnrt_model_desc *d, int i) {
-    const cnnrt_param_desc &p = d->params[i];
-    const cnnrt_param_desc &w = prepared_source(d, i, "Winograd filters");
-    if (p.rank != 4 || !cnnc_winograd::matricesForTile(int(p.shape[0])) || p.shape[1] != p.shape[0] ||
-        w.rank != 4 || w.shape[2] != 3 || w.shape[3] != 3 || w.shape[0] != p.shape[3] ||
-        w.shape[1] != p.shape[2])
-        throw Error(param_label(d, i) + " is not shaped [t, t, ci, co] (t = 4 or 6) for its [co, ci, 3, 3] source " +
-                    param_label(d, p.sources[0]));
-}
-
-// Transformed filters in blocks [t * t, co / B, ci, B] of a [co, ci, 3, 3] weight computed before them.
-void validate_winograd_blocked_filter(const cnnrt_model_desc *d, int i) {
-    const cnnrt_param_desc &p = d->params[i];
-    const cnnrt_param_desc &w = prepared_source(d, i, "Winograd filters");
-    bool tile = p.rank == 4 && cnnc_winograd::matricesForTile(winograd_tile_side(p));
-    if (!tile || p.shape[3] < 1 || w.rank != 4 || w.shape[2] != 3 || w.shape[3] != 3 ||
-        p.shape[1] * p.shape[3] != w.shape[0] || p.shape[2] != w.shape[1])
-        throw Error(param_label(d, i) + " is not shaped [t * t, co / B, ci, B] (t = 4 or 6) for its [co, ci, 3, 3] source " +
-                    param_label(d, p.sources[0]));
-}
-
-// Blocked filters [co / B, ci, kh * kw, B] of a [co, ci, kh, kw] weight computed before them.
-void validate_blocked_filter(const cnnrt_model_desc *d, int i) {
-    const cnnrt_param_desc &p = d->params[i];
-    const cnnrt_param_desc &w = prepared_source(d, i, "blocked filters");
-    if (p.rank != 4 || w.rank != 4 || p.shape[3] < 1 || p.shape[0] * p.shape[3] != w.shape[0] ||
-        p.shape[1] != w.shape[1] || p.shape[2] != w.shape[2] * w.shape[3])
-        throw Error(param_label(d, i) + " is not shaped [co / B, ci, kh * kw, B] for its [co, ci, kh, kw] source " +
-                    param_label(d, p.sources[0]));
-}
-
-// Derived (folded batchnorm) parameters: sources must exist, be loadable parameters,
-// and have the shapes the folding formulas index.
-void validate_derived(const cnnrt_model_desc *d, int i) {
-    const cnnrt_param_desc &p = d->params[i];
-    if (p.derive == CNNRT_DERIVE_NONE) return;
-    const std::string label = param_label(d, i);
-    if (p.derive == CNNRT_DERIVE_WINOGRAD_FILTER) return validate_winograd_filter(d, i);
-    if (p.derive == CNNRT_DERIVE_BLOCKED_FILTER) return validate_blocked_filter(d, i);
-    if (p.derive == CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER) return validate_winograd_blocked_filter(d, i);
-    if (p.derive != CNNRT_DERIVE_FOLD_BN_WEIGHT && p.derive != CNNRT_DERIVE_FOLD_BN_BIAS)
-        throw Error(label + " has an unknown derivation");
-    const int64_t channels = p.shape[0];
-    if (p.derive == CNNRT_DERIVE_FOLD_BN_BIAS && p.rank != 1)
-        throw Error(label + " (folded bias) must have rank 1");
-    for (int k = 0; k < 6; ++k) {
-        const int s = p.sources[k];
-        const bool required = k == 4 || k == 5 || (k == 0 && p.derive == CNNRT_DERIVE_FOLD_BN_WEIGHT);
-        if (s == -1 && !required) continue;
-        if (s < 0 || s >= d->num_params)
-            throw Error(label + " has a missing source #" + std::to_string(k));
-        const cnnrt_param_desc &src = d->params[s];
-        if (src.derive != CNNRT_DERIVE_NONE)
-            throw Error(label + " is derived from derived " + param_label(d, s));
-        if (k == 0) {
-            if (p.derive == CNNRT_DERIVE_FOLD_BN_BIAS) continue;  // the bias fold ignores it
-            if (src.rank != p.rank || !std::equal(p.shape, p.shape + p.rank, src.shape))
-                throw Error(label + " does not have the shape of its source " + param_label(d, s));
-        } else if (param_numel(src) != channels) {
-            throw Error(label + " source " + param_label(d, s) + " does not have " +
-                        std::to_string(channels) + " elements");
+// Each derived parameter's prepare kernel reads parameters listed before it
+// (so computing in desc order finds every source ready, and no preparation
+// reads itself) and writes that parameter, which only it computes.
+void validate_prepare_kernels(const cnnrt_model_desc *d) {
+    if (d->num_prepare_kernels < 0) throw Error("desc has a negative prepare kernel count");
+    if (d->num_prepare_kernels > 0 && !d->prepare_kernels) throw Error("desc has a NULL prepare kernel table");
+    std::vector<int> computes(size_t(d->num_prepare_kernels), -1);  // kernel -> the parameter naming it
+    for (int i = 0; i < d->num_params; ++i) {
+        const int k = d->params[i].prepare;
+        if (k < -1 || k >= d->num_prepare_kernels)
+            throw Error(param_label(d, i) + " names a missing prepare kernel");
+        if (k < 0) continue;
+        if (computes[size_t(k)] >= 0)
+            throw Error(param_label(d, i) + " and " + param_label(d, computes[size_t(k)]) +
+                        " name the same prepare kernel");
+        computes[size_t(k)] = i;
+    }
+    for (int k = 0; k < d->num_prepare_kernels; ++k) {
+        const cnnrt_kernel_desc &kd = d->prepare_kernels[k];
+        const std::string label = kd.name ? "prepare kernel '" + std::string(kd.name) + "'"
+                                          : "prepare kernel #" + std::to_string(k);
+        if (!kd.fn) throw Error(label + " has no function");
+        if (kd.num_args < 1 || !kd.args) throw Error(label + " has no arguments");
+        if (kd.min_batch || kd.max_batch) throw Error(label + " has a batch range");
+        if (computes[size_t(k)] < 0) throw Error(label + " computes no parameter");
+        for (int a = 0; a < kd.num_args; ++a) {
+            if (kd.args[a] < 0 || kd.args[a] >= d->num_tensors) throw Error(label + " refers to a missing tensor");
+            const cnnrt_tensor_desc &t = d->tensors[kd.args[a]];
+            if (t.storage != CNNRT_STORAGE_PARAM)
+                throw Error(label + " uses tensor #" + std::to_string(kd.args[a]) + ", which is not a parameter");
+            const bool last = a + 1 == kd.num_args;
+            if (last && t.index != computes[size_t(k)])
+                throw Error(label + " does not write " + param_label(d, computes[size_t(k)]) + ", which it computes");
+            if (!last && t.index >= computes[size_t(k)])
+                throw Error(label + " reads " + param_label(d, t.index) + ", which is not listed before " +
+                            param_label(d, computes[size_t(k)]));
         }
     }
 }

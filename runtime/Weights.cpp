@@ -164,7 +164,7 @@ void load_stream(cnnrt_model *model, FILE *f, uint64_t file_size, const std::str
     std::unordered_map<std::string, int> index;
     // Derived parameters are computed, never stored: a file holding one is unexpected.
     for (int i = 0; i < d->num_params; ++i)
-        if (d->params[i].derive == CNNRT_DERIVE_NONE) index.emplace(d->params[i].name, i);
+        if (!is_derived(d->params[i])) index.emplace(d->params[i].name, i);
 
     std::vector<Range> ranges;
     std::vector<uint64_t> begin_of(size_t(d->num_params), 0);
@@ -234,7 +234,7 @@ void load_stream(cnnrt_model *model, FILE *f, uint64_t file_size, const std::str
         begin_of[size_t(pi)] = b;
     }
     for (int i = 0; i < d->num_params; ++i)
-        if (!seen[size_t(i)] && d->params[i].derive == CNNRT_DERIVE_NONE)
+        if (!seen[size_t(i)] && !is_derived(d->params[i]))
             throw Error("missing tensor '" + std::string(d->params[i].name) + "'");
 
     // The data buffer must be indexed exactly: no overlaps, no gaps, nothing trailing.
@@ -263,7 +263,7 @@ void load_stream(cnnrt_model *model, FILE *f, uint64_t file_size, const std::str
     for (int i = 0; i < d->num_params; ++i) {
         std::vector<float> &v = (*staging)[size_t(i)];
         v.resize(size_t(param_numel(d->params[i])));
-        if (d->params[i].derive != CNNRT_DERIVE_NONE) continue;
+        if (is_derived(d->params[i])) continue;
         read_at(f, data_start + begin_of[size_t(i)], v.data(), v.size() * sizeof(float),
                 path);
     }
@@ -416,7 +416,7 @@ void save(const cnnrt_model *model, const char *path_c, bool checkpoint) {
     std::vector<OutTensor> out;
     for (int i = 0; i < d->num_params; ++i) {
         const cnnrt_param_desc &p = d->params[i];
-        if (p.derive != CNNRT_DERIVE_NONE) continue;
+        if (is_derived(p)) continue;
         const std::vector<float> &v = (*weights)[size_t(i)];
         out.push_back({p.name, "F32", std::vector<int64_t>(p.shape, p.shape + p.rank), v.data(),
                        uint64_t(v.size()) * 4});

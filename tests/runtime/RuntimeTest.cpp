@@ -432,17 +432,20 @@ TEST(Infer, BatchRangesPickTheKernelAndPrepareWhatItReads) {
     cnnrt_param_desc params[6];
     std::copy(std::begin(kParams), std::end(kParams), params);
     params[4] = {"extra.weight", 4, {4, 1, 1, 2}, CNNRT_INIT_UNIFORM_FAN_IN, 2, NOT_DERIVED};
-    params[5] = {"extra.weight.blocked", 4, {2, 1, 2, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_BLOCKED_FILTER,
-                 {4, -1, -1, -1, -1, -1}, 0.0f};
-    cnnrt_tensor_desc tensors[9];
+    params[5] = {"extra.weight.blocked", 4, {2, 1, 2, 2}, CNNRT_INIT_ZEROS, 1, 0};
+    cnnrt_tensor_desc tensors[10];
     std::copy(std::begin(kTensors), std::end(kTensors), tensors);
     tensors[8] = {CNNRT_STORAGE_PARAM, 5, 0, {0, 0, 0}, 0, 0};
+    tensors[9] = {CNNRT_STORAGE_PARAM, 4, 0, {0, 0, 0}, 0, 0};
+    const int block_args[] = {9, 8};
+    const cnnrt_kernel_desc prepare[] = {{"prepare extra.weight.blocked", k_block_filters, 2, block_args}};
     const int large_args[] = {5, 3, 4, 8, 6};
     cnnrt_kernel_desc kernels[3] = {kKernels[0], {"fc [batch<=2]", k_fc_small, 4, kFcArgs, 1, 2},
                                     {"fc [batch>=3]", k_fc_large, 5, large_args, 3, 0}};
     cnnrt_model_desc d = kDesc;
-    d.num_params = 6, d.params = params, d.num_tensors = 9, d.tensors = tensors;
+    d.num_params = 6, d.params = params, d.num_tensors = 10, d.tensors = tensors;
     d.num_kernels = 3, d.kernels = kernels;
+    d.num_prepare_kernels = 1, d.prepare_kernels = prepare;
     Model m(&d);
     ASSERT_NE(m.m, nullptr) << err();
     const std::vector<float> zeros(8, 0.0f);
@@ -716,10 +719,16 @@ TEST_F(LoadErrors, NumBatchesTrackedIsIgnored) {
     expect_fail(with_header(header_json(e), data + std::string(8, '\x01')), "beyond the");
 }
 
+// PARAM tensors 1..n for parameters 0..n-1 (tensor 0: the input), as hand-made descs with prepare kernels use.
+std::vector<cnnrt_tensor_desc> param_tensors(int n) {
+    std::vector<cnnrt_tensor_desc> t{{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
+    for (int i = 0; i < n; ++i) t.push_back({CNNRT_STORAGE_PARAM, i, 0, {0, 0, 0}, 0, 0});
+    return t;
+}
+
 TEST(Weights, FoldedBatchNormIsDerivedNotStored) {
     // conv.weight [2, 3], conv.bias [2], bn.{weight,bias,running_mean,running_var} [2],
     // and the folded weight/bias the kernel would read.
-    const int src[6] = {0, 1, 2, 3, 4, 5};
     cnnrt_param_desc params[8] = {
         {"conv.weight", 2, {2, 3, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, 3, NOT_DERIVED},
         {"conv.bias", 1, {2, 0, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, 3, NOT_DERIVED},
@@ -727,13 +736,15 @@ TEST(Weights, FoldedBatchNormIsDerivedNotStored) {
         {"bn.bias", 1, {2, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, NOT_DERIVED},
         {"bn.running_mean", 1, {2, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, NOT_DERIVED},
         {"bn.running_var", 1, {2, 0, 0, 0}, CNNRT_INIT_ONES, 1, NOT_DERIVED},
-        {"conv.weight.folded", 2, {2, 3, 0, 0}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_FOLD_BN_WEIGHT,
-         {src[0], src[1], src[2], src[3], src[4], src[5]}, 1e-5f},
-        {"conv.bias.folded", 1, {2, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_FOLD_BN_BIAS,
-         {src[0], src[1], src[2], src[3], src[4], src[5]}, 1e-5f},
+        {"conv.weight.folded", 2, {2, 3, 0, 0}, CNNRT_INIT_ZEROS, 1, 0},
+        {"conv.bias.folded", 1, {2, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, 1},
     };
-    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
-    cnnrt_model_desc d = {"bn", {1, 1, 1}, 1, 8, params, 1, tensors, 0, nullptr, 0, 0};
+    const std::vector<cnnrt_tensor_desc> tensors = param_tensors(8);  // parameter i is tensor i + 1
+    int weight_args[] = {1, 3, 6, 7}, bias_args[] = {2, 3, 4, 5, 6, 8};
+    const cnnrt_kernel_desc prepare[] = {{"prepare conv.weight.folded", k_fold_weight<10>, 4, weight_args},
+                                         {"prepare conv.bias.folded", k_fold_bias<10>, 6, bias_args}};
+    cnnrt_model_desc d = {"bn", {1, 1, 1}, 1, 8, params, 9, tensors.data(), 0, nullptr, 0, 0};
+    d.num_prepare_kernels = 2, d.prepare_kernels = prepare;
     Model m(&d);
     ASSERT_NE(m.m, nullptr) << err();
     auto p = params_of(m);
@@ -771,9 +782,51 @@ TEST(Weights, FoldedBatchNormIsDerivedNotStored) {
     EXPECT_NE(cnnrt_load_weights(m, dir.file("bad.safetensors").c_str()), 0);
     EXPECT_EQ(err(), "unexpected tensor 'conv.bias.folded'");
 
-    params[6].sources[4] = -1;  // the mean is required
+    weight_args[1] = 8;  // a source listed after what it prepares
     EXPECT_EQ(cnnrt_create(&d), nullptr);
-    EXPECT_NE(err().find("missing source"), std::string::npos) << err();
+    EXPECT_NE(err().find("reads parameter 'conv.bias.folded', which is not listed before parameter "
+                         "'conv.weight.folded'"),
+              std::string::npos)
+        << err();
+}
+
+TEST(Weights, PrepareKernelsAreValidated) {
+    cnnrt_param_desc params[3] = {
+        {"conv.weight", 4, {4, 3, 2, 3}, CNNRT_INIT_UNIFORM_FAN_IN, 18, NOT_DERIVED},
+        {"conv.weight.blocked", 4, {2, 3, 6, 2}, CNNRT_INIT_ZEROS, 1, 0},
+        {"conv.weight.blocked2", 4, {2, 3, 6, 2}, CNNRT_INIT_ZEROS, 1, NOT_DERIVED},
+    };
+    const std::vector<cnnrt_tensor_desc> tensors = param_tensors(3);
+    int args[] = {1, 2};
+    cnnrt_kernel_desc prepare[] = {{"prepare conv.weight.blocked", k_block_filters, 2, args}};
+    cnnrt_model_desc d = {"blocked", {1, 1, 1}, 1, 3, params, 4, tensors.data(), 0, nullptr, 0, 0};
+    d.num_prepare_kernels = 1, d.prepare_kernels = prepare;
+    { Model ok(&d); ASSERT_NE(ok.m, nullptr) << err(); }
+    auto refused = [&](const char *why) {
+        EXPECT_EQ(cnnrt_create(&d), nullptr) << why;
+        EXPECT_NE(err().find(why), std::string::npos) << err();
+    };
+    params[1].prepare = 1;
+    refused("names a missing prepare kernel");
+    params[1].prepare = 0, params[2].prepare = 0;
+    refused("name the same prepare kernel");
+    params[2].prepare = -1, params[1].prepare = -1;
+    refused("computes no parameter");
+    params[1].prepare = 0;
+    args[1] = 3;
+    refused("does not write parameter 'conv.weight.blocked'");
+    args[1] = 2, args[0] = 0;
+    refused("uses tensor #0, which is not a parameter");
+    args[0] = 1, prepare[0].max_batch = 2;
+    refused("has a batch range");
+    prepare[0].max_batch = 0, prepare[0].fn = nullptr;
+    refused("has no function");
+    prepare[0].fn = k_block_filters;
+    // Inference kernels never write parameters; training ones never read derived ones.
+    const int writes_param[] = {0, 2};
+    const cnnrt_kernel_desc kernels[] = {{"k", k_block_filters, 2, writes_param}};
+    d.num_kernels = 1, d.kernels = kernels;
+    refused("writes a parameter (only prepare kernels do)");
 }
 
 // The number of cores the thread running the first kernel of a call may use.
@@ -842,115 +895,17 @@ TEST(Api, CallsFlushDenormalsAndRestoreTheCallersFloatMode) {
 }
 #endif
 
-TEST(Weights, WinogradFiltersArePreparedWhenInferenceNeedsThem) {
-    // conv.weight [co=2, ci=3, 3, 3] and its transformed filters [4, 4, ci, co].
-    cnnrt_param_desc params[2] = {
-        {"conv.weight", 4, {2, 3, 3, 3}, CNNRT_INIT_UNIFORM_FAN_IN, 27, NOT_DERIVED},
-        {"conv.weight.winograd", 4, {4, 4, 3, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_WINOGRAD_FILTER,
-         {0, -1, -1, -1, -1, -1}, 0.0f},
-    };
-    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
-    cnnrt_model_desc d = {"wino", {1, 1, 1}, 1, 2, params, 1, tensors, 0, nullptr, 0, 0};
-    Model m(&d);
-    ASSERT_NE(m.m, nullptr) << err();
-    // Not computed with the other derived parameters: the first infer call prepares them.
-    auto p = stored_params_of(m);
-    EXPECT_EQ(p[1], std::vector<float>(p[1].size(), 0.0f));
-    float x = 1.0f, y = 0.0f;
-    ASSERT_EQ(cnnrt_infer(m, &x, 1, &y), 0) << err();
-    // U = G g G^T of every (co, ci), in double: p[1][nu][xi][ci][co] from p[0][co][ci][ky][kx].
-    auto expect_transformed = [](const std::vector<std::vector<float>> &q, const double (*G)[3], int t) {
-        for (int co = 0; co < 2; ++co)
-            for (int ci = 0; ci < 3; ++ci)
-                for (int nu = 0; nu < t; ++nu)
-                    for (int xi = 0; xi < t; ++xi) {
-                        double u = 0;
-                        for (int ky = 0; ky < 3; ++ky)
-                            for (int kx = 0; kx < 3; ++kx)
-                                u += G[nu][ky] * G[xi][kx] * q[0][size_t(((co * 3 + ci) * 3 + ky) * 3 + kx)];
-                        EXPECT_NEAR(q[1][size_t(((nu * t + xi) * 3 + ci) * 2 + co)], u, 1e-6)
-                            << "t " << t << " co " << co << " ci " << ci << " nu " << nu << " xi " << xi;
-                    }
-    };
-    // G from Lavin & Gray's F(2x2, 3x3).
-    const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    expect_transformed(params_of(m), G, 4);
-
-    // F(4x4, 3x3): [6, 6, ci, co], G from Lavin & Gray's points 0, +-1, +-2.
-    const double G4[6][3] = {{0.25, 0, 0},
-                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                             {0, 0, 1}};
-    params[1].shape[0] = params[1].shape[1] = 6;
-    {
-        Model m4(&d);
-        ASSERT_NE(m4.m, nullptr) << err();
-        ASSERT_EQ(cnnrt_infer(m4, &x, 1, &y), 0) << err();
-        expect_transformed(params_of(m4), G4, 6);
-    }
-    params[1].shape[0] = params[1].shape[1] = 5;  // no F(m x m, 3x3) has 5x5 tiles
-    EXPECT_EQ(cnnrt_create(&d), nullptr);
-    EXPECT_NE(err().find("is not shaped [t, t, ci, co]"), std::string::npos) << err();
-    params[1].shape[0] = params[1].shape[1] = 4;
-
-    params[1].shape[2] = 2;  // not the source's input channels
-    EXPECT_EQ(cnnrt_create(&d), nullptr);
-    EXPECT_NE(err().find("is not shaped [t, t, ci, co]"), std::string::npos) << err();
-    params[1].shape[2] = 3;
-    params[1].sources[0] = 1;  // itself
-    EXPECT_EQ(cnnrt_create(&d), nullptr);
-    EXPECT_NE(err().find("needs a source parameter listed before it"), std::string::npos) << err();
-}
-
-TEST(Weights, WinogradFiltersInBlocksMatchTheUnblockedTransform) {
-    // conv.weight [co=4, ci=3, 3, 3]: its F(2x2, 3x3) filters [4, 4, ci, co], and the
-    // same in blocks of B = 2 filters [t * t, co / B, ci, B] (the filter-vector GEMMs').
-    cnnrt_param_desc params[3] = {
-        {"conv.weight", 4, {4, 3, 3, 3}, CNNRT_INIT_UNIFORM_FAN_IN, 27, NOT_DERIVED},
-        {"conv.weight.winograd", 4, {4, 4, 3, 4}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_WINOGRAD_FILTER,
-         {0, -1, -1, -1, -1, -1}, 0.0f},
-        {"conv.weight.winograd_blocked", 4, {16, 2, 3, 2}, CNNRT_INIT_ZEROS, 1,
-         CNNRT_DERIVE_WINOGRAD_BLOCKED_FILTER, {0, -1, -1, -1, -1, -1}, 0.0f},
-    };
-    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
-    cnnrt_model_desc d = {"winob", {1, 1, 1}, 1, 3, params, 1, tensors, 0, nullptr, 0, 0};
-    {
-        Model m(&d);
-        ASSERT_NE(m.m, nullptr) << err();
-        float x = 1.0f, y = 0.0f;
-        ASSERT_EQ(cnnrt_infer(m, &x, 1, &y), 0) << err();
-        auto p = params_of(m);
-        bool nonzero = false;
-        for (int pos = 0; pos < 16; ++pos)
-            for (int ci = 0; ci < 3; ++ci)
-                for (int co = 0; co < 4; ++co) {
-                    float u = p[1][size_t((pos * 3 + ci) * 4 + co)];
-                    nonzero |= u != 0.0f;
-                    EXPECT_EQ(p[2][size_t(((pos * 2 + co / 2) * 3 + ci) * 2 + co % 2)], u)
-                        << "pos " << pos << " ci " << ci << " co " << co;
-                }
-        EXPECT_TRUE(nonzero);
-    }
-    for (auto [dim, bad] : {std::pair{0, 25}, {1, 3}, {2, 2}}) {
-        int64_t keep = params[2].shape[dim];
-        params[2].shape[dim] = bad; // no 5x5 tiles, blocks x B != co, other input channels
-        EXPECT_EQ(cnnrt_create(&d), nullptr);
-        EXPECT_NE(err().find("is not shaped [t * t, co / B, ci, B]"), std::string::npos) << err();
-        params[2].shape[dim] = keep;
-    }
-}
-
 TEST(Weights, BlockedFiltersArePreparedWhenInferenceNeedsThem) {
     // conv.weight [co=4, ci=3, 2, 3] in blocks of B = 2 filters: [co / B, ci, kh * kw, B].
     cnnrt_param_desc params[2] = {
         {"conv.weight", 4, {4, 3, 2, 3}, CNNRT_INIT_UNIFORM_FAN_IN, 18, NOT_DERIVED},
-        {"conv.weight.blocked", 4, {2, 3, 6, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_BLOCKED_FILTER,
-         {0, -1, -1, -1, -1, -1}, 0.0f},
+        {"conv.weight.blocked", 4, {2, 3, 6, 2}, CNNRT_INIT_ZEROS, 1, 0},
     };
-    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
-    cnnrt_model_desc d = {"blocked", {1, 1, 1}, 1, 2, params, 1, tensors, 0, nullptr, 0, 0};
+    const std::vector<cnnrt_tensor_desc> tensors = param_tensors(2);
+    const int args[] = {1, 2};
+    const cnnrt_kernel_desc prepare[] = {{"prepare conv.weight.blocked", k_block_filters, 2, args}};
+    cnnrt_model_desc d = {"blocked", {1, 1, 1}, 1, 2, params, 3, tensors.data(), 0, nullptr, 0, 0};
+    d.num_prepare_kernels = 1, d.prepare_kernels = prepare;
     Model m(&d);
     ASSERT_NE(m.m, nullptr) << err();
     EXPECT_EQ(stored_params_of(m)[1], std::vector<float>(72, 0.0f)); // prepared by the first infer call
@@ -962,16 +917,12 @@ TEST(Weights, BlockedFiltersArePreparedWhenInferenceNeedsThem) {
             for (int tap = 0; tap < 6; ++tap)
                 EXPECT_EQ(p[1][size_t(((co / 2 * 3 + ci) * 6 + tap) * 2 + co % 2)], p[0][size_t((co * 3 + ci) * 6 + tap)])
                     << "co " << co << " ci " << ci << " tap " << tap;
-    for (auto [dim, bad] : {std::pair{0, 3}, {1, 2}, {2, 5}}) {
-        int64_t keep = params[1].shape[dim];
-        params[1].shape[dim] = bad; // blocks x B != co, other input channels, other taps
-        EXPECT_EQ(cnnrt_create(&d), nullptr);
-        EXPECT_NE(err().find("is not shaped [co / B, ci, kh * kw, B]"), std::string::npos) << err();
-        params[1].shape[dim] = keep;
-    }
-    params[1].sources[0] = 1;
-    EXPECT_EQ(cnnrt_create(&d), nullptr);
-    EXPECT_NE(err().find("needs a source parameter listed before it"), std::string::npos) << err();
+    // A prepare kernel's failure (here: shapes it cannot block) fails the infer call that needed it.
+    params[1].shape[0] = 3;
+    Model bad(&d);
+    ASSERT_NE(bad.m, nullptr) << err();
+    EXPECT_NE(cnnrt_infer(bad, &x, 1, &y), 0);
+    EXPECT_EQ(err(), "kernel 'prepare conv.weight.blocked' failed: Halide error code -2");
 }
 
 TEST(Weights, FoldedSourcesOfPreparedFiltersAreReleased) {
@@ -983,13 +934,15 @@ TEST(Weights, FoldedSourcesOfPreparedFiltersAreReleased) {
         {"bn.bias", 1, {4, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, NOT_DERIVED},
         {"bn.running_mean", 1, {4, 0, 0, 0}, CNNRT_INIT_ZEROS, 1, NOT_DERIVED},
         {"bn.running_var", 1, {4, 0, 0, 0}, CNNRT_INIT_ONES, 1, NOT_DERIVED},
-        {"conv.weight.folded", 4, {4, 1, 1, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_FOLD_BN_WEIGHT,
-         {0, -1, 1, 2, 3, 4}, 0.25f},
-        {"conv.weight.folded.blocked", 4, {2, 1, 2, 2}, CNNRT_INIT_ZEROS, 1, CNNRT_DERIVE_BLOCKED_FILTER,
-         {5, -1, -1, -1, -1, -1}, 0.0f},
+        {"conv.weight.folded", 4, {4, 1, 1, 2}, CNNRT_INIT_ZEROS, 1, 0},
+        {"conv.weight.folded.blocked", 4, {2, 1, 2, 2}, CNNRT_INIT_ZEROS, 1, 1},
     };
-    const cnnrt_tensor_desc tensors[] = {{CNNRT_STORAGE_INPUT, 0, 0, {0, 0, 0}, 0, 0}};
-    cnnrt_model_desc d = {"released", {1, 1, 1}, 1, 7, params, 1, tensors, 0, nullptr, 0, 0};
+    const std::vector<cnnrt_tensor_desc> tensors = param_tensors(7);
+    const int fold_args[] = {1, 2, 5, 6}, block_args[] = {6, 7};
+    const cnnrt_kernel_desc prepare[] = {{"prepare conv.weight.folded", k_fold_weight<250000>, 4, fold_args},
+                                         {"prepare conv.weight.folded.blocked", k_block_filters, 2, block_args}};
+    cnnrt_model_desc d = {"released", {1, 1, 1}, 1, 7, params, 8, tensors.data(), 0, nullptr, 0, 0};
+    d.num_prepare_kernels = 2, d.prepare_kernels = prepare;
     Model m(&d);
     ASSERT_NE(m.m, nullptr) << err();
     const float scale = float(1.0 / std::sqrt(1.25));  // gamma 1, var 1, eps 0.25

@@ -75,7 +75,62 @@ inline int k_fc(void **args) {
     return 0;
 }
 
-#define NOT_DERIVED CNNRT_DERIVE_NONE, {-1, -1, -1, -1, -1, -1}, 0.0f
+#define NOT_DERIVED -1
+
+// Prepare kernels for hand-made descs (codegen builds a library's from the
+// ops' Derivations). Elements of a dense buffer, whatever its rank.
+inline int64_t elements(const halide_buffer_t *b) {
+    int64_t n = 1;
+    for (int d = 0; d < b->dimensions; ++d) n *= b->dim[d].extent;
+    return n;
+}
+// A batchnorm with gamma, var and eps folded into a weight whose outermost
+// (PyTorch dim 0) extent is the channel. args: weight, gamma, var, out.
+template <int EpsMicro>
+inline int k_fold_weight(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    const int out = 3, rank = b[out]->dimensions;
+    const int64_t channels = b[out]->dim[rank - 1].extent, per = elements(b[out]) / channels;
+    if (elements(b[0]) != elements(b[out]) || elements(b[1]) != channels || elements(b[2]) != channels) return -1;
+    const float *w = reinterpret_cast<const float *>(b[0]->host), *gamma = reinterpret_cast<const float *>(b[1]->host),
+                *var = reinterpret_cast<const float *>(b[2]->host);
+    for (int64_t c = 0; c < channels; ++c)
+        for (int64_t k = 0; k < per; ++k)
+            reinterpret_cast<float *>(b[out]->host)[c * per + k] =
+                float(double(w[c * per + k]) * gamma[c] / std::sqrt(double(var[c]) + EpsMicro * 1e-6));
+    return 0;
+}
+// The same batchnorm folded into a bias. args: bias, gamma, beta, mean, var, out.
+template <int EpsMicro>
+inline int k_fold_bias(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    const int64_t channels = elements(b[5]);
+    for (int i = 0; i < 5; ++i)
+        if (elements(b[i]) != channels) return -1;
+    auto in = [&](int i, int64_t c) { return double(reinterpret_cast<const float *>(b[i]->host)[c]); };
+    for (int64_t c = 0; c < channels; ++c)
+        reinterpret_cast<float *>(b[5]->host)[c] =
+            float((in(0, c) - in(3, c)) * in(1, c) / std::sqrt(in(4, c) + EpsMicro * 1e-6) + in(2, c));
+    return 0;
+}
+// Filters [co, ci, kh, kw] in blocks of B (B = out's innermost extent):
+// out [co / B, ci, kh * kw, B]. args: weight, out.
+inline int k_block_filters(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    const halide_buffer_t *w = b[0], *o = b[1];
+    if (w->dimensions != 4 || o->dimensions != 4) return -1;
+    const int B = o->dim[0].extent, taps = o->dim[1].extent, cin = o->dim[2].extent, blocks = o->dim[3].extent;
+    if (w->dim[0].extent * w->dim[1].extent != taps || w->dim[2].extent != cin || w->dim[3].extent != blocks * B)
+        return -2;
+    const float *src = reinterpret_cast<const float *>(w->host);
+    float *dst = reinterpret_cast<float *>(o->host);
+    for (int block = 0; block < blocks; ++block)
+        for (int c = 0; c < cin; ++c)
+            for (int tap = 0; tap < taps; ++tap)
+                for (int k = 0; k < B; ++k)
+                    dst[((size_t(block) * cin + c) * taps + tap) * B + k] = src[(size_t(block * B + k) * cin + c) * taps + tap];
+    return 0;
+}
 inline const cnnrt_param_desc kParams[] = {
     {"scale.weight", 1, {C, 0, 0, 0}, CNNRT_INIT_ONES, 0, NOT_DERIVED},
     {"scale.bias", 1, {C, 0, 0, 0}, CNNRT_INIT_ZEROS, 0, NOT_DERIVED},
@@ -286,11 +341,27 @@ inline const cnnrt_param_desc kParams[] = {
     {"fc.bias", 1, {K, 0, 0, 0}, CNNRT_INIT_UNIFORM_FAN_IN, TIN, NOT_DERIVED, 0},
     {"bn.running_mean", 1, {K, 0, 0, 0}, CNNRT_INIT_ZEROS, 0, NOT_DERIVED, 1},
     {"bn.running_var", 1, {K, 0, 0, 0}, CNNRT_INIT_ONES, 0, NOT_DERIVED, 1},
-    {"fc.weight.folded", 2, {K, TIN, 0, 0}, CNNRT_INIT_ZEROS, 0, CNNRT_DERIVE_FOLD_BN_WEIGHT,
-     {0, 1, -1, -1, 2, 3}, kEps, 0},
-    {"fc.bias.folded", 1, {K, 0, 0, 0}, CNNRT_INIT_ZEROS, 0, CNNRT_DERIVE_FOLD_BN_BIAS,
-     {0, 1, -1, -1, 2, 3}, kEps, 0},
+    {"fc.weight.folded", 2, {K, TIN, 0, 0}, CNNRT_INIT_ZEROS, 0, 0, 0},
+    {"fc.bias.folded", 1, {K, 0, 0, 0}, CNNRT_INIT_ZEROS, 0, 1, 0},
 };
+
+// The batchnorm (no gamma, no beta) folded: args weight, var, out and bias, mean, var, out.
+inline int k_fold_weight_no_affine(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    if (!is_param(b[0], K, TIN) || !is_param(b[1], K, 0) || !is_param(b[2], K, TIN)) return -1;
+    for (int k = 0; k < K; ++k)
+        for (int i = 0; i < TIN; ++i)
+            fp(b[2])[k * TIN + i] = float(double(fp(b[0])[k * TIN + i]) * (1.0 / std::sqrt(double(fp(b[1])[k]) + kEps)));
+    return 0;
+}
+inline int k_fold_bias_no_affine(void **args) {
+    auto **b = reinterpret_cast<halide_buffer_t **>(args);
+    for (int i = 0; i < 4; ++i)
+        if (!is_param(b[i], K, 0)) return -1;
+    for (int k = 0; k < K; ++k)
+        fp(b[3])[k] = float((double(fp(b[0])[k]) - fp(b[1])[k]) * (1.0 / std::sqrt(double(fp(b[2])[k]) + kEps)));
+    return 0;
+}
 
 enum {
     T_INPUT, T_W, T_B, T_MEAN, T_VAR, T_WF, T_BF, T_OUTPUT, T_LOGITS, T_LOSS, T_DLOGITS,
@@ -330,6 +401,12 @@ inline const cnnrt_kernel_desc kTrainKernels[] = {
     {"bwd", k_train_bwd, 4, kBwdArgs},
 };
 inline const cnnrt_loss_term kLossTerms[] = {{T_LOSS, 1.0f}};
+inline const int kFoldWeightArgs[] = {T_W, T_VAR, T_WF};
+inline const int kFoldBiasArgs[] = {T_B, T_MEAN, T_VAR, T_BF};
+inline const cnnrt_kernel_desc kPrepareKernels[] = {
+    {"prepare fc.weight.folded", k_fold_weight_no_affine, 3, kFoldWeightArgs},
+    {"prepare fc.bias.folded", k_fold_bias_no_affine, 4, kFoldBiasArgs},
+};
 
 inline cnnrt_model_desc make_desc() {
     cnnrt_model_desc d{};
@@ -339,6 +416,7 @@ inline cnnrt_model_desc make_desc() {
     d.num_params = 6, d.params = kParams;
     d.num_tensors = T_COUNT, d.tensors = kTensors;
     d.num_kernels = 1, d.kernels = kInferKernels;
+    d.num_prepare_kernels = 2, d.prepare_kernels = kPrepareKernels;
     d.result_tensor = T_OUTPUT;
     d.arena_floats_per_sample = 0;
     d.num_train_kernels = 4, d.train_kernels = kTrainKernels;

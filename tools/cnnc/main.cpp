@@ -380,8 +380,11 @@ int compile(const Options &opt) {
         CodegenStats stats = compileToSharedLibrary(graph, cg);
         endPhase("codegen + link");
         if (!opt.quiet)
-            std::fprintf(stderr, "cnnc: wrote %s (%d kernel calls, %d distinct kernels, %d tuned, %d from cache)\n",
-                         opt.output.c_str(), stats.kernels, stats.uniqueKernels, stats.tunedKernels, stats.cachedKernels);
+            std::fprintf(stderr,
+                         "cnnc: wrote %s (%d kernel calls, %d distinct kernels, %d tuned, %d from cache; "
+                         "%d prepare kernels)\n",
+                         opt.output.c_str(), stats.kernels, stats.uniqueKernels, stats.tunedKernels, stats.cachedKernels,
+                         stats.prepareKernels);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "cnnc: error: %s\n", e.what());
         return 1;

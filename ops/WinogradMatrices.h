@@ -1,6 +1,6 @@
 // Winograd F(m x m, 3x3) transform matrices (Lavin & Gray, 2015), defined
-// once for the compiler's kernels (ops/ConvWinograd.cpp builds its transforms
-// from them) and the runtime's filter preparation (Runtime.cpp). A tile's
+// once for the kernels' transforms and the filters' preparation
+// (ops/ConvWinograd.cpp). A tile's
 // m x m outputs are
 //   Y = A^T [ (G g G^T) .* (B^T d B) ] A
 // of its t x t input patch d (t = m + 2) and the 3x3 filter g.
