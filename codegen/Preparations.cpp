@@ -52,7 +52,7 @@ BuiltKernel buildPreparation(const ParamDecl &derived, const std::vector<const P
 
 std::vector<Preparation> planPreparations(const Graph &graph, const std::vector<const Param *> &params,
                                           const std::map<const Param *, const Param *> &preparedFrom,
-                                          const Halide::Target &target, const AddKernelFn &addKernel) {
+                                          const Halide::Target &target, KernelSet &kernels, KernelCounts &counts) {
     std::vector<Preparation> preparations;
     for (const Param *p : params) {
         if (!p->decl.derived()) continue;
@@ -60,9 +60,9 @@ std::vector<Preparation> planPreparations(const Graph &graph, const std::vector<
         std::vector<const ParamDecl *> decls;
         for (const Param *s : prep.sources) decls.push_back(s ? &s->decl : nullptr);
         const ParamDecl derived = p->decl;
-        prep.fn = addKernel(signature(derived, decls), target, [derived, decls](const Halide::Target &) {
-            return buildPreparation(derived, decls);
-        });
+        prep.fn = kernels.add(
+            signature(derived, decls), target,
+            [derived, decls](const Halide::Target &) { return buildPreparation(derived, decls); }, counts);
         preparations.push_back(std::move(prep));
     }
     return preparations;

@@ -11,6 +11,7 @@
 #include <Halide.h>
 
 #include "codegen/KernelBuilder.h"
+#include "codegen/KernelSet.h"
 #include "ir/Graph.h"
 
 namespace cnnc {
@@ -21,16 +22,13 @@ struct Preparation {
     std::string fn;                     // the compiled prepare kernel
 };
 
-// Compiles a kernel into the library (once per text and target) and returns its function's name.
-using AddKernelFn = std::function<std::string(const std::string &text, const Halide::Target &,
-                                              std::function<BuiltKernel(const Halide::Target &)> build)>;
-
-// A Preparation for every derived parameter of `params`, in their order.
+// A Preparation for every derived parameter of `params`, in their order,
+// its kernel compiled for `target` into `kernels` (counted in `counts`).
 // A folded parameter's sources are its node's parameters (ParamDecl::sources);
 // a prepared form's is the parameter it was prepared from (`preparedFrom`).
 std::vector<Preparation> planPreparations(const Graph &graph, const std::vector<const Param *> &params,
                                           const std::map<const Param *, const Param *> &preparedFrom,
-                                          const Halide::Target &target, const AddKernelFn &addKernel);
+                                          const Halide::Target &target, KernelSet &kernels, KernelCounts &counts);
 
 // The prepare kernel of `derived` from `sources` (null where absent): the
 // sources present as arguments, the derived tensor as output.

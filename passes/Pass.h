@@ -57,4 +57,13 @@ struct PassManagerOptions {
 // caught by --verify-each).
 void runPasses(Graph &graph, const PassManagerOptions &options);
 
+// The other networks a library is compiled from, each from the network as
+// written (`source`) by the pipeline's verify and dce alone, nothing folded
+// or fused:
+// - for training: aux heads and dropout kept (IR dumps after each pass go
+//   to `dump` when printAfterAll);
+Graph trainingGraph(const Graph &source, bool printAfterAll, std::ostream *dump);
+// - for the layer API (<name>_infer_layer): every value of the network at inference.
+Graph layerGraph(const Graph &source);
+
 } // namespace cnnc

@@ -71,4 +71,23 @@ void runPasses(Graph &graph, const PassManagerOptions &o) {
     }
 }
 
+Graph trainingGraph(const Graph &source, bool printAfterAll, std::ostream *dump) {
+    Graph graph = source;
+    PassManagerOptions o;
+    o.pass.inference = false;
+    o.only = {"verify", "dce"};
+    o.printAfterAll = printAfterAll;
+    o.dump = dump;
+    runPasses(graph, o);
+    return graph;
+}
+
+Graph layerGraph(const Graph &source) {
+    Graph graph = source;
+    PassManagerOptions o;
+    o.only = {"verify", "dce"};
+    runPasses(graph, o);
+    return graph;
+}
+
 } // namespace cnnc

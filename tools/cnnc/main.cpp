@@ -316,43 +316,22 @@ int compile(const Options &opt) {
     }
     if (opt.tune) return finish(tune(graph, tuning, opt));
 
-    // Training runs on the network as written: aux heads and dropout kept,
-    // nothing folded or fused.
-    Graph trainingGraph;
-    if (opt.train) {
-        trainingGraph = sourceGraph;
-        PassManagerOptions pm;
-        pm.pass.inference = false;
-        pm.only = {"verify", "dce"};
-        pm.dump = &std::cerr;
-        pm.printAfterAll = opt.passes.printAfterAll;
-        try {
-            runPasses(trainingGraph, pm);
-        } catch (const std::exception &e) {
-            std::fprintf(stderr, "cnnc: error: %s\n", e.what());
-            return 1;
-        }
-    }
-
-    // Every value, readable through <name>_infer_layer, from the network as
-    // written (an IR file already folded has no such network: no layers).
-    Graph layerGraph = sourceGraph;
+    // Training and the layer API run on the network as written (an IR file
+    // already folded has no such network: no layers).
+    Graph training, layers;
     bool exposeLayers = !opt.noLayers;
     for (const Param *p : sourceGraph.parameters()) exposeLayers = exposeLayers && !p->decl.derived();
-    if (exposeLayers) {
-        PassManagerOptions pm;
-        pm.only = {"verify", "dce"};
-        try {
-            runPasses(layerGraph, pm);
-        } catch (const std::exception &e) {
-            std::fprintf(stderr, "cnnc: error: %s\n", e.what());
-            return 1;
-        }
+    try {
+        if (opt.train) training = trainingGraph(sourceGraph, opt.passes.printAfterAll, &std::cerr);
+        if (exposeLayers) layers = layerGraph(sourceGraph);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "cnnc: error: %s\n", e.what());
+        return 1;
     }
 
     CodegenOptions cg;
-    if (exposeLayers) cg.layers = &layerGraph;
-    if (opt.train) cg.training = &trainingGraph;
+    if (exposeLayers) cg.layers = &layers;
+    if (opt.train) cg.training = &training;
     if (opt.train && opt.passes.printAfterAll) cg.dumpTrainingPlan = &std::cerr;
     if (!opt.noTuning) cg.tuning = &tuning;
     cg.autoscheduler = opt.autoscheduler;
@@ -365,7 +344,7 @@ int compile(const Options &opt) {
     std::set<std::string> kept;
     for (const Param *p : graph.parameters()) kept.insert(p->name);
     if (opt.train)
-        for (const Param *p : trainingGraph.parameters()) kept.insert(p->name);
+        for (const Param *p : training.parameters()) kept.insert(p->name);
     for (const Param *p : sourceGraph.parameters())
         if (!p->decl.derived() && !kept.count(p->name)) cg.ignoredParams.push_back(p->name);
     if (!opt.quiet) cg.progress = progressBar;
