@@ -313,22 +313,21 @@ std::vector<ScheduleChoice> scheduleSpace(const OpCall &call, const TensorType &
 // ResNet's 7x7/2 + pool 2554 -> 1742, AlexNet's 11x11/4 + pool 1425 -> 1128.
 // At 8 lanes the x-vectorized default stays: it won two of the four layers.
 //
-// At 8 lanes, 3x3 stride-1 convs with 64 input channels or more take
-// Winograd: on maps 13 to 27 wide its GEMMs vectorized over filters, 2
-// vectors x 6 tiles, F(2x2); 28 to 56 wide and whole 4x4 tiles, 2 x 4,
-// F(4x4); wider, F(2x2) x-vectorized, a fused 2x2 pool included. `cnnc
-// tune` on an AMD EPYC Zen 3 (AVX2, no AVX-512; 2026-12-08) chose Winograd
-// for every such layer of AlexNet, ResNet-18, GoogLeNet and VGG-16 at batch
-// 1 or 8 (filter-vector GEMMs at batch 1 for all up to 56 wide), 1.1-2.9x
-// faster than the default before, blocked or (56 and wider, unpooled)
-// F(2x2) x-vectorized (us per sample at batches 1 and 8 summed: VGG-16's
-// 28x28 layers 2.4-2.9x, its 224x224 and 112x112 convs with their pools
-// 2.2-2.5x, GoogLeNet's 14x14 1.7-2.3x, AlexNet's 13x13 1.3-2.2x,
-// ResNet-18's 14x14 2.0-2.4x). Inception-v3's 35x35 3x3 convs (F(4x4) with
-// a partial last tile) won 1.7-2.0x at batch 1 but lost at batch 8, and as
-// a default made the network 1.02x / 1.08x slower at batch 1 / 8: they stay
-// blocked; with its 8x8 layers too (448 -> 384) it took 1.18x the time at
-// batch 1, where the tuner had kept them blocked (ResNet-18's and
+// At 8 lanes, 3x3 stride-1 convs with 64 input channels or more take Winograd:
+// on maps 13 to 27 wide its GEMMs vectorized over filters, 2 vectors x 6 tiles,
+// F(2x2); 28 to 56 wide and whole 4x4 tiles, 2 x 4, F(4x4); wider, F(2x2)
+// x-vectorized, with a fused pool where the map is even. `cnnc tune` on an AMD
+// EPYC Zen 3 (AVX2, no AVX-512; 2026-12-08) chose Winograd for every such layer
+// of AlexNet, ResNet-18, GoogLeNet and VGG-16 at batch 1 or 8 (filter-vector
+// GEMMs at batch 1 for all up to 56 wide), 1.1-2.9x faster than the default
+// before, blocked or (56 and wider, unpooled) F(2x2) x-vectorized (us per
+// sample at batches 1 and 8 summed: VGG-16's 28x28 layers 2.4-2.9x, its 224x224
+// and 112x112 convs with their pools 2.2-2.5x, GoogLeNet's 14x14 1.7-2.3x,
+// AlexNet's 13x13 1.3-2.2x, ResNet-18's 14x14 2.0-2.4x). Inception-v3's 35x35
+// 3x3 convs (F(4x4) with a partial last tile) won 1.7-2.0x at batch 1 but lost
+// at batch 8, and as a default made the network 1.02x / 1.08x slower at batch 1
+// / 8: they stay blocked; with its 8x8 layers too (448 -> 384) it took 1.18x
+// the time at batch 1, where the tuner had kept them blocked (ResNet-18's and
 // GoogLeNet's 7x7 layers: Winograd for 3 of 5 at batch 1, 1.3-1.5x). At 16
 // lanes on a Zen 5 the blocked conv won the same layers.
 //
@@ -376,7 +375,11 @@ ScheduleChoice defaultSchedule(const OpCall &call, const TensorType &out, int ve
             if (g.ow >= 28) c.knobs["wino_m"] = 4;
             return c;
         }
-        if (g.ow >= 56 && g.filters >= 64 && winogradApplies(g, out)) return ScheduleChoice{{{"winograd", 1}, {"wino_par", 0}}};
+        // Pooled, the map must be whole 2x2 tiles, which a 2x2 pool reads
+        // (Inception-v3's 71x71 conv with its 3x3/2 pool: 1.5x slower).
+        const bool evenMap = g.ow % 2 == 0 && g.oh % 2 == 0;
+        if (g.ow >= 56 && g.filters >= 64 && (!pooled || evenMap) && winogradApplies(g, out))
+            return ScheduleChoice{{{"winograd", 1}, {"wino_par", 0}}};
     }
     if (!pooled && g.ow >= 56 && g.cin >= 64 && g.filters >= 64 && winogradApplies(g, out))
         return ScheduleChoice{{{"winograd", 1}, {"wino_par", 0}}};
