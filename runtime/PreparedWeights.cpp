@@ -1,8 +1,6 @@
 // cnnrt: derived parameters (a folded batchnorm, filters in the layout a
 // schedule reads), computed by the library's prepare kernels when inference
 // first needs them. The runtime only decides which to run and when.
-#include <HalideRuntime.h>
-
 #include <algorithm>
 #include <memory>
 #include <mutex>
@@ -10,13 +8,6 @@
 #include <vector>
 
 #include "runtime/Internal.h"
-
-// Provided by Halide's standalone runtime, which is linked into every model .so. Weak so
-// that the runtime also links (and works, minus Halide's messages) without it, e.g. in
-// unit tests whose kernels are plain C++.
-extern "C" {
-#pragma weak halide_do_par_for
-}
 
 namespace cnnrt {
 
@@ -36,14 +27,6 @@ void for_each_source(const cnnrt_model_desc *d, size_t i, F f) {
 
 }  // namespace
 
-void run_parallel(int count, int (*task)(void *, int, uint8_t *), uint8_t *closure) {
-    install_thread_pool();  // else Halide's pool would start threads of its own for this
-    if (halide_do_par_for) {
-        halide_do_par_for(nullptr, task, 0, count, closure);
-    } else {
-        for (int i = 0; i < count; ++i) task(nullptr, i, closure);
-    }
-}
 
 void plan_prepared_weights(cnnrt_model *model) {
     const cnnrt_model_desc *d = model->desc;

@@ -45,6 +45,7 @@
 // Halide's standalone runtime (linked into every model .so); weak as in Runtime.cpp.
 extern "C" {
 #pragma weak halide_set_custom_do_par_for
+#pragma weak halide_do_par_for
 }
 
 namespace cnnrt {
@@ -259,6 +260,15 @@ int pool_set_num_threads(int n) { return pool().set_threads(n); }
 
 int pool_run(void *user_context, halide_task_t task, int min, int extent, uint8_t *closure) {
     return pool().run(user_context, task, min, extent, closure);
+}
+
+void run_parallel(int count, int (*task)(void *, int, uint8_t *), uint8_t *closure) {
+    install_thread_pool();  // else Halide's pool would start threads of its own for this
+    if (halide_do_par_for) {
+        halide_do_par_for(nullptr, task, 0, count, closure);
+    } else {
+        for (int i = 0; i < count; ++i) task(nullptr, i, closure);
+    }
 }
 
 }  // namespace cnnrt
