@@ -3,7 +3,6 @@
 // Derivation (lowering/Derivation.h) and run by the runtime when inference
 // first uses a set of weights.
 #pragma once
-#include <functional>
 #include <map>
 #include <string>
 #include <vector>
